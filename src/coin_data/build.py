@@ -1,0 +1,379 @@
+"""The build pipeline: templates -> paraphrases -> verdicts -> rows with hard negatives -> DatasetDict.
+
+Stages (each a small function below):
+
+1. ``load``: read tasks and instances (the embedded corpus by default).
+2. ``paraphrase``: one request per unique template asking for ``k`` candidates; cost never depends on
+   the number of instances.
+3. ``verify``: every candidate gets a verdict and a score (:mod:`coin_data.verify`).
+4. ``assemble``: every (instance, kept paraphrase) becomes a row; the original template renders
+   ``original_instruction``, the paraphrase ``paraphrased_instruction``; a same-template negative is
+   attached (:mod:`coin_data.negatives`); instances are split into train/validation by group.
+
+No printing and no global state: progress bars appear only when asked for.
+
+Example:
+    >>> result = run_build(BuildConfig(tasks=("sentiment",), paraphrases_per_template=1))
+    >>> sorted(result.dataset)
+    ['train', 'validation']
+    >>> result.stats.paraphrase_calls == result.stats.templates * 1
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import datasets
+from tqdm.auto import tqdm
+
+from coin_data import schema
+from coin_data.embed import EmbeddingCache, SentenceTransformerEmbedder
+from coin_data.negatives import NONE_ALL_SAME_TARGET, SAME_TEMPLATE, NegativePicker, stable_seed
+from coin_data.paraphrase import ParaphraseRequest, ParaphraseResult, Usage, get_paraphraser
+from coin_data.sources import Corpus, Instance, TaskSpec, load_corpus_dir, load_embedded_corpus
+from coin_data.templates import Template, parse_template
+from coin_data.verify import KEPT, Verdict, VerifyConfig, verify_candidates
+
+TRAIN, VALIDATION = "train", "validation"
+FAILED = "paraphrase_failed"
+
+
+@dataclass
+class BuildConfig:
+    """Everything that determines a build's output.
+
+    Command: ``coin-data build --tasks sentiment,nli --paraphrases-per-template 2 --seed 0``
+    """
+
+    # --- source ---------------------------------------------------------------
+    corpus: str | None = field(
+        default=None, metadata={"help": "Folder of <task>.yaml + <task>.jsonl files; None uses the embedded corpus."}
+    )
+    tasks: tuple[str, ...] | None = field(default=None, metadata={"help": "Task names to build; None builds all."})
+    # --- paraphrasing ---------------------------------------------------------
+    paraphraser: str = field(
+        default="rules", metadata={"help": "Backend spec: 'rules' (offline), 'openai:MODEL' or 'hf:MODEL'."}
+    )
+    paraphrases_per_template: int = field(default=2, metadata={"help": "Candidates requested per template (k)."})
+    paraphraser_options: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "Backend settings (e.g. base_url for openai). Never put secrets here."}
+    )
+    # --- verification ---------------------------------------------------------
+    verify: VerifyConfig = field(default_factory=VerifyConfig, metadata={"help": "Equivalence thresholds."})
+    embedding_model: str | None = field(
+        default=None, metadata={"help": "sentence-transformers model; None uses the bundled all-MiniLM-L6-v2."}
+    )
+    # --- split and randomness -------------------------------------------------
+    validation_fraction: float = field(
+        default=0.1, metadata={"help": "Share of each task's instances placed in the validation split."}
+    )
+    seed: int = field(default=0, metadata={"help": "Seeds paraphrasing and negative choice."})
+    scale: int = field(
+        default=1, metadata={"help": "Repeat each instance this many times under new ids (benchmarks only)."}
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.tasks, str):
+            self.tasks = tuple(t.strip() for t in self.tasks.split(",") if t.strip())
+        elif self.tasks is not None:
+            self.tasks = tuple(self.tasks)
+        if self.paraphrases_per_template < 1:
+            raise ValueError(f"paraphrases_per_template must be >= 1, got {self.paraphrases_per_template}")
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ValueError(f"validation_fraction must lie in (0, 1), got {self.validation_fraction}")
+        if self.scale < 1:
+            raise ValueError(f"scale must be >= 1, got {self.scale}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-ready settings for the dataset card."""
+        return json.loads(json.dumps(asdict(self), default=str))
+
+
+@dataclass
+class BuildStats:
+    """Counts and timings of one build; the dataset card is written from these."""
+
+    tasks: int = 0
+    templates: int = 0
+    instances: int = 0
+    paraphrase_calls: int = 0  # candidates requested = templates x k
+    candidates: int = 0  # candidates returned by the backend
+    verdicts: Counter = field(default_factory=Counter)
+    failed_templates: Counter = field(default_factory=Counter)  # reason -> templates with no candidate
+    templates_without_paraphrase: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    negatives: Counter = field(default_factory=Counter)
+    kept_similarities: list[float] = field(default_factory=list)
+    negative_similarities: list[float] = field(default_factory=list)
+    embedding_strings: int = 0
+    usage: Usage = field(default_factory=Usage)
+    paraphrase_source: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class BuildResult:
+    """The built dataset, every candidate with its verdict, and the build's stats."""
+
+    dataset: datasets.DatasetDict
+    candidates: datasets.Dataset
+    stats: BuildStats
+    config: BuildConfig
+
+
+def build_dataset(config: BuildConfig | None = None) -> datasets.DatasetDict:
+    """Build the contrastive dataset described by ``config``.
+
+    Args:
+        config: build settings; defaults build the embedded corpus with the rules paraphraser.
+
+    Returns:
+        ``DatasetDict`` with ``train`` and ``validation`` splits and the columns of :mod:`coin_data.schema`.
+
+    Example:
+        >>> ds = build_dataset(BuildConfig(tasks=("spam",), paraphrases_per_template=1))
+        >>> ds["train"].column_names[:3]
+        ['id', 'task', 'template_id']
+    """
+    return run_build(config).dataset
+
+
+def run_build(config: BuildConfig | None = None, progress: bool = False) -> BuildResult:
+    """Run the pipeline and keep everything the card and the CLI summary need.
+
+    Args:
+        config: build settings.
+        progress: show progress bars (on stderr).
+    """
+    config = config or BuildConfig()
+    stats = BuildStats()
+    clock = _Clock(stats)
+    with clock("load"):
+        corpus = load_corpus(config)
+    paraphraser = get_paraphraser(config.paraphraser, **config.paraphraser_options)
+    stats.paraphrase_source = paraphraser.name
+    requests = paraphrase_requests(corpus, config)
+    with clock("paraphrase"):
+        with tqdm(total=len(requests), desc="paraphrase", unit="template", disable=not progress) as bar:
+            results = paraphraser.paraphrase(requests, progress=bar.update)
+    cache = EmbeddingCache(SentenceTransformerEmbedder(config.embedding_model))
+    with clock("verify"):
+        kept, candidates = verify_results(results, cache, config, stats)
+    with clock("assemble"):
+        dataset = assemble(corpus, kept, cache, config, stats, progress)
+    stats.embedding_strings = cache.strings_embedded
+    stats.seconds["embedding"] = round(cache.seconds, 3)
+    return BuildResult(dataset=dataset, candidates=candidates, stats=stats, config=config)
+
+
+# --- stage 1: load -------------------------------------------------------------
+
+
+def load_corpus(config: BuildConfig) -> Corpus:
+    """Read the corpus named by ``config`` and apply ``scale``."""
+    if config.corpus is None:
+        corpus = load_embedded_corpus(config.tasks)
+    else:
+        corpus = load_corpus_dir(config.corpus, config.tasks)
+    return corpus.scaled(config.scale)
+
+
+# --- stage 2: paraphrase --------------------------------------------------------
+
+
+def paraphrase_requests(corpus: Corpus, config: BuildConfig) -> list[ParaphraseRequest]:
+    """One request per unique training template, with the task's label words protected."""
+    requests = []
+    for spec in corpus.tasks.values():
+        protected = _label_words(spec)
+        for template in spec.templates:
+            seed = stable_seed(config.seed, spec.name, template.template_id) % (2**31)
+            requests.append(ParaphraseRequest(template, config.paraphrases_per_template, protected, seed))
+    return requests
+
+
+def _label_words(spec: TaskSpec) -> tuple[str, ...]:
+    words = [spec_option for spec_option in spec.options]
+    words += [word for option in spec.options for word in option.split()]
+    return tuple(dict.fromkeys(words))
+
+
+# --- stage 3: verify -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeptParaphrase:
+    """A verified paraphrase of one template."""
+
+    template: Template
+    paraphrase: Template
+    paraphrase_id: str
+    similarity: float
+    source: str
+
+
+def verify_results(
+    results: Sequence[ParaphraseResult], cache: EmbeddingCache, config: BuildConfig, stats: BuildStats
+) -> tuple[dict[tuple[str, str], list[KeptParaphrase]], datasets.Dataset]:
+    """Verify every candidate; return kept paraphrases per template and the table of all candidates."""
+    pairs = [(r.request.template, c) for r in results for c in r.candidates[: r.request.k]]
+    verdicts = iter(verify_candidates(pairs, cache, config.verify))
+    kept: dict[tuple[str, str], list[KeptParaphrase]] = defaultdict(list)
+    table: dict[str, list] = {name: [] for name in schema.CANDIDATE_COLUMNS}
+    for result in results:
+        template = result.request.template
+        stats.templates += 1
+        stats.paraphrase_calls += result.request.k
+        stats.usage.add(result.usage)
+        if result.failure and not result.candidates:
+            stats.failed_templates[result.failure] += 1
+            _add_candidate(table, template, "", "", Verdict(FAILED, result.failure), result.source)
+        for index, text in enumerate(result.candidates[: result.request.k]):
+            verdict = next(verdicts)
+            stats.candidates += 1
+            stats.verdicts[verdict.verdict] += 1
+            paraphrase_id = f"p{index}"
+            _add_candidate(table, template, paraphrase_id, text, verdict, result.source)
+            if verdict.verdict == KEPT:
+                stats.kept_similarities.append(verdict.similarity)
+                kept[result.request.key].append(
+                    KeptParaphrase(
+                        template,
+                        parse_template(text, template.task, template.template_id),
+                        paraphrase_id,
+                        verdict.similarity,
+                        result.source,
+                    )
+                )
+        if not kept.get(result.request.key):
+            stats.templates_without_paraphrase += 1
+    return kept, datasets.Dataset.from_dict(table, features=schema.CANDIDATE_FEATURES)
+
+
+def _add_candidate(table: dict, template: Template, paraphrase_id: str, text: str, verdict: Verdict, source: str) -> None:
+    table[schema.TASK].append(template.task)
+    table[schema.TEMPLATE_ID].append(template.template_id)
+    table[schema.PARAPHRASE_ID].append(paraphrase_id)
+    table[schema.ORIGINAL_TEMPLATE].append(template.text)
+    table[schema.CANDIDATE].append(text)
+    table[schema.SIMILARITY].append(None if verdict.similarity != verdict.similarity else verdict.similarity)
+    table[schema.VERDICT].append(verdict.verdict)
+    table[schema.REASON].append(verdict.reason)
+    table[schema.PARAPHRASE_SOURCE].append(source)
+
+
+# --- stage 4: assemble ------------------------------------------------------------
+
+
+def split_instances(instances: Sequence[Instance], fraction: float) -> dict[str, list[Instance]]:
+    """Split one task's instances by group: a fixed share of groups (at least one) goes to validation.
+
+    The order is a hash of the group, so the split does not depend on the seed or on file order.
+    """
+    groups = sorted({inst.group for inst in instances}, key=lambda g: stable_seed("split", g))
+    n_validation = max(1, round(fraction * len(groups))) if len(groups) > 1 else 0
+    validation_groups = set(groups[:n_validation])
+    splits: dict[str, list[Instance]] = {TRAIN: [], VALIDATION: []}
+    for inst in instances:
+        splits[VALIDATION if inst.group in validation_groups else TRAIN].append(inst)
+    return splits
+
+
+def input_text(instance: Instance) -> str:
+    """The instance's inputs as one string (what ``negative_similarity`` compares)."""
+    return "\n".join(f"{name}: {value}" for name, value in instance.fields.items())
+
+
+def row_id(task: str, template_id: str, instance_id: str, paraphrase_id: str) -> str:
+    """Stable 16-hex id of a row."""
+    key = "\x1f".join((task, template_id, instance_id, paraphrase_id)).encode("utf-8")
+    return hashlib.sha1(key).hexdigest()[:16]
+
+
+def assemble(
+    corpus: Corpus,
+    kept: dict[tuple[str, str], list[KeptParaphrase]],
+    cache: EmbeddingCache,
+    config: BuildConfig,
+    stats: BuildStats,
+    progress: bool = False,
+) -> datasets.DatasetDict:
+    """Turn kept paraphrases x instances into rows with negatives, split by instance group."""
+    columns = {split: {name: [] for name in schema.COLUMNS} for split in (TRAIN, VALIDATION)}
+    pending_scores: dict[str, list[tuple[int, Instance, Instance]]] = {TRAIN: [], VALIDATION: []}
+    for spec in tqdm(corpus.tasks.values(), desc="assemble", unit="task", disable=not progress):
+        stats.tasks += 1
+        stats.instances += len(corpus.instances[spec.name])
+        for split, instances in split_instances(corpus.instances[spec.name], config.validation_fraction).items():
+            picker = NegativePicker(instances, config.seed)
+            for instance in instances:
+                for template in spec.templates:
+                    paraphrases = kept.get((spec.name, template.template_id), ())
+                    if not paraphrases:
+                        continue
+                    negative = picker.pick(instance, template.template_id)
+                    for paraphrase in paraphrases:
+                        index = _append_row(columns[split], spec, instance, paraphrase, negative)
+                        stats.negatives[SAME_TEMPLATE if negative else NONE_ALL_SAME_TARGET] += 1
+                        if negative is not None:
+                            pending_scores[split].append((index, instance, negative))
+    for split, items in pending_scores.items():
+        scores = cache.cosine([input_text(a) for _, a, _ in items], [input_text(n) for _, _, n in items])
+        for (index, _, _), score in zip(items, scores):
+            columns[split][schema.NEGATIVE_SIMILARITY][index] = float(score)
+        stats.negative_similarities.extend(float(s) for s in scores)
+    stats.rows = {split: len(cols[schema.ID]) for split, cols in columns.items()}
+    return datasets.DatasetDict(
+        {split: datasets.Dataset.from_dict(cols, features=schema.FEATURES) for split, cols in columns.items()}
+    )
+
+
+def _append_row(
+    cols: dict[str, list], spec: TaskSpec, instance: Instance, paraphrase: KeptParaphrase, negative: Instance | None
+) -> int:
+    template = paraphrase.template
+    values = {
+        schema.ID: row_id(spec.name, template.template_id, instance.id, paraphrase.paraphrase_id),
+        schema.TASK: spec.name,
+        schema.TEMPLATE_ID: template.template_id,
+        schema.PARAPHRASE_ID: paraphrase.paraphrase_id,
+        schema.INSTANCE_ID: instance.id,
+        schema.ORIGINAL: template.render(instance.fields, spec.options),
+        schema.PARAPHRASED: paraphrase.paraphrase.render(instance.fields, spec.options),
+        schema.TARGETS: instance.target,
+        schema.NEGATIVE: template.render(negative.fields, spec.options) if negative else None,
+        schema.NEGATIVE_TARGETS: negative.target if negative else None,
+        schema.NEGATIVE_SOURCE: SAME_TEMPLATE if negative else NONE_ALL_SAME_TARGET,
+        schema.FIELDS: json.dumps(dict(instance.fields), ensure_ascii=False, sort_keys=True),
+        schema.ORIGINAL_TEMPLATE: template.text,
+        schema.PARAPHRASED_TEMPLATE: paraphrase.paraphrase.text,
+        schema.SIMILARITY: paraphrase.similarity,
+        schema.NEGATIVE_SIMILARITY: None,
+        schema.PARAPHRASE_SOURCE: paraphrase.source,
+    }
+    for name, value in values.items():
+        cols[name].append(value)
+    return len(cols[schema.ID]) - 1
+
+
+class _Clock:
+    """Record the wall time of each stage into ``stats.seconds``."""
+
+    def __init__(self, stats: BuildStats):
+        self.stats = stats
+
+    def __call__(self, stage: str) -> "_Clock":
+        self._stage = stage
+        return self
+
+    def __enter__(self) -> None:
+        self._start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stats.seconds[self._stage] = round(time.perf_counter() - self._start, 3)

@@ -1,0 +1,221 @@
+"""The dataset card (``README.md``): Hub metadata in YAML, then what a reader needs to trust the data.
+
+The YAML header declares the two configs (``default``: the contrastive pairs; ``templates``: every
+candidate paraphrase with its verdict), their data files and ``dataset_info``, so the folder loads with
+``datasets.load_dataset`` exactly as it will from the Hub. The body reports the build parameters, counts,
+verdicts, score distributions, negatives and paraphrasing cost.
+
+Example:
+    >>> print(histogram([0.8, 0.82, 0.9, 0.95], low=0.7, high=1.0, bins=3))  # doctest: +NORMALIZE_WHITESPACE
+    | range | count | |
+    |---|---:|---|
+    | 0.70-0.80 | 0 | |
+    | 0.80-0.90 | 2 | ########## |
+    | 0.90-1.00 | 2 | ########## |
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Mapping, Sequence
+
+import yaml
+
+from coin_data import schema
+
+DEFAULT_CONFIG = "default"
+TEMPLATES_CONFIG = "templates"
+LICENSE = "apache-2.0"
+
+
+def data_path(config: str, split: str) -> str:
+    """Relative path of the single parquet shard of ``config``/``split`` in the Hub layout."""
+    folder = "data" if config == DEFAULT_CONFIG else config
+    return f"{folder}/{split}-00000-of-00001.parquet"
+
+
+def yaml_header(split_sizes: Mapping[str, tuple[int, int]], candidate_size: tuple[int, int]) -> str:
+    """The YAML block the Hub and ``load_dataset`` read.
+
+    Args:
+        split_sizes: ``split -> (num_examples, num_bytes)`` of the default config.
+        candidate_size: ``(num_examples, num_bytes)`` of the templates config.
+    """
+    total = sum(n for n, _ in split_sizes.values())
+    meta = {
+        "license": LICENSE,
+        "language": ["en"],
+        "pretty_name": "CoIN contrastive instruction pairs",
+        "task_categories": ["text-generation"],
+        "tags": ["instruction-tuning", "contrastive-learning", "paraphrase", "robustness", "coin"],
+        "size_categories": [_size_category(total)],
+        "configs": [
+            {
+                "config_name": DEFAULT_CONFIG,
+                "default": True,
+                "data_files": [{"split": split, "path": data_path(DEFAULT_CONFIG, split)} for split in split_sizes],
+            },
+            {
+                "config_name": TEMPLATES_CONFIG,
+                "data_files": [{"split": "train", "path": data_path(TEMPLATES_CONFIG, "train")}],
+            },
+        ],
+        "dataset_info": [
+            {
+                "config_name": DEFAULT_CONFIG,
+                "features": schema.FEATURES._to_yaml_list(),
+                "splits": [
+                    {"name": split, "num_bytes": size, "num_examples": n} for split, (n, size) in split_sizes.items()
+                ],
+            },
+            {
+                "config_name": TEMPLATES_CONFIG,
+                "features": schema.CANDIDATE_FEATURES._to_yaml_list(),
+                "splits": [{"name": "train", "num_bytes": candidate_size[1], "num_examples": candidate_size[0]}],
+            },
+        ],
+    }
+    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n"
+
+
+def _size_category(n: int) -> str:
+    for bound, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if n < bound:
+            return label
+    return "1M<n<10M"
+
+
+def histogram(values: Sequence[float], low: float, high: float, bins: int = 10, width: int = 20) -> str:
+    """A markdown table histogram of ``values`` over ``[low, high]`` (values outside are clamped)."""
+    counts = [0] * bins
+    step = (high - low) / bins
+    for value in values:
+        index = min(bins - 1, max(0, int((value - low) / step)))
+        counts[index] += 1
+    peak = max(counts) or 1
+    lines = ["| range | count | |", "|---|---:|---|"]
+    for i, count in enumerate(counts):
+        bar = "#" * round(width * count / peak) if count else ""
+        lines.append(f"| {low + i * step:.2f}-{low + (i + 1) * step:.2f} | {count} | {bar} |")
+    return "\n".join(lines)
+
+
+def summary(values: Sequence[float]) -> str:
+    """``n, mean, min, p10, median, p90, max`` of ``values`` as one line."""
+    if not values:
+        return "n=0"
+    ordered = sorted(values)
+
+    def quantile(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return (
+        f"n={len(ordered)}, mean={statistics.fmean(ordered):.3f}, min={ordered[0]:.3f}, p10={quantile(0.1):.3f}, "
+        f"median={quantile(0.5):.3f}, p90={quantile(0.9):.3f}, max={ordered[-1]:.3f}"
+    )
+
+
+def render_card(result, split_sizes: Mapping[str, tuple[int, int]], candidate_size: tuple[int, int]) -> str:
+    """The complete ``README.md`` for a :class:`~coin_data.build.BuildResult`."""
+    stats, config = result.stats, result.config
+    verify = config.verify
+    body = [
+        "# CoIN contrastive instruction pairs",
+        "",
+        "Pairs of prompts that ask for the same output in different words, for Contrastive Instruction Tuning "
+        "(CoIN). Each row holds an instruction+input rendered with an original template "
+        "(`original_instruction`), the same input under a verified paraphrase of that template "
+        "(`paraphrased_instruction`), the expected output (`targets`), and a hard negative: the same "
+        "template with another input whose answer differs (`negative_instruction`, `negative_targets`).",
+        "",
+        "Built by `coin-data build` (coin-toolkit). Load it with:",
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        'pairs = load_dataset("coin-flan-paraphrased")              # this folder, or OWNER/NAME on the Hub',
+        'candidates = load_dataset("coin-flan-paraphrased", "templates")  # every candidate and its verdict',
+        "```",
+        "",
+        "## Columns",
+        "",
+        "| column | meaning |",
+        "|---|---|",
+        *[f"| `{name}` | {meaning} |" for name, meaning in _COLUMN_DOCS.items()],
+        "",
+        "## Build",
+        "",
+        f"- Source: {'embedded default corpus' if config.corpus is None else config.corpus}; "
+        f"tasks: {stats.tasks}; instances: {stats.instances}; templates: {stats.templates}",
+        f"- Paraphraser: `{config.paraphraser}` ({stats.paraphrase_source}), "
+        f"{config.paraphrases_per_template} candidate(s) per template, seed {config.seed}",
+        f"- Verifier: embedding `{config.embedding_model or 'sentence-transformers/all-MiniLM-L6-v2'}`, "
+        f"keep when cosine >= {verify.threshold}; near-duplicate when word overlap >= {verify.near_duplicate}; "
+        f"length ratio within [{verify.min_length_ratio}, {verify.max_length_ratio}]",
+        f"- Split: by instance, {config.validation_fraction:.0%} of each task's instances in `validation`",
+        f"- Rows: " + ", ".join(f"{split} {n}" for split, (n, _) in split_sizes.items()),
+        f"- Paraphrase calls (candidates requested): {stats.paraphrase_calls} = {stats.templates} templates x "
+        f"{config.paraphrases_per_template}; API requests {stats.usage.requests}; tokens in/out "
+        f"{stats.usage.prompt_tokens}/{stats.usage.completion_tokens}; cost ${stats.usage.cost:.4f}",
+        f"- Unique strings embedded: {stats.embedding_strings}",
+        "",
+        "Reproduce: `coin-data build "
+        + (f"--corpus {config.corpus} " if config.corpus else "")
+        + (f"--tasks {','.join(config.tasks)} " if config.tasks else "")
+        + f"--paraphraser {config.paraphraser} --paraphrases-per-template {config.paraphrases_per_template} "
+        f"--threshold {verify.threshold} --seed {config.seed}`",
+        "",
+        "## Candidate verdicts",
+        "",
+        "Every candidate paraphrase is kept or rejected with a reason; none is dropped silently.",
+        "",
+        "| verdict | candidates |",
+        "|---|---:|",
+        *[f"| {verdict} | {count} |" for verdict, count in sorted(stats.verdicts.items())],
+        "",
+        f"Templates whose backend produced no candidate: {sum(stats.failed_templates.values())}"
+        + "".join(f"; {reason}: {n}" for reason, n in sorted(stats.failed_templates.items())),
+        f"Templates left with no kept paraphrase (no rows): {stats.templates_without_paraphrase}",
+        "",
+        "## Similarity of kept paraphrases",
+        "",
+        summary(stats.kept_similarities),
+        "",
+        histogram(stats.kept_similarities, low=max(0.0, min([verify.threshold, *stats.kept_similarities])), high=1.0),
+        "",
+        "## Hard negatives",
+        "",
+        "| negative_source | rows |",
+        "|---|---:|",
+        *[f"| {source} | {count} |" for source, count in sorted(stats.negatives.items())],
+        "",
+        "Cosine of the anchor's and the negative's inputs (all-MiniLM-L6-v2): "
+        + summary(stats.negative_similarities),
+        "",
+        "## License",
+        "",
+        "The embedded corpus was written by the coin-toolkit developers and is released under Apache-2.0. "
+        "Data built from other sources keeps those sources' licenses.",
+        "",
+    ]
+    return yaml_header(split_sizes, candidate_size) + "\n" + "\n".join(body)
+
+
+_COLUMN_DOCS = {
+    schema.ID: "stable hash of (task, template_id, instance_id, paraphrase_id)",
+    schema.TASK: "task name",
+    schema.TEMPLATE_ID: "original template id within the task",
+    schema.PARAPHRASE_ID: "which candidate paraphrase of the template (p0, p1, ...)",
+    schema.INSTANCE_ID: "the instance; rows sharing it are views of one prompt",
+    schema.ORIGINAL: "prompt rendered with the original template",
+    schema.PARAPHRASED: "the same instance rendered with the paraphrased template",
+    schema.TARGETS: "expected output",
+    schema.NEGATIVE: "same template, another instance whose answer differs (null when none exists)",
+    schema.NEGATIVE_TARGETS: "the negative's expected output",
+    schema.NEGATIVE_SOURCE: "`same_template`, or `none:<reason>`",
+    schema.FIELDS: "JSON of the instance's template fields",
+    schema.ORIGINAL_TEMPLATE: "original template with `{slots}`",
+    schema.PARAPHRASED_TEMPLATE: "paraphrased template with `{slots}`",
+    schema.SIMILARITY: "embedding cosine of the two templates (slots by name, options removed)",
+    schema.NEGATIVE_SIMILARITY: "embedding cosine of the anchor's and the negative's inputs",
+    schema.PARAPHRASE_SOURCE: "backend and model that produced the paraphrase",
+}

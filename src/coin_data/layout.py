@@ -1,0 +1,103 @@
+"""Write a build to disk in the Hub layout, atomically.
+
+::
+
+    coin-flan-paraphrased/
+      README.md                                   dataset card with YAML configs + dataset_info
+      data/train-00000-of-00001.parquet           config "default"
+      data/validation-00000-of-00001.parquet
+      templates/train-00000-of-00001.parquet      config "templates": every candidate + verdict
+
+Everything is written into a hidden ``.<name>.partial-*`` sibling folder and renamed into place only
+when complete, so a failed or killed build never leaves a folder that looks like a dataset.
+
+Example:
+    >>> from coin_data.build import BuildConfig, run_build
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "coin-flan-paraphrased"
+    >>> path = write_dataset(run_build(BuildConfig(tasks=("spam",), paraphrases_per_template=1)), out)
+    >>> sorted(p.name for p in (path / "data").iterdir())
+    ['train-00000-of-00001.parquet', 'validation-00000-of-00001.parquet']
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from coin_data.card import DEFAULT_CONFIG, TEMPLATES_CONFIG, data_path, render_card
+
+PARTIAL_MARK = ".partial-"
+
+
+class OutputExistsError(FileExistsError):
+    """The output folder exists and overwriting was not asked for."""
+
+
+def check_output(out: str | Path, overwrite: bool = False) -> Path:
+    """Fail early (before any expensive work) when ``out`` cannot be written.
+
+    Raises:
+        OutputExistsError: ``out`` exists and ``overwrite`` is false, or ``out`` is a file.
+    """
+    out = Path(out)
+    if out.is_file():
+        raise OutputExistsError(f"{out}: exists and is a file; choose another --out")
+    if out.exists() and not overwrite:
+        raise OutputExistsError(f"{out}: already exists; pass --overwrite to replace it")
+    return out
+
+
+def write_dataset(result, out: str | Path, overwrite: bool = False) -> Path:
+    """Write a :class:`~coin_data.build.BuildResult` to ``out`` in the Hub layout.
+
+    Args:
+        result: the build to write.
+        out: destination folder (its parent is created if needed).
+        overwrite: replace an existing folder (only after the new one is complete).
+
+    Returns:
+        The folder written.
+    """
+    out = check_output(out, overwrite).absolute()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(out)
+    partial = Path(tempfile.mkdtemp(prefix=f".{out.name}{PARTIAL_MARK}", dir=out.parent))
+    try:
+        split_sizes = {
+            split: (len(ds), _write_parquet(ds, partial / data_path(DEFAULT_CONFIG, split)))
+            for split, ds in result.dataset.items()
+        }
+        candidate_size = (len(result.candidates), _write_parquet(result.candidates, partial / data_path(TEMPLATES_CONFIG, "train")))
+        card = render_card(result, split_sizes, candidate_size)
+        (partial / "README.md").write_text(card, encoding="utf-8")
+        _swap_into_place(partial, out)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return out
+
+
+def _write_parquet(dataset, path: Path) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dataset.to_parquet(str(path))
+    return path.stat().st_size
+
+
+def _swap_into_place(partial: Path, out: Path) -> None:
+    os.chmod(partial, 0o755)  # mkdtemp creates 0700
+    if not out.exists():
+        partial.rename(out)
+        return
+    retired = out.with_name(f".{out.name}{PARTIAL_MARK}old-{os.getpid()}")
+    out.rename(retired)
+    partial.rename(out)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def _remove_stale_partials(out: Path) -> None:
+    """Delete leftovers of killed runs (hidden ``.<name>.partial-*`` siblings)."""
+    for stale in out.parent.glob(f".{out.name}{PARTIAL_MARK}*"):
+        shutil.rmtree(stale, ignore_errors=True)

@@ -1,0 +1,133 @@
+"""Column names, features and row validation for the published CoIN dataset.
+
+Every stage refers to columns through these constants, never through string
+literals, so a rename is one edit and a typo is an ``AttributeError``.
+
+Example:
+    >>> from coin_data import schema
+    >>> schema.ORIGINAL
+    'original_instruction'
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+import datasets
+
+# --- identity -------------------------------------------------------------
+ID = "id"  # stable hash of (task, template_id, instance_id, paraphrase_id)
+TASK = "task"
+TEMPLATE_ID = "template_id"
+PARAPHRASE_ID = "paraphrase_id"
+INSTANCE_ID = "instance_id"  # rows sharing it are views of one prompt: never negatives of each other
+
+# --- the three columns the reference CoIN training code reads --------------
+ORIGINAL = "original_instruction"
+PARAPHRASED = "paraphrased_instruction"
+TARGETS = "targets"
+
+# --- hard negative: same template, another instance, another answer --------
+NEGATIVE = "negative_instruction"
+NEGATIVE_TARGETS = "negative_targets"
+NEGATIVE_SOURCE = "negative_source"  # "same_template", or "none:<reason>" when no negative exists
+
+# --- provenance and scores -------------------------------------------------
+FIELDS = "fields"  # JSON object of the instance's template fields
+ORIGINAL_TEMPLATE = "original_template"
+PARAPHRASED_TEMPLATE = "paraphrased_template"
+SIMILARITY = "similarity"  # cosine(original template, paraphrased template)
+NEGATIVE_SIMILARITY = "negative_similarity"  # cosine(original prompt, negative prompt)
+PARAPHRASE_SOURCE = "paraphrase_source"  # backend and model, e.g. "rules" or "openai:gpt-4o-mini"
+
+COLUMNS: tuple[str, ...] = (
+    ID,
+    TASK,
+    TEMPLATE_ID,
+    PARAPHRASE_ID,
+    INSTANCE_ID,
+    ORIGINAL,
+    PARAPHRASED,
+    TARGETS,
+    NEGATIVE,
+    NEGATIVE_TARGETS,
+    NEGATIVE_SOURCE,
+    FIELDS,
+    ORIGINAL_TEMPLATE,
+    PARAPHRASED_TEMPLATE,
+    SIMILARITY,
+    NEGATIVE_SIMILARITY,
+    PARAPHRASE_SOURCE,
+)
+
+# Columns a training run cannot do without; the rest are provenance.
+TRAINING_COLUMNS: tuple[str, ...] = (ORIGINAL, PARAPHRASED, TARGETS)
+
+_FLOAT_COLUMNS = {SIMILARITY, NEGATIVE_SIMILARITY}
+
+FEATURES = datasets.Features(
+    {
+        name: datasets.Value("float32") if name in _FLOAT_COLUMNS else datasets.Value("string")
+        for name in COLUMNS
+    }
+)
+
+# --- the `templates` config: one row per candidate paraphrase --------------
+VERDICT = "verdict"  # "kept" or the rejection reason
+REASON = "reason"  # human-readable detail of the verdict
+CANDIDATE = "candidate"
+CANDIDATE_COLUMNS: tuple[str, ...] = (
+    TASK,
+    TEMPLATE_ID,
+    PARAPHRASE_ID,
+    ORIGINAL_TEMPLATE,
+    CANDIDATE,
+    SIMILARITY,
+    VERDICT,
+    REASON,
+    PARAPHRASE_SOURCE,
+)
+CANDIDATE_FEATURES = datasets.Features(
+    {
+        name: datasets.Value("float32") if name in _FLOAT_COLUMNS else datasets.Value("string")
+        for name in CANDIDATE_COLUMNS
+    }
+)
+
+
+class SchemaError(ValueError):
+    """A row or table does not have the columns a stage needs."""
+
+
+def require_columns(available: Iterable[str], required: Iterable[str], where: str) -> None:
+    """Raise :class:`SchemaError` naming every required column missing from ``available``.
+
+    Args:
+        available: column names present (e.g. ``dataset.column_names``).
+        required: column names the caller needs.
+        where: what is being checked, used in the message (a file, split or stage name).
+
+    Example:
+        >>> require_columns(["targets"], [ORIGINAL, TARGETS], "train split")
+        Traceback (most recent call last):
+        ...
+        coin_data.schema.SchemaError: train split: missing column(s) 'original_instruction' (has: targets)
+    """
+    have = list(available)
+    missing = [name for name in required if name not in have]
+    if missing:
+        names = ", ".join(repr(m) for m in missing)
+        raise SchemaError(f"{where}: missing column(s) {names} (has: {', '.join(have) or 'nothing'})")
+
+
+def validate_row(row: Mapping[str, object], where: str) -> None:
+    """Check one published row: every column present, text columns are strings.
+
+    Args:
+        row: one row as a mapping.
+        where: location used in error messages, e.g. ``"train row 12"``.
+    """
+    require_columns(row.keys(), COLUMNS, where)
+    for name in TRAINING_COLUMNS:
+        if not isinstance(row[name], str) or not row[name].strip():
+            raise SchemaError(f"{where}: field {name!r} must be a non-empty string, got {row[name]!r}")

@@ -1,0 +1,67 @@
+"""Read a built dataset folder back and summarise it (``coin-data stats``).
+
+Example:
+    >>> report = dataset_stats("coin-flan-paraphrased")  # doctest: +SKIP
+    >>> report["rows"]  # doctest: +SKIP
+    {'train': 5848, 'validation': 680}
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import datasets
+
+from coin_data import schema
+from coin_data.card import DEFAULT_CONFIG, TEMPLATES_CONFIG, data_path, summary
+
+
+def _load_split(folder: Path, config: str, split: str) -> datasets.Dataset:
+    path = folder / data_path(config, split)
+    if not path.is_file():
+        raise schema.SchemaError(f"{folder}: missing {path.relative_to(folder)}; is this a coin-data build folder?")
+    return datasets.Dataset.from_parquet(str(path), keep_in_memory=True)
+
+
+def dataset_stats(folder: str | Path) -> dict:
+    """Counts and score summaries of a folder written by ``coin-data build``.
+
+    Returns:
+        A JSON-ready dict: rows per split, rows per task, negatives by source, verdict counts, and
+        similarity summaries.
+    """
+    folder = Path(folder)
+    report: dict = {"folder": str(folder), "rows": {}, "tasks": {}, "negatives": {}}
+    similarities: list[float] = []
+    negative_similarities: list[float] = []
+    for split in ("train", "validation"):
+        ds = _load_split(folder, DEFAULT_CONFIG, split)
+        schema.require_columns(ds.column_names, schema.COLUMNS, f"{folder} {split} split")
+        report["rows"][split] = len(ds)
+        for task, n in Counter(ds[schema.TASK]).items():
+            report["tasks"][task] = report["tasks"].get(task, 0) + n
+        for source, n in Counter(ds[schema.NEGATIVE_SOURCE]).items():
+            report["negatives"][source] = report["negatives"].get(source, 0) + n
+        similarities += [s for s in ds[schema.SIMILARITY] if s is not None]
+        negative_similarities += [s for s in ds[schema.NEGATIVE_SIMILARITY] if s is not None]
+    candidates = _load_split(folder, TEMPLATES_CONFIG, "train")
+    report["verdicts"] = dict(sorted(Counter(candidates[schema.VERDICT]).items()))
+    report["similarity"] = summary(similarities)
+    report["negative_similarity"] = summary(negative_similarities)
+    report["tasks"] = dict(sorted(report["tasks"].items()))
+    return report
+
+
+def format_stats(report: dict) -> str:
+    """A readable, aligned text version of :func:`dataset_stats`."""
+    lines = [f"{report['folder']}"]
+    lines.append("  rows: " + ", ".join(f"{split} {n}" for split, n in report["rows"].items()))
+    lines.append("  rows per task:")
+    width = max((len(t) for t in report["tasks"]), default=0)
+    lines += [f"    {task.ljust(width)}  {n}" for task, n in report["tasks"].items()]
+    lines.append("  candidate verdicts: " + ", ".join(f"{v} {n}" for v, n in report["verdicts"].items()))
+    lines.append("  hard negatives: " + ", ".join(f"{s} {n}" for s, n in sorted(report["negatives"].items())))
+    lines.append(f"  paraphrase similarity: {report['similarity']}")
+    lines.append(f"  negative input similarity: {report['negative_similarity']}")
+    return "\n".join(lines)
