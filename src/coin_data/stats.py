@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import datasets
+import pyarrow.parquet as pq
 
 from coin_data import schema
 from coin_data.card import DEFAULT_CONFIG, TEMPLATES_CONFIG, data_path, summary
@@ -21,7 +22,7 @@ def _load_split(folder: Path, config: str, split: str) -> datasets.Dataset:
     path = folder / data_path(config, split)
     if not path.is_file():
         raise schema.SchemaError(f"{folder}: missing {path.relative_to(folder)}; is this a coin-data build folder?")
-    return datasets.Dataset.from_parquet(str(path), keep_in_memory=True)
+    return datasets.Dataset(pq.read_table(str(path)))
 
 
 def dataset_stats(folder: str | Path) -> dict:

@@ -1,0 +1,67 @@
+"""Build throughput: the embedded corpus scaled to >= 50,000 rows, end to end to disk.
+
+    python benchmarks/build.py --scale 8          # prints one JSON object
+
+Scaling repeats every instance under new ids, so paraphrase calls (unique templates x k) and embedded
+strings (unique texts) must stay what they are at scale 1 while rows grow: that is what this measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from coin_data.build import BuildConfig, run_build
+from coin_data.layout import write_dataset
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=int, default=8, help="instance multiplier (8 gives about 52k rows)")
+    parser.add_argument("-k", type=int, default=2, help="paraphrases per template")
+    parser.add_argument("--paraphraser", default="rules")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    out = Path(tempfile.mkdtemp()) / "coin-flan-paraphrased"
+    start = time.perf_counter()
+    result = run_build(BuildConfig(paraphraser=args.paraphraser, paraphrases_per_template=args.k,
+                                   seed=args.seed, scale=args.scale))
+    built = time.perf_counter()
+    write_dataset(result, out)
+    wall = time.perf_counter() - start
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    shutil.rmtree(out.parent)
+
+    stats = result.stats
+    rows = sum(stats.rows.values())
+    print(json.dumps({
+        "benchmark": "build",
+        "scale": args.scale,
+        "paraphraser": args.paraphraser,
+        "rows": rows,
+        "rows_per_split": stats.rows,
+        "wall_seconds": round(wall, 2),
+        "rows_per_second": round(rows / wall, 1),
+        "write_seconds": round(wall - (built - start), 2),
+        "stage_seconds": stats.seconds,
+        "unique_templates": stats.templates,
+        "paraphrase_calls": stats.paraphrase_calls,
+        "expected_paraphrase_calls": stats.templates * args.k,
+        "embedding_calls": stats.embedding_strings,
+        "embedding_share_of_wall": round(stats.seconds.get("embedding", 0.0) / wall, 3),
+        "output_bytes": size,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
