@@ -24,5 +24,5 @@ if ! .venv/bin/python -c "import nltk; nltk.data.find('corpora/wordnet')" >/dev/
    && [ ! -f /usr/share/wordnet/data.noun ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base wordnet-sense-index >/dev/null
 fi
-.venv/bin/coin-data setup-wordnet
+.venv/bin/coin-data setup-wordnet --download
 echo "setup complete: .venv is ready"

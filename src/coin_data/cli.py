@@ -203,5 +203,36 @@ def publish(folder, repo_id, public, dry_run, commit_message):
         click.echo(f"  {path}  {size:,} bytes")
 
 
+@main.command("setup-wordnet")
+@click.option("--download", is_flag=True,
+              help="If neither nltk's data path nor Debian's files have WordNet, fetch it with nltk's downloader.")
+def setup_wordnet_command(download):
+    """Make WordNet available to nltk for the offline rules paraphraser.
+
+    Looks on nltk's data path first, then builds nltk's layout from Debian's packages
+    (apt-get install wordnet-base wordnet-sense-index), then, with --download, uses nltk's downloader.
+
+    \b
+    Example:
+      coin-data setup-wordnet --download
+    """
+    from coin_data.wordnet import WordNetMissingError, default_data_root, setup_wordnet
+
+    try:
+        path = setup_wordnet()
+    except WordNetMissingError as err:
+        if not download:
+            raise click.ClickException(str(err)) from None
+        import nltk
+
+        root = default_data_root()
+        if not nltk.download("wordnet", download_dir=str(root), quiet=True):
+            raise click.ClickException(f"nltk could not download WordNet into {root}.\n{err}") from None
+        if str(root) not in nltk.data.path:
+            nltk.data.path.append(str(root))
+        path = setup_wordnet()
+    click.echo(f"WordNet ready: {path}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
