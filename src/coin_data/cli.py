@@ -22,11 +22,15 @@ def friendly_errors(func):
     """Turn the library's input errors into ``Error: <message>`` and exit code 1 (no traceback)."""
     from coin_data.layout import OutputExistsError
     from coin_data.paraphrase import ParaphraserError
+    from coin_data.publish import PublishError
     from coin_data.sources import CorpusError
     from coin_data.templates import TemplateError
     from coin_data.verify import VerifyInputError
 
-    expected = (CorpusError, TemplateError, OutputExistsError, VerifyInputError, ParaphraserError, schema.SchemaError)
+    expected = (
+        CorpusError, TemplateError, OutputExistsError, VerifyInputError, ParaphraserError, PublishError,
+        schema.SchemaError,
+    )
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -73,36 +77,116 @@ def main() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists (only once the new build is complete).")
 @click.option("--scale", default=1, type=click.IntRange(min=1), hidden=True,
               help="Repeat instances under new ids (throughput benchmarks).")
+@click.option("--base-url", help="[openai] OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1 "
+              "(default: OPENAI_BASE_URL, else the OpenAI API). The key is read only from OPENAI_API_KEY.")
+@click.option("--cache-dir", help="[openai, hf] Answer cache folder; reruns and resumed builds reuse it. "
+              "[default: .coin-cache]")
+@click.option("--concurrency", type=click.IntRange(min=1), help="[openai] Most calls in flight. [default: 8]")
+@click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="[openai] Most calls per minute.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+              help="[openai] Seconds before a call is abandoned and retried. [default: 60]")
+@click.option("--max-retries", type=click.IntRange(min=0),
+              help="[openai] Retries per call on 429, 5xx, timeouts, dropped connections. [default: 4]")
+@click.option("--price-in", type=click.FloatRange(min=0), help="[openai] USD per million prompt tokens.")
+@click.option("--price-out", type=click.FloatRange(min=0), help="[openai] USD per million completion tokens.")
+@click.option("--max-cost", type=click.FloatRange(min=0),
+              help="[openai] Stop before spending more USD than this; rerun with more to continue.")
+@click.option("--max-calls", type=click.IntRange(min=0),
+              help="[openai] Stop before making more API calls than this; rerun with more to continue.")
+@click.option("--temperature", type=click.FloatRange(min=0), help="[openai, hf] Sampling temperature.")
+@click.option("--dry-run", is_flag=True, help="Print the calls, tokens and cost paraphrasing would need; run nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary.")
 @friendly_errors
 def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, embedding_model, seed, overwrite,
-          scale, quiet):
+          scale, quiet, dry_run, **backend_values):
     """Paraphrase templates, verify them, mine hard negatives, and write the dataset.
 
     \b
     Example:
       coin-data build --tasks sentiment,nli -k 2 --seed 0 --out coin-flan-paraphrased
+      OPENAI_API_KEY=... coin-data build --paraphraser openai:gpt-4o-mini --price-in 0.15 --price-out 0.6 \\
+        --max-cost 1 --dry-run
+      coin-data build --paraphraser openai:smollm2 --base-url http://127.0.0.1:8080/v1 --rpm 120
+      coin-data build --paraphraser hf:smollm2      # offline, bundled SmolLM2-135M-Instruct
     """
-    from coin_data.build import BuildConfig, run_build
+    from coin_data.build import BuildConfig, estimate_paraphrasing, run_build
     from coin_data.layout import check_output, write_dataset
     from coin_data.verify import VerifyConfig
 
-    check_output(out, overwrite)
+    if not dry_run:
+        check_output(out, overwrite)
     config = BuildConfig(
         corpus=corpus,
         tasks=tasks,
         paraphraser=paraphraser,
         paraphrases_per_template=k,
+        paraphraser_options=backend_options(paraphraser, backend_values),
         verify=VerifyConfig(threshold=threshold),
         embedding_model=embedding_model,
         validation_fraction=validation_fraction,
         seed=seed,
         scale=scale,
     )
+    if dry_run:
+        click.echo(estimate_summary(estimate_paraphrasing(config), config))
+        return
     result = run_build(config, progress=not quiet)
     path = write_dataset(result, out, overwrite=overwrite)
     if not quiet:
         click.echo(build_summary(result, path))
+
+
+# Which `build` options each backend takes; anything else given for it is a usage error.
+_BACKEND_OPTIONS = {
+    "openai": ("base_url", "cache_dir", "concurrency", "rpm", "timeout", "max_retries", "price_in", "price_out",
+               "max_cost", "max_calls", "temperature"),
+    "hf": ("cache_dir", "temperature"),
+    "rules": (),
+}
+DEFAULT_CACHE_DIR = ".coin-cache"
+
+
+def backend_options(paraphraser: str, values: dict) -> dict:
+    """The ``paraphraser_options`` for ``paraphraser`` from the given CLI values (``None`` = not given).
+
+    Never holds secrets: the API key is read from the environment by the backend itself.
+
+    Example:
+        >>> backend_options("openai:m", {"rpm": 60.0, "timeout": None, "cache_dir": None})
+        {'rpm': 60.0, 'cache_dir': '.coin-cache'}
+    """
+    backend = paraphraser.partition(":")[0]
+    allowed = _BACKEND_OPTIONS.get(backend, ())
+    given = {name: value for name, value in values.items() if value is not None}
+    for name in given:
+        if name not in allowed:
+            users = [b for b, names in _BACKEND_OPTIONS.items() if name in names]
+            raise click.UsageError(
+                f"--{name.replace('_', '-')} applies to --paraphraser {' / '.join(u + ':MODEL' for u in users)}, "
+                f"not {paraphraser!r}"
+            )
+    if "cache_dir" in allowed:
+        given.setdefault("cache_dir", DEFAULT_CACHE_DIR)
+    return given
+
+
+def estimate_summary(estimate, config) -> str:
+    """What ``coin-data build --dry-run`` prints."""
+    options = config.paraphraser_options
+    prices = ""
+    if options.get("price_in") or options.get("price_out"):
+        prices = f" at ${options.get('price_in', 0):g} in / ${options.get('price_out', 0):g} out per million tokens"
+    lines = [
+        f"Dry run of --paraphraser {config.paraphraser}: nothing was called or written.",
+        f"  templates              {estimate.templates} ({estimate.unique} distinct requests, {estimate.cached} cached)",
+        f"  API calls needed       {estimate.calls} (at least; re-asks and retries come on top)",
+        f"  estimated tokens       ~{estimate.prompt_tokens} in, ~{estimate.completion_tokens} out",
+        f"  estimated cost         ~${estimate.cost:.4f}{prices}",
+    ]
+    if options.get("max_calls") is not None or options.get("max_cost") is not None:
+        lines.append(f"  budget                 max calls {options.get('max_calls', '-')}, "
+                     f"max cost {options.get('max_cost', '-')}")
+    return "\n".join(lines)
 
 
 def build_summary(result, path: Path) -> str:
@@ -116,7 +200,10 @@ def build_summary(result, path: Path) -> str:
         ("paraphrase calls", f"{stats.paraphrase_calls} ({stats.templates} templates x {result.config.paraphrases_per_template})"),
         ("candidates kept", f"{kept} of {stats.candidates}"),
         ("rejected", rejected),
-        ("templates failed", str(sum(stats.failed_templates.values()))),
+        ("templates failed", str(sum(stats.failed_templates.values()))
+         + "".join(f"; {reason} {n}" for reason, n in sorted(stats.failed_templates.items()))),
+        ("api usage", f"{stats.usage.requests} requests, tokens in/out {stats.usage.prompt_tokens}/"
+         f"{stats.usage.completion_tokens}, ${stats.usage.cost:.4f}"),
         ("rows", ", ".join(f"{split} {n}" for split, n in stats.rows.items())),
         ("hard negatives", ", ".join(f"{s} {n}" for s, n in sorted(stats.negatives.items()))),
         ("strings embedded", str(stats.embedding_strings)),
