@@ -1,0 +1,176 @@
+"""The build pipeline end to end: contract, counts, determinism, atomic writes, failures."""
+
+import json
+from pathlib import Path
+
+import datasets
+import pytest
+
+from coin_data import build as build_module
+from coin_data import schema
+from coin_data.build import BuildConfig, input_text, run_build
+from coin_data.layout import OutputExistsError, write_dataset
+from coin_data.paraphrase import ParaphraseResult
+from coin_data.sources import Instance
+from coin_data.templates import parse_template
+
+TASKS = ("sentiment", "summarize")
+
+
+@pytest.fixture(scope="module")
+def result():
+    return run_build(BuildConfig(tasks=TASKS, paraphrases_per_template=2, seed=0))
+
+
+def test_columns_and_splits(result):
+    assert set(result.dataset) == {"train", "validation"}
+    for split in result.dataset.values():
+        assert split.column_names == list(schema.COLUMNS)
+        assert split.features == schema.FEATURES
+    train_ids = set(result.dataset["train"][schema.INSTANCE_ID])
+    validation_ids = set(result.dataset["validation"][schema.INSTANCE_ID])
+    assert train_ids and validation_ids and not train_ids & validation_ids
+    assert len(validation_ids) == 2 * 5  # 10% of 48 instances, per task
+
+
+def test_call_counts(result):
+    stats = result.stats
+    assert stats.templates == 12  # 2 tasks x 6 templates
+    assert stats.paraphrase_calls == stats.templates * 2
+    assert sum(stats.verdicts.values()) == stats.candidates == len(result.candidates)
+    assert stats.verdicts["kept"] > 0
+
+
+def test_embedding_calls_equal_unique_strings(result):
+    scored = [row for row in result.candidates if row[schema.VERDICT] in ("kept", "not_equivalent")]
+    templates = {parse_template(r[schema.ORIGINAL_TEMPLATE]).masked_text() for r in scored}
+    templates |= {parse_template(r[schema.CANDIDATE]).masked_text() for r in scored}
+    inputs = set()
+    for split in result.dataset.values():
+        for row in split:
+            inputs.add(input_text(Instance("", "", json.loads(row[schema.FIELDS]), "")))
+            negative_fields = parse_template(row[schema.ORIGINAL_TEMPLATE]).invert(row[schema.NEGATIVE])
+            inputs.add(input_text(Instance("", "", negative_fields, "")))
+    assert result.stats.embedding_strings == len(templates | inputs)
+
+
+def test_rows_are_consistent(result):
+    kept = [r for r in result.candidates if r[schema.VERDICT] == "kept"]
+    kept_keys = {(r[schema.TASK], r[schema.TEMPLATE_ID], r[schema.PARAPHRASE_ID]) for r in kept}
+    train = result.dataset["train"]
+    assert {(r[schema.TASK], r[schema.TEMPLATE_ID], r[schema.PARAPHRASE_ID]) for r in train} == kept_keys
+    assert len(set(train[schema.ID])) == len(train)
+    for row in train.select(range(0, len(train), 37)):
+        fields = json.loads(row[schema.FIELDS])
+        original = parse_template(row[schema.ORIGINAL_TEMPLATE])
+        paraphrase = parse_template(row[schema.PARAPHRASED_TEMPLATE])
+        assert original.invert(row[schema.ORIGINAL]) == fields
+        assert paraphrase.invert(row[schema.PARAPHRASED]) == fields
+        assert row[schema.ORIGINAL] != row[schema.PARAPHRASED]
+        assert row[schema.NEGATIVE_SOURCE] == "same_template"
+        assert row[schema.NEGATIVE_TARGETS] != row[schema.TARGETS]
+        assert original.invert(row[schema.NEGATIVE]) not in (None, fields)  # same template, other input
+        assert row[schema.SIMILARITY] >= 0.75
+        assert row[schema.PARAPHRASE_SOURCE] == "rules"
+
+
+def test_same_seed_gives_byte_identical_files(tmp_path):
+    config = BuildConfig(tasks=("spam",), paraphrases_per_template=2, seed=3)
+    first = write_dataset(run_build(config), tmp_path / "a")
+    second = write_dataset(run_build(config), tmp_path / "b")
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert [str(f) for f in files] == [
+        "README.md",
+        "data/train-00000-of-00001.parquet",
+        "data/validation-00000-of-00001.parquet",
+        "templates/train-00000-of-00001.parquet",
+    ]
+    for name in files:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_written_folder_loads_with_load_dataset(tmp_path, result, monkeypatch):
+    out = write_dataset(result, tmp_path / "coin-flan-paraphrased")
+    monkeypatch.chdir(tmp_path)
+    loaded = datasets.load_dataset("coin-flan-paraphrased")
+    assert {split: len(ds) for split, ds in loaded.items()} == result.stats.rows
+    assert loaded["train"][0] == result.dataset["train"][0]
+    card = (out / "README.md").read_text()
+    assert "## Candidate verdicts" in card and f"| kept | {result.stats.verdicts['kept']} |" in card
+    candidates = datasets.load_dataset("coin-flan-paraphrased", "templates")["train"]
+    assert len(candidates) == len(result.candidates)
+
+
+def test_scale_multiplies_rows_not_calls():
+    small = run_build(BuildConfig(tasks=("spam",), paraphrases_per_template=1))
+    big = run_build(BuildConfig(tasks=("spam",), paraphrases_per_template=1, scale=3))
+    assert big.stats.paraphrase_calls == small.stats.paraphrase_calls
+    assert big.stats.embedding_strings == small.stats.embedding_strings
+    assert sum(big.stats.rows.values()) == 3 * sum(small.stats.rows.values())
+
+
+def test_existing_output_is_refused_and_overwrite_replaces(tmp_path, result):
+    out = write_dataset(result, tmp_path / "ds")
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        write_dataset(result, out)
+    (out / "stale.txt").write_text("old")
+    write_dataset(result, out, overwrite=True)
+    assert not (out / "stale.txt").exists() and (out / "README.md").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["ds"]
+
+
+def test_failure_while_writing_leaves_nothing(tmp_path, result, monkeypatch):
+    def broken_card(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("coin_data.layout.render_card", broken_card)
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_dataset(result, tmp_path / "ds")
+    assert list(tmp_path.iterdir()) == []
+
+
+class _FlakyBackend:
+    """A backend double: fails every other template, so failures must reach the stats and the table."""
+
+    name = "flaky"
+
+    def paraphrase(self, requests, progress=None):
+        results = []
+        for index, request in enumerate(requests):
+            if index % 2:
+                results.append(ParaphraseResult(request, [], self.name, failure="refusal"))
+            else:
+                text = "Please do this.\n" + request.template.text.replace("?", ", if you would?")
+                results.append(ParaphraseResult(request, [text], self.name))
+        return results
+
+
+def test_backend_failures_are_counted_not_dropped(monkeypatch):
+    monkeypatch.setattr(build_module, "get_paraphraser", lambda spec, **options: _FlakyBackend())
+    result = run_build(BuildConfig(tasks=("spam",), paraphrases_per_template=1))
+    assert result.stats.failed_templates == {"refusal": 3}
+    failed = [r for r in result.candidates if r[schema.VERDICT] == "paraphrase_failed"]
+    assert len(failed) == 3 and {r[schema.REASON] for r in failed} == {"refusal"}
+    assert result.stats.templates_without_paraphrase >= 3
+    assert set(result.dataset["train"][schema.PARAPHRASE_SOURCE]) == {"flaky"}
+
+
+def test_task_without_other_targets_says_so(tmp_path):
+    (tmp_path / "same.yaml").write_text(
+        "name: same\nkind: generation\nfields: [text]\ntarget: '{out}'\ntemplates:\n"
+        "  - id: t0\n    text: |-\n      Rewrite the following sentence in plain words for a child.\n      {text}\n"
+    )
+    rows = [{"id": f"s{i}", "text": f"sentence number {i}", "out": "same"} for i in range(20)]
+    (tmp_path / "same.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = run_build(BuildConfig(corpus=str(tmp_path), paraphrases_per_template=2))
+    rows = result.dataset["train"]
+    assert len(rows) > 0
+    assert set(rows[schema.NEGATIVE_SOURCE]) == {"none:no_instance_with_other_target"}
+    assert set(rows[schema.NEGATIVE]) == {None}
+    assert result.stats.negatives == {"none:no_instance_with_other_target": sum(result.stats.rows.values())}
+
+
+@pytest.mark.parametrize("kwargs", [{"paraphrases_per_template": 0}, {"validation_fraction": 1.0}, {"scale": 0}])
+def test_invalid_config(kwargs):
+    with pytest.raises(ValueError):
+        BuildConfig(**kwargs)

@@ -1,0 +1,80 @@
+"""`coin-data` through its real entry points: exit codes, files, clear errors, help."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from coin_data.cli import main
+from coin_data.sources import embedded_corpus_dir
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def test_build_writes_folder_and_prints_summary(runner, tmp_path):
+    out = tmp_path / "coin-flan-paraphrased"
+    result = runner.invoke(main, ["build", "--tasks", "grammar", "-k", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"Wrote {out}" in result.output
+    assert "paraphrase calls   6 (6 templates x 1)" in result.output
+    assert (out / "data" / "train-00000-of-00001.parquet").is_file()
+    stats = runner.invoke(main, ["stats", str(out), "--json"])
+    assert stats.exit_code == 0, stats.output
+    report = json.loads(stats.output)
+    assert list(report["tasks"]) == ["grammar"] and report["rows"]["train"] > 0
+    again = runner.invoke(main, ["build", "--tasks", "grammar", "--out", str(out)])
+    assert again.exit_code == 1 and "already exists; pass --overwrite" in again.output
+
+
+def test_bad_corpus_exits_nonzero_naming_file_row_field(runner, tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(embedded_corpus_dir() / "nli.yaml", corpus / "nli.yaml")
+    lines = (embedded_corpus_dir() / "nli.jsonl").read_text().splitlines()
+    row = json.loads(lines[4])
+    del row["hypothesis"]
+    lines[4] = json.dumps(row)
+    (corpus / "nli.jsonl").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    result = runner.invoke(main, ["build", "--corpus", str(corpus), "--out", str(out)])
+    assert result.exit_code == 1
+    assert f"nli.jsonl:5: field 'hypothesis' is missing" in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["corpus"]
+
+
+def test_unknown_task_and_paraphraser(runner, tmp_path):
+    result = runner.invoke(main, ["build", "--tasks", "nope", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "unknown task(s) nope" in result.output
+    result = runner.invoke(main, ["build", "--paraphraser", "magic", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "unknown paraphraser 'magic'" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_verify_command(runner, tmp_path):
+    src = tmp_path / "pairs.jsonl"
+    src.write_text(json.dumps({"original": "Summarize the following text in one sentence.\n{text}",
+                               "paraphrase": "Write a one-sentence summary of the following text.\n{text}"}) + "\n")
+    result = runner.invoke(main, ["verify", str(src)])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "pairs.verified.jsonl"
+    row = json.loads(out.read_text())
+    assert row["verdict"] == "kept" and 0.75 <= row["similarity"] <= 1.0
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"original": "x"}\n')
+    result = runner.invoke(main, ["verify", str(bad)])
+    assert result.exit_code == 1 and "bad.jsonl:1: field 'paraphrase'" in result.output
+
+
+def test_console_script_help_teaches():
+    exe = Path(sys.executable).with_name("coin-data")
+    result = subprocess.run([str(exe), "build", "--help"], capture_output=True, text=True, check=True)
+    assert "coin-data build --tasks sentiment,nli" in result.stdout
+    assert "--paraphrases-per-template" in result.stdout and "--threshold" in result.stdout
