@@ -1,0 +1,271 @@
+"""Tests for the offline ``rules`` paraphraser (coin_data.paraphrase.rules)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from coin_data.paraphrase import ParaphraseRequest, get_paraphraser
+from coin_data.paraphrase import rules
+from coin_data.paraphrase.rules import RulesParaphraser, candidate_problem
+from coin_data.templates import parse_template, slot_lock_violation
+
+TASKS_DIR = Path(rules.__file__).resolve().parents[1] / "corpus" / "tasks"
+
+# Hand-made templates covering the shapes the rewrites look for, with their label words.
+HAND_MADE = [
+    ("Review: {review}\nIs this review positive or negative?\n{options_}", ("positive", "negative")),
+    ("Decide if the tone of this review is positive or negative.\nReview text: {review}\n{options_}",
+     ("positive", "negative")),
+    ("Here is a hypothesis and a premise. Tell me if the hypothesis follows from the premise.\n"
+     "Hypothesis: {hypothesis}\nPremise: {premise}\n{options_}", ("yes", "it is not possible to tell", "no")),
+    ("{text}\nWhich topic is this news snippet about?\n{options_}", ("world", "sports", "business", "science")),
+    ("Read the following customer review and tell me whether the writer was happy or sad.\n\n{review}\n{options_}",
+     ("happy", "sad")),
+    ("Is the writer Happy or sad about the purchase? {review}\n{options_}", ("happy", "Sad")),
+    ("Summarize the text below in one sentence.\n{text}", ()),
+    ("{sentence}\n\nHow would you say the sentence above in polite, formal English?", ()),
+    ("Condense this paragraph into one short sentence, and write {{braces}} as they are: {text}", ()),
+    ("Message: {message}\nIs this message spam or not spam?\n{options_}", ("spam", "not spam")),
+]  # fmt: skip
+
+
+def _corpus_templates() -> list[tuple[str, tuple[str, ...]]]:
+    """Every template of the embedded corpus that exists right now, with its task's label words."""
+    found = []
+    for path in sorted(TASKS_DIR.glob("*.yaml")):
+        task = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for entry in task.get("templates", []) + task.get("heldout_templates", []):
+            found.append((entry["text"], tuple(task.get("options") or ())))
+    return found
+
+
+ALL_TEMPLATES = HAND_MADE + _corpus_templates()
+
+
+@pytest.fixture(scope="session")
+def rules_paraphraser(tmp_path_factory: pytest.TempPathFactory) -> RulesParaphraser:
+    """One paraphraser with WordNet loaded, shared by the session (loading WordNet takes seconds).
+
+    If nltk does not already find WordNet, it is built from the Debian files into a temporary root,
+    so the tests never write into the user's home.
+    """
+    patch = pytest.MonkeyPatch()
+    patch.setenv("COIN_NLTK_DATA", str(tmp_path_factory.mktemp("nltk_data")))
+    paraphraser = RulesParaphraser()
+    paraphraser.lexicon  # load now, inside the patched environment
+    patch.undo()
+    return paraphraser
+
+
+@pytest.fixture(scope="session")
+def corpus_results(rules_paraphraser: RulesParaphraser):
+    """k=3 candidates for every template, computed once."""
+    requests = [
+        ParaphraseRequest(parse_template(text, "t", f"x{i}"), k=3, protected_words=labels, seed=7)
+        for i, (text, labels) in enumerate(ALL_TEMPLATES)
+    ]
+    return rules_paraphraser.paraphrase(requests)
+
+
+def _ctx(paraphraser: RulesParaphraser, seed: int = 0, side: str | None = None) -> rules._Context:
+    return rules._Context(paraphraser.lexicon, random.Random(seed), side)
+
+
+# -- the backend contract ----------------------------------------------------------------------------
+
+
+def test_get_paraphraser_builds_rules_with_options():
+    paraphraser = get_paraphraser("rules", max_synonym_swaps=1, min_change=None)
+    assert isinstance(paraphraser, RulesParaphraser)
+    assert paraphraser.name == "rules"
+    assert paraphraser.max_synonym_swaps == 1
+    assert paraphraser.min_change == 0.1  # None means "use the default"
+    with pytest.raises(TypeError):
+        get_paraphraser("rules", temperature=0.7)
+    with pytest.raises(ValueError, match="max_synonym_swaps"):
+        RulesParaphraser(max_synonym_swaps=-1)
+
+
+def test_every_candidate_keeps_slots_options_and_label_words(corpus_results):
+    assert len(corpus_results) == len(ALL_TEMPLATES) >= len(HAND_MADE)
+    with_candidates = 0
+    for result in corpus_results:
+        template, labels = result.request.template, result.request.protected_words
+        assert result.source == "rules" and result.usage.requests == 0
+        assert len(result.candidates) <= 3
+        assert (result.failure is None) == bool(result.candidates), template.text
+        with_candidates += bool(result.candidates)
+        for candidate in result.candidates:
+            assert slot_lock_violation(template, candidate) is None, candidate
+            assert candidate_problem(template, candidate, labels) is None, candidate
+            for slot in template.slots:
+                assert candidate.count("{" + slot + "}") == 1, candidate
+            # label words keep their spelling and count, compared case-insensitively
+            for label in labels:
+                pattern = rf"(?<![a-z]){re.escape(label.lower())}(?![a-z])"
+                assert len(re.findall(pattern, candidate.lower())) == len(re.findall(pattern, template.text.lower()))
+            # the filled prompt carries each field untouched
+            fields = {name: f"<<{name} value>>" for name in template.field_slots}
+            rendered = parse_template(candidate).render(fields, options=["alpha", "beta"])
+            assert all(value in rendered for value in fields.values())
+            if template.has_options:
+                assert "OPTIONS:\n- alpha\n- beta" in rendered
+    # The rules backend must manage most templates, not just a lucky few.
+    assert with_candidates >= 0.8 * len(corpus_results)
+
+
+def test_candidates_are_distinct_and_differ_from_original(corpus_results):
+    for result in corpus_results:
+        original = result.request.template.text
+        assert len(set(result.candidates)) == len(result.candidates)
+        for candidate in result.candidates:
+            assert candidate != original
+            assert rules._changed_words(original, candidate) >= 1
+            assert rules._distance(original, candidate) >= 0.1
+        for i, first in enumerate(result.candidates):
+            for second in result.candidates[i + 1 :]:
+                assert rules._distance(first, second) >= 0.1, (first, second)
+
+
+def test_rich_template_gets_k_candidates(rules_paraphraser):
+    text, labels = HAND_MADE[0]
+    for k in (1, 3, 5):
+        request = ParaphraseRequest(parse_template(text, "sentiment", "t0"), k=k, protected_words=labels)
+        [result] = rules_paraphraser.paraphrase([request])
+        assert len(result.candidates) == k
+        assert result.failure is None
+
+
+def test_label_words_are_never_replaced_even_when_wordnet_knows_synonyms(rules_paraphraser):
+    # "happy" has WordNet synonyms ("glad"); protected words are compared case-insensitively.
+    template = parse_template(HAND_MADE[5][0])
+    [result] = rules_paraphraser.paraphrase([ParaphraseRequest(template, k=4, protected_words=("happy", "Sad"))])
+    assert result.candidates
+    for candidate in result.candidates:
+        assert "Happy" in candidate and "sad" in candidate
+    assert candidate_problem(template, template.text.replace("Happy", "Glad"), ["happy"]) == "protected word 'happy' changed"
+
+
+def test_untouchable_templates_fail_with_a_reason(rules_paraphraser):
+    requests = [
+        ParaphraseRequest(parse_template("{text}\n{options_}"), k=3),
+        ParaphraseRequest(parse_template("{passage}\n\nQuestion: {question}\n{options_}"), k=3),
+    ]
+    calls = []
+    results = rules_paraphraser.paraphrase(requests, progress=calls.append)
+    assert calls == [1, 1]
+    for result in results:
+        assert result.candidates == []
+        assert result.failure == "rules: no instruction words outside slots and labels to reword"
+
+
+# -- determinism -----------------------------------------------------------------------------------
+
+
+def _request_batch() -> list[ParaphraseRequest]:
+    return [
+        ParaphraseRequest(parse_template(text, "t", str(i)), k=3, protected_words=labels, seed=3)
+        for i, (text, labels) in enumerate(HAND_MADE)
+    ]
+
+
+def test_same_request_and_seed_give_same_candidates_across_instances(rules_paraphraser):
+    first = [r.candidates for r in rules_paraphraser.paraphrase(_request_batch())]
+    fresh = RulesParaphraser()
+    fresh._lexicon = rules._Lexicon(rules_paraphraser.lexicon._wn)  # a new instance with empty caches
+    assert [r.candidates for r in fresh.paraphrase(_request_batch())] == first
+    assert first == [r.candidates for r in rules_paraphraser.paraphrase(_request_batch())]
+    # another request seed gives other candidates for at least one template
+    reseeded = [ParaphraseRequest(r.template, r.k, r.protected_words, seed=4) for r in _request_batch()]
+    assert [r.candidates for r in rules_paraphraser.paraphrase(reseeded)] != first
+
+
+def test_candidates_do_not_depend_on_hash_seed(rules_paraphraser):
+    import nltk
+
+    # The child rebuilds the same requests from JSON, with another PYTHONHASHSEED, and finds WordNet
+    # through the data path this session already set up.
+    script = (
+        "import json, sys\n"
+        "import nltk\n"
+        "spec = json.loads(sys.argv[1])\n"
+        "nltk.data.path[:] = spec['path']\n"
+        "from coin_data.paraphrase import ParaphraseRequest\n"
+        "from coin_data.paraphrase.rules import RulesParaphraser\n"
+        "from coin_data.templates import parse_template\n"
+        "requests = [ParaphraseRequest(parse_template(t, 't', str(i)), k=3, protected_words=tuple(l), seed=3)\n"
+        "            for i, (t, l) in enumerate(spec['templates'])]\n"
+        "print(json.dumps([r.candidates for r in RulesParaphraser().paraphrase(requests)]))\n"
+    )
+    spec = json.dumps({"path": list(nltk.data.path), "templates": HAND_MADE})
+    env = dict(os.environ, PYTHONHASHSEED="4242" if os.environ.get("PYTHONHASHSEED") != "4242" else "17")
+    out = subprocess.run([sys.executable, "-c", script, spec], env=env, capture_output=True, text=True,
+                         timeout=120, check=True)  # fmt: skip
+    expected = [r.candidates for r in rules_paraphraser.paraphrase(_request_batch())]
+    assert json.loads(out.stdout) == expected
+
+
+# -- the pieces ----------------------------------------------------------------------------------------
+
+
+def test_question_and_directive_rewrites(rules_paraphraser):
+    ctx = _ctx(rules_paraphraser)
+    directive = rules._yes_no_to_directive("Is this review positive or negative?", ctx)
+    assert re.fullmatch(r"[A-Z][a-z]+(?: me)? (?:whether|if) this review is positive or negative\.", directive)
+    directive = rules._yes_no_to_directive("Does the premise entail the hypothesis?", ctx)
+    assert directive.endswith(" the premise entails the hypothesis.")
+    directive = rules._yes_no_to_directive("Did the reviewer feel good or bad about the experience?", ctx)
+    assert directive.endswith(" the reviewer felt good or bad about the experience.")
+    assert (rules._directive_to_yes_no("Decide if the tone of this review is positive or negative.", ctx)
+            == "Is the tone of this review positive or negative?")  # fmt: skip
+    assert (rules._directive_to_yes_no("Tell me if the hypothesis follows from the premise.", ctx)
+            == "Does the hypothesis follow from the premise?")  # fmt: skip
+    embedded = rules._wh_to_directive("Which topic is this news snippet about?", ctx)
+    assert embedded.endswith(" which topic this news snippet is about.")
+    assert rules._polite_to_imperative("How would you describe the opinion expressed above?", ctx) == (
+        "Describe the opinion expressed above."
+    )
+    assert rules._imperative_to_polite("Classify this story by topic.", ctx).endswith(" you classify this story by topic?")
+    # a subject with a relative clause is left alone rather than mangled
+    assert rules._yes_no_to_directive("Is the claim that comes after it true?", ctx) is None
+
+
+def test_block_move_turns_pointers_around():
+    lines = "Read the following review and decide.\n\n{review}\n{options_}".split("\n")
+    moved, instructions_after = rules._swap_blocks(lines)
+    assert instructions_after is True
+    assert moved == ["{review}", "", "Read the following review and decide.", "{options_}"]
+    assert rules._flip_deixis(moved[2], True) == "Read this review and decide."
+    assert rules._flip_deixis("Summarize the text above.", False) == "Summarize the text below."
+    # input, instruction, input: no single block to move
+    assert rules._swap_blocks(["{question}", "Use the text below.", "{passage}"]) is None
+
+
+def test_synonyms_inflection_and_bad_substitutions(rules_paraphraser):
+    lex = rules_paraphraser.lexicon
+    assert "select" in lex.synonyms("choose", "v") and "take" not in lex.synonyms("choose", "v")
+    assert lex.synonyms("premise", "n") == ()  # task vocabulary is never swapped
+    assert lex.inflect("sum up", "v", "3sg") == "sums up"
+    assert lex.inflect("reply", "n", "plural") == "replies"
+    assert lex._past("stop") == "stopped" and lex._past("show") is None and lex._past("decide") == "decided"
+    assert lex.simple_past("feel") == "felt"
+    assert lex.form_of("found", "v") is None  # "found" as past of "find", not the base of "to found"
+    tokens = "Please choose the best option.".split()
+    assert "select" in rules._synonym_options(tokens, 1, lex, frozenset())
+    assert rules._synonym_options(tokens, 1, lex, frozenset({"choose"})) == []
+    capital = rules._synonym_options("Choose one answer.".split(), 0, lex, frozenset())
+    assert capital and all(option[0].isupper() for option in capital)
+
+
+def test_subject_guess_declines_when_the_predicate_would_start_with_a_conjunction(rules_paraphraser):
+    ctx = _ctx(rules_paraphraser)
+    assert rules._yes_no_to_directive("Is this message spam or not spam?", ctx) is None
