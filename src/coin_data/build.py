@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 import datasets
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from coin_data import schema
 from coin_data.embed import EmbeddingCache, SentenceTransformerEmbedder
@@ -196,6 +196,34 @@ def paraphrase_requests(corpus: Corpus, config: BuildConfig) -> list[ParaphraseR
             seed = stable_seed(config.seed, spec.name, template.template_id) % (2**31)
             requests.append(ParaphraseRequest(template, config.paraphrases_per_template, protected, seed))
     return requests
+
+
+def estimate_paraphrasing(config: BuildConfig):
+    """What the paraphrase stage of ``config`` would spend, without calling anything (``--dry-run``).
+
+    Backends with an ``estimate(requests)`` method (``openai``) count cached requests as free and
+    estimate tokens and cost; for the others every template is one local call at no cost.
+
+    Args:
+        config: build settings.
+
+    Returns:
+        A :class:`~coin_data.paraphrase.prompt.CallEstimate`.
+
+    Example:
+        >>> estimate_paraphrasing(BuildConfig(tasks=("sentiment",), paraphraser="openai:m",
+        ...                                   paraphraser_options={"cache_dir": None})).calls
+        6
+    """
+    from coin_data.paraphrase.prompt import CallEstimate
+
+    requests = paraphrase_requests(load_corpus(config), config)
+    paraphraser = get_paraphraser(config.paraphraser, **config.paraphraser_options)
+    estimate = getattr(paraphraser, "estimate", None)
+    if estimate is not None:
+        return estimate(requests)
+    return CallEstimate(templates=len(requests), unique=len(requests), cached=0, calls=len(requests),
+                        prompt_tokens=0, completion_tokens=0)
 
 
 def _label_words(spec: TaskSpec) -> tuple[str, ...]:

@@ -1,0 +1,29 @@
+"""The notebooks execute from a clean clone (small parameter set, COIN_NB_SMALL=1)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
+
+
+def test_notebooks_exist():
+    assert [p.name for p in NOTEBOOKS][:1] == ["01_build_dataset.ipynb"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_executes(path, tmp_path, monkeypatch):
+    monkeypatch.setenv("COIN_NB_SMALL", "1")
+    notebook = nbformat.read(path, as_version=4)
+    # A committed notebook carries the outputs of a real (full-size) run, never an error.
+    for cell in notebook.cells:
+        assert all(out.get("output_type") != "error" for out in cell.get("outputs", [])), path.name
+    NotebookClient(notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [out for cell in notebook.cells for out in cell.get("outputs", [])]
+    assert not [out for out in outputs if out.get("output_type") == "error"]
+    assert any("image/png" in out.get("data", {}) for out in outputs), "no plot was drawn"
