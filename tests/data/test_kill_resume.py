@@ -1,0 +1,78 @@
+"""A build killed with SIGKILL mid-paraphrasing and started again: no duplicated successful calls, and
+the same dataset as an uninterrupted build."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from chat_server import ChatServer  # noqa: E402
+
+from coin_data.cache import CACHE_FILE, AnswerCache  # noqa: E402
+from coin_data.cli import main  # noqa: E402
+
+TASKS = "sentiment"  # 6 templates
+TEMPLATES = 6
+ANSWERED_BEFORE_KILL = 3
+
+
+def build_args(url: str, cache: Path, out: Path) -> list[str]:
+    return ["build", "--tasks", TASKS, "--paraphraser", "openai:fake", "--base-url", url, "--cache-dir", str(cache),
+            "--concurrency", "2", "--timeout", "10", "--out", str(out), "-q"]
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def committed(cache: Path) -> int:
+    return len(AnswerCache(cache)) if (cache / CACHE_FILE).exists() else 0
+
+
+def dataset_files(folder: Path) -> dict[str, bytes]:
+    files = {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    # The card reports this run's spending, which is smaller for the resumed run by design.
+    card = files.pop("README.md").decode().splitlines()
+    files["README.md"] = "\n".join(line for line in card if "API requests" not in line).encode()
+    return files
+
+
+def test_sigkill_mid_run_then_resume(tmp_path):
+    runner = CliRunner()
+    with ChatServer() as server:
+        reference = runner.invoke(main, build_args(server.url, tmp_path / "ref-cache", tmp_path / "ref"))
+        assert reference.exit_code == 0, reference.output
+        assert len(server.calls) == TEMPLATES
+
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    with ChatServer(stall_after=ANSWERED_BEFORE_KILL) as server:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.Popen([sys.executable, "-m", "coin_data.cli", *build_args(server.url, cache, out)],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            # Kill while answered calls are committed and further calls are in flight (held by the server).
+            wait_for(lambda: server.waiting() >= 1 and committed(cache) == ANSWERED_BEFORE_KILL, 120,
+                     "answers to be committed and calls to be in flight")
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        assert proc.returncode == -signal.SIGKILL
+        assert not out.exists() and not list(tmp_path.glob(".out*"))  # no half-written dataset
+        server.release()
+
+        resumed = runner.invoke(main, build_args(server.url, cache, out))
+        assert resumed.exit_code == 0, resumed.output
+        successes = server.successes()
+
+    assert sum(successes.values()) == TEMPLATES and set(successes.values()) == {1}  # zero duplicated calls
+    assert dataset_files(out) == dataset_files(tmp_path / "ref")  # identical to the uninterrupted run
+    assert committed(cache) == TEMPLATES
