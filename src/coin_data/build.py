@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from coin_data import schema
 from coin_data.embed import EmbeddingCache, SentenceTransformerEmbedder
+from coin_data.mine import MineConfig
 from coin_data.negatives import NONE_ALL_SAME_TARGET, SAME_TEMPLATE, NegativePicker, stable_seed
 from coin_data.paraphrase import ParaphraseRequest, ParaphraseResult, Usage, get_paraphraser
 from coin_data.sources import Corpus, Instance, TaskSpec, load_corpus_dir, load_embedded_corpus
@@ -41,6 +42,7 @@ from coin_data.templates import Template, parse_template
 from coin_data.verify import KEPT, Verdict, VerifyConfig, verify_candidates
 
 TRAIN, VALIDATION = "train", "validation"
+SOURCES = ("embedded", "templates", "flan", "alpaca", "hf")
 FAILED = "paraphrase_failed"
 
 
@@ -56,6 +58,27 @@ class BuildConfig:
         default=None, metadata={"help": "Folder of <task>.yaml + <task>.jsonl files; None uses the embedded corpus."}
     )
     tasks: tuple[str, ...] | None = field(default=None, metadata={"help": "Task names to build; None builds all."})
+    source: str = field(
+        default="embedded",
+        metadata={"help": "'embedded' (or the --corpus folder), 'templates' (a templates file applied to rows), "
+                  "'flan' (rendered FLAN rows; templates recovered by induction), 'alpaca' "
+                  "(instruction/input/output rows) or 'hf' (any dataset, columns mapped onto those)."},
+    )
+    templates: str | None = field(default=None, metadata={"help": "Templates file (YAML/JSON) for source 'templates'."})
+    data_files: tuple[str, ...] | None = field(
+        default=None, metadata={"help": "Local JSONL/JSON/CSV/Parquet files with the rows (instead of --dataset)."}
+    )
+    dataset: str | None = field(
+        default=None, metadata={"help": "Hub dataset id (streamed); for 'flan' the default is Muennighoff/flan."}
+    )
+    config_name: str | None = field(default=None, metadata={"help": "Config of the Hub dataset."})
+    split: str = field(default="train", metadata={"help": "Split of the Hub dataset (or FLAN files) to read."})
+    column_map: dict[str, str] = field(
+        default_factory=dict, metadata={"help": "{our_column: their_column}, e.g. {'output': 'response'}."}
+    )
+    max_rows: int | None = field(
+        default=None, metadata={"help": "Read at most this many rows (per task for 'flan'); None reads all."}
+    )
     # --- paraphrasing ---------------------------------------------------------
     paraphraser: str = field(
         default="rules", metadata={"help": "Backend spec: 'rules' (offline), 'openai:MODEL' or 'hf:MODEL'."}
@@ -69,6 +92,11 @@ class BuildConfig:
     embedding_model: str | None = field(
         default=None, metadata={"help": "sentence-transformers model; None uses the bundled all-MiniLM-L6-v2."}
     )
+    # --- mined negatives (in addition to the same-template ones) ------------------
+    mine_negatives: bool = field(
+        default=False, metadata={"help": "Add the nearest instruction of another task as a guarded negative."}
+    )
+    mining: MineConfig = field(default_factory=MineConfig, metadata={"help": "Search and guard settings."})
     # --- split and randomness -------------------------------------------------
     validation_fraction: float = field(
         default=0.1, metadata={"help": "Share of each task's instances placed in the validation split."}
@@ -89,6 +117,14 @@ class BuildConfig:
             raise ValueError(f"validation_fraction must lie in (0, 1), got {self.validation_fraction}")
         if self.scale < 1:
             raise ValueError(f"scale must be >= 1, got {self.scale}")
+        if self.source not in SOURCES:
+            raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {self.source!r}")
+        if isinstance(self.data_files, str):
+            self.data_files = (self.data_files,)
+        elif self.data_files is not None:
+            self.data_files = tuple(str(f) for f in self.data_files)
+        if self.max_rows is not None and self.max_rows < 1:
+            raise ValueError(f"max_rows must be >= 1, got {self.max_rows}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-ready settings for the dataset card."""
@@ -115,6 +151,11 @@ class BuildStats:
     usage: Usage = field(default_factory=Usage)
     paraphrase_source: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
+    induction: Any = None  # coin_data.flan.InductionReport for source 'flan'
+    mined: Counter = field(default_factory=Counter)  # mined_negative_source -> rows
+    mined_rejected: Counter = field(default_factory=Counter)  # guard rule -> candidates rejected
+    mined_similarities: list[float] = field(default_factory=list)
+    mining_index: str = ""
 
 
 @dataclass
@@ -156,6 +197,7 @@ def run_build(config: BuildConfig | None = None, progress: bool = False) -> Buil
     clock = _Clock(stats)
     with clock("load"):
         corpus = load_corpus(config)
+    stats.induction = corpus.induction
     paraphraser = get_paraphraser(config.paraphraser, **config.paraphraser_options)
     stats.paraphrase_source = paraphraser.name
     requests = paraphrase_requests(corpus, config)
@@ -176,8 +218,26 @@ def run_build(config: BuildConfig | None = None, progress: bool = False) -> Buil
 
 
 def load_corpus(config: BuildConfig) -> Corpus:
-    """Read the corpus named by ``config`` and apply ``scale``."""
-    if config.corpus is None:
+    """Read the corpus named by ``config`` (its ``source``) and apply ``scale``."""
+    from coin_data import sources
+
+    rows = dict(data_files=config.data_files, dataset=config.dataset, config_name=config.config_name,
+                split=config.split, column_map=config.column_map, max_rows=config.max_rows)
+    if config.source == "flan":
+        from coin_data.flan import load_flan_corpus
+
+        corpus = load_flan_corpus(tasks=config.tasks, **rows)
+    elif config.source == "templates":
+        if not config.templates:
+            raise sources.CorpusError("source 'templates' needs a templates file (--templates FILE)")
+        specs = sources.load_templates_file(config.templates)
+        corpus = sources.templates_corpus(specs, sources.external_rows(**rows), config.tasks)
+    elif config.source in ("alpaca", "hf"):
+        if config.source == "alpaca" and not config.data_files and not config.dataset:
+            rows["dataset"] = sources.ALPACA_DATASET
+        prefix = "alpaca" if config.source == "alpaca" else "hf"
+        corpus = sources.alpaca_corpus(sources.external_rows(**rows), prefix=prefix)
+    elif config.corpus is None:
         corpus = load_embedded_corpus(config.tasks)
     else:
         corpus = load_corpus_dir(config.corpus, config.tasks)
@@ -212,7 +272,7 @@ def estimate_paraphrasing(config: BuildConfig):
 
     Example:
         >>> estimate_paraphrasing(BuildConfig(tasks=("sentiment",), paraphraser="openai:m",
-        ...                                   paraphraser_options={"cache_dir": None})).calls
+        ...                                   paraphraser_options={"cache_dir": ""})).calls
         6
     """
     from coin_data.paraphrase.prompt import CallEstimate
@@ -306,6 +366,8 @@ def split_instances(instances: Sequence[Instance], fraction: float) -> dict[str,
     """
     groups = sorted({inst.group for inst in instances}, key=lambda g: stable_seed("split", g))
     n_validation = max(1, round(fraction * len(groups))) if len(groups) > 1 else 0
+    if len(groups) == 1:  # a task with one instance (an Alpaca instruction seen once): the hash decides
+        n_validation = int(stable_seed("split", groups[0]) % 10_000 < fraction * 10_000)
     validation_groups = set(groups[:n_validation])
     splits: dict[str, list[Instance]] = {TRAIN: [], VALIDATION: []}
     for inst in instances:
@@ -335,10 +397,14 @@ def assemble(
     """Turn kept paraphrases x instances into rows with negatives, split by instance group."""
     columns = {split: {name: [] for name in schema.COLUMNS} for split in (TRAIN, VALIDATION)}
     pending_scores: dict[str, list[tuple[int, Instance, Instance]]] = {TRAIN: [], VALIDATION: []}
+    mined_plan = _mine_plan(corpus, kept, cache, config, stats) if config.mine_negatives else None
+    pools: dict[str, dict[str, list[Instance]]] = {TRAIN: {}, VALIDATION: {}}
+    mined_rows: dict[str, list[tuple[int, str, str, Instance]]] = {TRAIN: [], VALIDATION: []}
     for spec in tqdm(corpus.tasks.values(), desc="assemble", unit="task", disable=not progress):
         stats.tasks += 1
         stats.instances += len(corpus.instances[spec.name])
         for split, instances in split_instances(corpus.instances[spec.name], config.validation_fraction).items():
+            pools[split][spec.name] = instances
             picker = NegativePicker(instances, config.seed)
             for instance in instances:
                 for template in spec.templates:
@@ -349,6 +415,8 @@ def assemble(
                     for paraphrase in paraphrases:
                         index = _append_row(columns[split], spec, instance, paraphrase, negative)
                         stats.negatives[SAME_TEMPLATE if negative else NONE_ALL_SAME_TARGET] += 1
+                        if mined_plan is not None:
+                            mined_rows[split].append((index, spec.name, template.template_id, instance))
                         if negative is not None:
                             pending_scores[split].append((index, instance, negative))
     for split, items in pending_scores.items():
@@ -356,10 +424,26 @@ def assemble(
         for (index, _, _), score in zip(items, scores):
             columns[split][schema.NEGATIVE_SIMILARITY][index] = float(score)
         stats.negative_similarities.extend(float(s) for s in scores)
+    if mined_plan is not None:
+        from coin_data.mine import fill_mined_columns
+
+        fill_mined_columns(columns, mined_rows, pools, mined_plan, corpus, config.seed, stats)
     stats.rows = {split: len(cols[schema.ID]) for split, cols in columns.items()}
     return datasets.DatasetDict(
         {split: datasets.Dataset.from_dict(cols, features=schema.FEATURES) for split, cols in columns.items()}
     )
+
+
+def _mine_plan(corpus: Corpus, kept, cache: EmbeddingCache, config: BuildConfig, stats: BuildStats) -> dict:
+    """Mined negatives per template (:func:`coin_data.mine.plan_template_negatives`), counted into stats."""
+    from coin_data.mine import CrossEncoderRescorer, plan_template_negatives
+
+    rescorer = CrossEncoderRescorer(config.mining.cross_encoder) if config.mining.cross_encoder else None
+    plan, found = plan_template_negatives(corpus, kept, cache, config.mining, rescorer)
+    stats.mined_rejected.update(found.rejected)
+    stats.mining_index = found.index_used
+    stats.seconds["mine"] = found.seconds
+    return plan
 
 
 def _append_row(
@@ -384,6 +468,10 @@ def _append_row(
         schema.SIMILARITY: paraphrase.similarity,
         schema.NEGATIVE_SIMILARITY: None,
         schema.PARAPHRASE_SOURCE: paraphrase.source,
+        schema.MINED_NEGATIVE: None,  # filled by the mining step when asked for
+        schema.MINED_NEGATIVE_TARGETS: None,
+        schema.MINED_NEGATIVE_SIMILARITY: None,
+        schema.MINED_NEGATIVE_SOURCE: None,
     }
     for name, value in values.items():
         cols[name].append(value)

@@ -144,13 +144,14 @@ def render_card(result, split_sizes: Mapping[str, tuple[int, int]], candidate_si
         "",
         "## Build",
         "",
-        f"- Source: {'embedded default corpus' if config.corpus is None else config.corpus}; "
+        f"- Source: {source_description(config)}; "
         f"tasks: {stats.tasks}; instances: {stats.instances}; templates: {stats.templates}",
         f"- Paraphraser: `{config.paraphraser}` ({stats.paraphrase_source}), "
         f"{config.paraphrases_per_template} candidate(s) per template, seed {config.seed}",
-        f"- Verifier: embedding `{config.embedding_model or 'sentence-transformers/all-MiniLM-L6-v2'}`, "
-        f"keep when cosine >= {verify.threshold}; near-duplicate when word overlap >= {verify.near_duplicate}; "
-        f"length ratio within [{verify.min_length_ratio}, {verify.max_length_ratio}]",
+        f"- Verifier: embedding `{config.embedding_model or 'sentence-transformers/all-MiniLM-L6-v2'}`; "
+        f"{verify.describe()}; near-duplicate when word overlap >= {verify.near_duplicate}; "
+        f"length ratio within [{verify.min_length_ratio}, {verify.max_length_ratio}] "
+        f"(when lengths differ by >= {verify.min_length_change} words)",
         f"- Split: by instance, {config.validation_fraction:.0%} of each task's instances in `validation`",
         f"- Rows: " + ", ".join(f"{split} {n}" for split, (n, _) in split_sizes.items()),
         f"- Paraphrase calls (candidates requested): {stats.paraphrase_calls} = {stats.templates} templates x "
@@ -159,6 +160,7 @@ def render_card(result, split_sizes: Mapping[str, tuple[int, int]], candidate_si
         f"- Unique strings embedded: {stats.embedding_strings}",
         "",
         "Reproduce: `coin-data build "
+        + source_options(config)
         + (f"--corpus {config.corpus} " if config.corpus else "")
         + (f"--tasks {','.join(config.tasks)} " if config.tasks else "")
         + f"--paraphraser {config.paraphraser} --paraphrases-per-template {config.paraphrases_per_template} "
@@ -191,6 +193,9 @@ def render_card(result, split_sizes: Mapping[str, tuple[int, int]], candidate_si
         "Cosine of the anchor's and the negative's inputs (all-MiniLM-L6-v2): "
         + summary(stats.negative_similarities),
         "",
+        *induction_section(stats.induction),
+        *(mined_section(stats.mined, stats.mined_rejected, stats.mined_similarities, config.mining,
+                        stats.mining_index) if getattr(config, "mine_negatives", False) else []),
         "## License",
         "",
         "The embedded corpus was written by the coin-toolkit developers and is released under Apache-2.0. "
@@ -218,4 +223,107 @@ _COLUMN_DOCS = {
     schema.SIMILARITY: "embedding cosine of the two templates (slots by name, options removed)",
     schema.NEGATIVE_SIMILARITY: "embedding cosine of the anchor's and the negative's inputs",
     schema.PARAPHRASE_SOURCE: "backend and model that produced the paraphrase",
+    schema.MINED_NEGATIVE: "mined negative: the nearest instruction of another task, on this row's input when its "
+    "slots allow, else on an input of that task (null when not mined)",
+    schema.MINED_NEGATIVE_TARGETS: "the mined negative's expected output (null when it uses this row's input: unknown)",
+    schema.MINED_NEGATIVE_SIMILARITY: "embedding cosine of the two templates (below the false-negative guard)",
+    schema.MINED_NEGATIVE_SOURCE: "`mined:same_instance`, `mined:other_instance`, or `none:<reason>`",
 }
+
+
+def source_description(config) -> str:
+    """One phrase naming where the tasks came from."""
+    source = getattr(config, "source", "embedded")
+    if source == "embedded":
+        return "embedded default corpus" if config.corpus is None else str(config.corpus)
+    where = ", ".join(config.data_files) if config.data_files else (config.dataset or "the Hub")
+    labels = {"flan": "FLAN-format rows (templates recovered by induction)", "templates": "templates file "
+              f"`{config.templates}` applied to rows", "alpaca": "Alpaca-style rows", "hf": "column-mapped rows"}
+    return f"{labels[source]} from {where}" + (f" (split {config.split})" if not config.data_files else "")
+
+
+def source_options(config) -> str:
+    """The ``coin-data build`` options that select the source (empty for the embedded corpus)."""
+    source = getattr(config, "source", "embedded")
+    if source == "embedded":
+        return ""
+    parts = [f"--source {source}"]
+    if config.templates:
+        parts.append(f"--templates {config.templates}")
+    parts += [f"--data-files {f}" for f in config.data_files or ()]
+    if config.dataset:
+        parts.append(f"--dataset {config.dataset}")
+    if config.config_name:
+        parts.append(f"--config-name {config.config_name}")
+    if config.split != "train":
+        parts.append(f"--split {config.split}")
+    if config.column_map:
+        parts.append("--column-map " + ",".join(f"{k}={v}" for k, v in config.column_map.items()))
+    if config.max_rows:
+        parts.append(f"--max-rows {config.max_rows}")
+    if getattr(config, "mine_negatives", False):
+        parts.append("--mine-negatives")
+    return " ".join(parts) + " "
+
+
+def _clip(text: str, limit: int = 240) -> str:
+    text = text if len(text) <= limit else text[:limit] + " ..."
+    return text.replace("\n", "\\n").replace("|", "\\|").replace("`", "'")
+
+
+def induction_section(report) -> list[str]:
+    """Card lines for FLAN template induction: recovered templates and unrecovered rows with examples."""
+    if report is None:
+        return []
+    rate = report.recovered / report.rows if report.rows else 0.0
+    lines = [
+        "## Template induction (FLAN rows)",
+        "",
+        f"Templates were recovered from the rendered rows (the text rows of one template share is the "
+        f"instruction; the parts that vary are slots). Rows recovered: {report.recovered} of {report.rows} "
+        f"({rate:.1%}).",
+        "",
+        "| task | template | rows | recovered template |",
+        "|---|---|---:|---|",
+        *[f"| {task} | {tid} | {n} | `{_clip(text, 160)}` |"
+          for info in report.tasks.values() for task, tid, text, n in info.templates],
+        "",
+        "Rows whose template could not be recovered (not used, counted here):",
+        "",
+        "| reason | rows |",
+        "|---|---:|",
+        *[f"| {reason} | {n} |" for reason, n in sorted(report.unrecovered().items())],
+        "",
+    ]
+    examples = report.examples()
+    if examples:
+        lines += ["Examples:", "", "| task | where | reason | inputs |", "|---|---|---|---|"]
+        lines += [f"| {e.task} | {_clip(e.where, 80)} | {e.reason} | `{_clip(e.inputs)}` |" for e in examples[:30]]
+        lines.append("")
+    return lines
+
+
+def mined_section(sources, rejected, similarities, mining, index_used: str = "") -> list[str]:
+    """Card lines for mined negatives: settings, rows per source, guard rejections, similarity summary."""
+    return [
+        "## Mined negatives",
+        "",
+        "In addition to the same-template negatives, each template's nearest template of *another task* "
+        "(close in wording, different in meaning) is applied to the row's own input when its slots allow "
+        "(`mined:same_instance`, target unknown) or else to an input of that task (`mined:other_instance`). "
+        f"False-negative guard: a candidate is rejected when its cosine to the anchor is at least "
+        f"{mining.accept_threshold} (paraphrase level) or within {mining.margin} of the anchor's verified "
+        "paraphrase" + (f"; cross-encoder `{mining.cross_encoder}` rescored the rest" if mining.cross_encoder else "")
+        + f". Search: {index_used or mining.index}, top {mining.top_k} candidates per template.",
+        "",
+        "| mined_negative_source | rows |",
+        "|---|---:|",
+        *[f"| {source} | {n} |" for source, n in sorted(sources.items())],
+        "",
+        "| candidates rejected by | count |",
+        "|---|---:|",
+        *([f"| {rule} | {n} |" for rule, n in sorted(rejected.items())] or ["| (none) | 0 |"]),
+        "",
+        "Cosine of anchor and mined template: " + summary(similarities),
+        "",
+    ]

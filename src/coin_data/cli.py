@@ -20,7 +20,7 @@ DEFAULT_OUT = "coin-flan-paraphrased"
 
 def friendly_errors(func):
     """Turn the library's input errors into ``Error: <message>`` and exit code 1 (no traceback)."""
-    from coin_data.layout import OutputExistsError
+    from coin_data.layout import EmptyDatasetError, OutputExistsError
     from coin_data.paraphrase import ParaphraserError
     from coin_data.publish import PublishError
     from coin_data.sources import CorpusError
@@ -28,7 +28,7 @@ def friendly_errors(func):
     from coin_data.verify import VerifyInputError
 
     expected = (
-        CorpusError, TemplateError, OutputExistsError, VerifyInputError, ParaphraserError, PublishError,
+        CorpusError, TemplateError, OutputExistsError, EmptyDatasetError, VerifyInputError, ParaphraserError, PublishError,
         schema.SchemaError,
     )
 
@@ -64,6 +64,21 @@ def main() -> None:
 @click.option("--corpus", type=click.Path(exists=True, file_okay=False),
               help="Folder of <task>.yaml + <task>.jsonl files. Default: the embedded corpus.")
 @click.option("--tasks", help="Comma-separated task names to build (default: all).")
+@click.option("--source", type=click.Choice(["embedded", "templates", "flan", "alpaca", "hf"]), default="embedded",
+              show_default=True, help="Where tasks come from: the embedded corpus (or --corpus), a --templates file "
+              "applied to rows, FLAN-format rows (templates recovered by induction), Alpaca-style rows, or any "
+              "dataset mapped onto instruction/input/output with --column-map.")
+@click.option("--templates", "templates_file", type=click.Path(exists=True, dir_okay=False),
+              help="[templates] Task file (YAML/JSON, the corpus <task>.yaml format, or {tasks: [...]}).")
+@click.option("--data-files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Local JSONL/JSON/CSV/Parquet rows (repeat the option for several files); no Hub access.")
+@click.option("--dataset", help="Hub dataset id, streamed (flan: Muennighoff/flan; alpaca: tatsu-lab/alpaca).")
+@click.option("--config-name", help="Config of the Hub dataset.")
+@click.option("--split", default="train", show_default=True, help="Split to read.")
+@click.option("--column-map", help="ours=theirs pairs, e.g. 'input=context,output=response' (or a JSON object).")
+@click.option("--max-rows", type=click.IntRange(min=1), help="Read at most this many rows (per task for flan).")
+@click.option("--mine-negatives", is_flag=True,
+              help="Also mine, per template, the nearest instruction of another task (false-negative guarded).")
 @click.option("--paraphraser", default="rules", show_default=True,
               help="Backend: 'rules' (offline), 'openai:MODEL' or 'hf:MODEL'.")
 @click.option("-k", "--paraphrases-per-template", "k", default=2, show_default=True, type=click.IntRange(min=1),
@@ -108,10 +123,21 @@ def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, em
         --max-cost 1 --dry-run
       coin-data build --paraphraser openai:smollm2 --base-url http://127.0.0.1:8080/v1 --rpm 120
       coin-data build --paraphraser hf:smollm2      # offline, bundled SmolLM2-135M-Instruct
+      coin-data build --source flan --data-files rte_10templates_train.jsonl --mine-negatives
+      coin-data build --source flan --tasks rte,cola        # reads Muennighoff/flan from the Hub
+      coin-data build --source alpaca --data-files alpaca.json --max-rows 2000
+      coin-data build --source hf --dataset databricks/databricks-dolly-15k \\
+        --column-map input=context,output=response
+      coin-data build --source templates --templates tasks.yaml --data-files rows.csv
     """
     from coin_data.build import BuildConfig, estimate_paraphrasing, run_build
     from coin_data.layout import check_output, write_dataset
+    from coin_data.mine import MineConfig
+    from coin_data.sources import parse_column_map
     from coin_data.verify import VerifyConfig
+
+    # source and mining options arrive with the backend options (**backend_values): take them out first
+    source_values = {name: backend_values.pop(name) for name in _SOURCE_OPTIONS}
 
     if not dry_run:
         check_output(out, overwrite)
@@ -126,6 +152,16 @@ def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, em
         validation_fraction=validation_fraction,
         seed=seed,
         scale=scale,
+        source=source_values["source"],
+        templates=source_values["templates_file"],
+        data_files=source_values["data_files"] or None,
+        dataset=source_values["dataset"],
+        config_name=source_values["config_name"],
+        split=source_values["split"],
+        column_map=parse_column_map(source_values["column_map"]),
+        max_rows=source_values["max_rows"],
+        mine_negatives=source_values["mine_negatives"],
+        mining=MineConfig(accept_threshold=threshold),  # the guard's paraphrase level is the verifier's
     )
     if dry_run:
         click.echo(estimate_summary(estimate_paraphrasing(config), config))
@@ -135,6 +171,9 @@ def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, em
     if not quiet:
         click.echo(build_summary(result, path))
 
+
+_SOURCE_OPTIONS = ("source", "templates_file", "data_files", "dataset", "config_name", "split", "column_map",
+                   "max_rows", "mine_negatives")
 
 # Which `build` options each backend takes; anything else given for it is a usage error.
 _BACKEND_OPTIONS = {
@@ -206,6 +245,10 @@ def build_summary(result, path: Path) -> str:
          f"{stats.usage.completion_tokens}, ${stats.usage.cost:.4f}"),
         ("rows", ", ".join(f"{split} {n}" for split, n in stats.rows.items())),
         ("hard negatives", ", ".join(f"{s} {n}" for s, n in sorted(stats.negatives.items()))),
+        *([("mined negatives", ", ".join(f"{s} {n}" for s, n in sorted(stats.mined.items())))]
+          if stats.mined else []),
+        *([("flan rows recovered", f"{stats.induction.recovered} of {stats.induction.rows}")]
+          if stats.induction is not None else []),
         ("strings embedded", str(stats.embedding_strings)),
         ("seconds", ", ".join(f"{stage} {s:.1f}" for stage, s in stats.seconds.items())),
     ]
@@ -220,28 +263,109 @@ def build_summary(result, path: Path) -> str:
 
 
 @main.command()
-@click.argument("in_path", metavar="IN.jsonl", type=click.Path(dir_okay=False))
-@click.option("--out", "out_path", type=click.Path(dir_okay=False),
-              help="Output JSONL (default: IN.verified.jsonl beside the input).")
-@click.option("--threshold", default=0.75, show_default=True, type=float, help="Minimum embedding cosine to keep.")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", help="Output folder (default: FOLDER-mined beside the input).")
+@click.option("--top-k", default=10, show_default=True, type=click.IntRange(min=1),
+              help="Nearest candidates examined per template before the guard.")
+@click.option("--threshold", default=0.75, show_default=True, type=float,
+              help="Paraphrase acceptance level: candidates at least this similar are rejected.")
+@click.option("--margin", default=0.05, show_default=True, type=click.FloatRange(min=0),
+              help="Reject candidates within this margin of the template's verified paraphrase.")
+@click.option("--index", type=click.Choice(["auto", "exact", "faiss"]), default="auto", show_default=True,
+              help="Search: exact blockwise, or faiss IVF (pip install faiss-cpu) for large sets.")
+@click.option("--cross-encoder", help="CrossEncoder name or folder to rescore candidates (optional).")
 @click.option("--embedding-model", help="sentence-transformers model (default: the bundled all-MiniLM-L6-v2).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seeds the choice of another task's input.")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists (FOLDER itself with --out FOLDER).")
 @friendly_errors
-def verify(in_path, out_path, threshold, embedding_model):
-    """Check candidate paraphrases: add verdict, reason and similarity to each row.
+def mine(folder, out, top_k, threshold, margin, index, cross_encoder, embedding_model, seed, overwrite):
+    """Add mined hard negatives to a built dataset: per template, the nearest instruction of another task.
 
-    Each input line is a JSON object with "original" and "paraphrase" (instructions, optionally with
-    {slots}); other keys are passed through.
+    A candidate is rejected when it is as similar as a paraphrase (--threshold) or within --margin of the
+    template's verified paraphrase; scores and reasons go into the mined_negative_* columns and the card.
 
     \b
     Example:
-      coin-data verify pairs.jsonl --out checked.jsonl --threshold 0.75
+      coin-data mine coin-flan-paraphrased --out coin-flan-mined --top-k 10 --margin 0.05
+    """
+    from coin_data.mine import CrossEncoderRescorer, MineConfig, mine_dataset
+
+    out = out or str(Path(folder).with_name(Path(folder).name + "-mined"))
+    config = MineConfig(top_k=top_k, accept_threshold=threshold, margin=margin, index=index,
+                        cross_encoder=cross_encoder)
+    rescorer = CrossEncoderRescorer(cross_encoder) if cross_encoder else None
+    report = mine_dataset(folder, out, config, embedding_model, seed, overwrite, rescorer)
+    rejected = ", ".join(f"{rule} {n}" for rule, n in sorted(report.rejected.items())) or "none"
+    click.echo(f"Wrote {report.out}: " + ", ".join(f"{s} {n}" for s, n in sorted(report.sources.items()))
+               + f"; candidates rejected: {rejected}; search {report.index_used}; {report.seconds:.1f} s")
+
+
+@main.command()
+@click.argument("in_path", metavar="IN.jsonl", type=click.Path(dir_okay=False), required=False)
+@click.option("--out", "out_path", type=click.Path(dir_okay=False),
+              help="Output JSONL (default: IN.verified.jsonl beside the input; with --report, none unless given).")
+@click.option("--report", is_flag=True,
+              help="Score the verdicts against each row's \"label\" (equivalent/changed): accuracy, precision/recall "
+              "of kept, and a confusion table by \"kind\". Without IN.jsonl: the project's labelled set.")
+@click.option("--split", help="With --report: score only rows whose \"split\" is this (e.g. heldout).")
+@click.option("--json", "as_json", is_flag=True, help="With --report: print the report as JSON.")
+@click.option("--signals", default=",".join(("embedding", "lexdiff", "combiner")), show_default=True,
+              help="Offline signals, comma-separated: embedding, lexdiff, combiner. 'embedding' alone is the plain "
+              "cosine threshold.")
+@click.option("--threshold", default=0.5, show_default=True, type=float,
+              help="Embedding cosine floor (with --signals embedding alone, the whole check; 0.75 suits it).")
+@click.option("--embedding-model", help="sentence-transformers model (default: the bundled all-MiniLM-L6-v2).")
+@click.option("--combiner", "combiner_path", type=click.Path(exists=True, dir_okay=False),
+              help="Combiner coefficients JSON (default: the shipped one; refit with scripts/fit_combiner.py).")
+@click.option("--nli-model", help="[optional signal] CrossEncoder NLI model, e.g. cross-encoder/nli-deberta-v3-base.")
+@click.option("--nli-threshold", default=0.5, show_default=True, type=click.FloatRange(0, 1),
+              help="Minimum entailment probability in the weaker direction.")
+@click.option("--judge", help="[optional signal] LLM judge: 'openai:MODEL' (key from OPENAI_API_KEY) or 'hf:MODEL'.")
+@click.option("--judge-base-url", help="Endpoint for an 'openai:' judge (default: OPENAI_BASE_URL, else OpenAI).")
+@click.option("--behaviour-model", help="[optional signal] causal LM ('smollm2', folder or Hub id) answering "
+              "probe inputs under both instructions.")
+@click.option("--behaviour-probes", default=3, show_default=True, type=click.IntRange(min=1),
+              help="Probe inputs per pair for --behaviour-model.")
+@friendly_errors
+def verify(in_path, out_path, report, split, as_json, signals, threshold, embedding_model, combiner_path, nli_model,
+           nli_threshold, judge, judge_base_url, behaviour_model, behaviour_probes):
+    """Check candidate paraphrases: add verdict, reason, similarity and per-signal scores to each row.
+
+    Each input line is a JSON object with "original" and "paraphrase" (instructions, optionally with
+    {slots}); other keys are passed through. Offline by default (embedding + WordNet diff + combiner);
+    --nli-model, --judge and --behaviour-model add stronger signals.
+
+    \b
+    Example:
+      coin-data verify pairs.jsonl --out checked.jsonl
+      coin-data verify --report --split heldout            # the project's labelled set
+      coin-data verify labelled.jsonl --report --nli-model cross-encoder/nli-deberta-v3-base
     """
     from coin_data.embed import EmbeddingCache, SentenceTransformerEmbedder
-    from coin_data.verify import VerifyConfig, verify_file
+    from coin_data.verify import VerifyConfig, labelled_pairs_path, report_file, verify_file
 
-    out_path = out_path or str(Path(in_path).with_suffix("")) + ".verified.jsonl"
+    config = VerifyConfig(
+        signals=signals, threshold=threshold, combiner_path=combiner_path, nli_model=nli_model,
+        nli_threshold=nli_threshold, judge=judge, judge_base_url=judge_base_url, behaviour_model=behaviour_model,
+        behaviour_probes=behaviour_probes,
+    )
     cache = EmbeddingCache(SentenceTransformerEmbedder(embedding_model))
-    counts = verify_file(in_path, out_path, cache, VerifyConfig(threshold=threshold))
+    if report:
+        path = in_path or labelled_pairs_path()
+        result = report_file(path, cache, config, split=split, out_path=out_path)
+        if as_json:
+            click.echo(json.dumps({"file": str(path), "split": split, "verifier": config.describe(),
+                                   **result.to_dict()}, indent=2))
+        else:
+            click.echo(f"{path}{f' (split {split})' if split else ''}\nverifier: {config.describe()}\n")
+            click.echo(result.format())
+        return
+    if in_path is None:
+        raise click.UsageError("give IN.jsonl (only --report has a default: the project's labelled set)")
+    if split:
+        raise click.UsageError("--split applies to --report")
+    out_path = out_path or str(Path(in_path).with_suffix("")) + ".verified.jsonl"
+    counts = verify_file(in_path, out_path, cache, config)
     total = sum(counts.values())
     click.echo(f"Wrote {out_path}: {total} rows; " + ", ".join(f"{v} {n}" for v, n in counts.most_common()))
 
@@ -320,6 +444,42 @@ def setup_wordnet_command(download):
         path = setup_wordnet()
     click.echo(f"WordNet ready: {path}")
 
+
+
+@main.command()
+@click.argument("in_path", metavar="IN.jsonl", type=click.Path(dir_okay=False))
+@click.option("--level", required=True, type=click.Choice(["character", "word", "sentence", "semantic", "all"]),
+              help="Perturbation level ('all': one output row per level).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed; same input + seed -> same output.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False),
+              help="Output JSONL (default: IN.<level>.jsonl beside the input).")
+@click.option("--paraphraser", default="rules", show_default=True, help="[semantic] Paraphraser backend spec.")
+@click.option("--min-similarity", default=0.85, show_default=True, type=float,
+              help="[word] Lowest embedding cosine to the original for a synonym swap to be kept.")
+@friendly_errors
+def perturb(in_path, level, seed, out_path, paraphraser, min_similarity):
+    """Perturb instructions for robustness tests (seeded; slots, options and label words are kept).
+
+    Each input line is a JSON object with "instruction" (a template with {slots}, or plain text) and
+    optionally "options" (label words to keep); other keys are passed through. Row i is drawn as
+    variant i, so sentence-level rows alternate between a random token and a tautology. Rows that a
+    level cannot perturb get "perturbed": null and a "reason".
+
+    \b
+    Example:
+      coin-data perturb instructions.jsonl --level word --seed 0 --out word.jsonl
+    """
+    from coin_data.perturb import PERTURBATION_LEVELS, PerturbationError, PerturbConfig, perturb_file
+
+    levels = PERTURBATION_LEVELS if level == "all" else (level,)
+    out_path = out_path or str(Path(in_path).with_suffix("")) + f".{level}.jsonl"
+    config = PerturbConfig(seed=seed, paraphraser=paraphraser, min_similarity=min_similarity)
+    try:
+        counts = perturb_file(in_path, out_path, levels, config)
+    except PerturbationError as err:
+        raise click.ClickException(str(err)) from None
+    summary = ", ".join(f"{name} {done}/{total}" for name, (done, total) in counts.items())
+    click.echo(f"Wrote {out_path}: perturbed {summary}")
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

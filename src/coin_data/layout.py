@@ -38,6 +38,10 @@ class OutputExistsError(FileExistsError):
     """The output folder exists and overwriting was not asked for."""
 
 
+class EmptyDatasetError(ValueError):
+    """The build produced no training rows; nothing is written."""
+
+
 def check_output(out: str | Path, overwrite: bool = False) -> Path:
     """Fail early (before any expensive work) when ``out`` cannot be written.
 
@@ -64,13 +68,21 @@ def write_dataset(result, out: str | Path, overwrite: bool = False) -> Path:
         The folder written.
     """
     out = check_output(out, overwrite).absolute()
+    if len(result.dataset.get("train", ())) == 0:
+        verdicts = ", ".join(f"{v} {n}" for v, n in sorted(result.stats.verdicts.items())) or "no candidates"
+        raise EmptyDatasetError(
+            f"{out}: not written: the build kept no paraphrase, so there are no training rows "
+            f"(candidate verdicts: {verdicts}; templates failed: {sum(result.stats.failed_templates.values())})"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_partials(out)
     partial = Path(tempfile.mkdtemp(prefix=f".{out.name}{PARTIAL_MARK}", dir=out.parent))
     try:
+        # An empty split is left out of the files and the card: parquet readers reject zero-row files.
         split_sizes = {
             split: (len(ds), _write_parquet(ds, partial / data_path(DEFAULT_CONFIG, split)))
             for split, ds in result.dataset.items()
+            if len(ds)
         }
         candidate_size = (len(result.candidates), _write_parquet(result.candidates, partial / data_path(TEMPLATES_CONFIG, "train")))
         card = render_card(result, split_sizes, candidate_size)

@@ -40,6 +40,12 @@ SIMILARITY = "similarity"  # cosine(original template, paraphrased template)
 NEGATIVE_SIMILARITY = "negative_similarity"  # cosine(original prompt, negative prompt)
 PARAPHRASE_SOURCE = "paraphrase_source"  # backend and model, e.g. "rules" or "openai:gpt-4o-mini"
 
+# --- mined negative (optional, `--mine-negatives`): the nearest instruction of another task ---------
+MINED_NEGATIVE = "mined_negative_instruction"  # null when not mined
+MINED_NEGATIVE_TARGETS = "mined_negative_targets"  # null when unknown (the row's own input)
+MINED_NEGATIVE_SIMILARITY = "mined_negative_similarity"  # cosine(anchor template, negative template)
+MINED_NEGATIVE_SOURCE = "mined_negative_source"  # "mined:same_instance" | "mined:other_instance" | "none:<why>"
+
 COLUMNS: tuple[str, ...] = (
     ID,
     TASK,
@@ -58,12 +64,16 @@ COLUMNS: tuple[str, ...] = (
     SIMILARITY,
     NEGATIVE_SIMILARITY,
     PARAPHRASE_SOURCE,
+    MINED_NEGATIVE,
+    MINED_NEGATIVE_TARGETS,
+    MINED_NEGATIVE_SIMILARITY,
+    MINED_NEGATIVE_SOURCE,
 )
 
 # Columns a training run cannot do without; the rest are provenance.
 TRAINING_COLUMNS: tuple[str, ...] = (ORIGINAL, PARAPHRASED, TARGETS)
 
-_FLOAT_COLUMNS = {SIMILARITY, NEGATIVE_SIMILARITY}
+_FLOAT_COLUMNS = {SIMILARITY, NEGATIVE_SIMILARITY, MINED_NEGATIVE_SIMILARITY}
 
 FEATURES = datasets.Features(
     {

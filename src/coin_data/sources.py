@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 import yaml
 
@@ -85,6 +85,9 @@ class Corpus:
 
     tasks: dict[str, TaskSpec]
     instances: dict[str, list[Instance]] = field(default_factory=dict)
+    # How the tasks were obtained when that needs reporting (FLAN template induction: recovered
+    # templates and unrecovered rows, a coin_data.flan.InductionReport); None for hand-written tasks.
+    induction: object | None = None
 
     def scaled(self, factor: int) -> "Corpus":
         """Repeat every instance ``factor`` times under distinct ids (for throughput benchmarks).
@@ -103,7 +106,7 @@ class Corpus:
             ]
             for task, rows in self.instances.items()
         }
-        return Corpus(tasks=dict(self.tasks), instances=scaled)
+        return Corpus(tasks=dict(self.tasks), instances=scaled, induction=self.induction)
 
 
 def embedded_corpus_dir() -> Path:
@@ -155,6 +158,25 @@ def load_task_spec(path: Path) -> TaskSpec:
     name = _required(raw, "name", str, path)
     if name != path.stem or not _TASK_NAME.match(name):
         raise CorpusError(f"{path}: field 'name' must equal the file stem and match [a-z0-9_]+, got {name!r}")
+    return parse_task_spec(raw, path)
+
+
+def parse_task_spec(raw: Mapping, path: Path | str) -> TaskSpec:
+    """Validate one task mapping (the ``<task>.yaml`` format) read from ``path`` (named in errors).
+
+    Example:
+        >>> spec = parse_task_spec({"name": "echo", "kind": "generation", "fields": ["text"],
+        ...                         "target": "{answer}", "templates": [{"id": "t0", "text": "Repeat: {text}"}]},
+        ...                        "inline")
+        >>> spec.templates[0].slots
+        ('text',)
+    """
+    path = Path(path)
+    if not isinstance(raw, Mapping):
+        raise CorpusError(f"{path}: each task must be a mapping with name, kind, fields, target, templates")
+    name = _required(raw, "name", str, path)
+    if not _TASK_NAME.match(name):
+        raise CorpusError(f"{path}: field 'name' must match [a-z0-9_]+, got {name!r}")
     kind = _required(raw, "kind", str, path)
     if kind not in (CLASSIFICATION, GENERATION):
         raise CorpusError(f"{path}: field 'kind' must be {CLASSIFICATION!r} or {GENERATION!r}, got {kind!r}")
@@ -199,31 +221,396 @@ def load_instances(path: Path, spec: TaskSpec, seen_ids: dict[str, str] | None =
         seen_ids: ids already used elsewhere (``id -> "file:line"``), updated in place, so ids stay
             unique across the whole corpus.
     """
+    rows = ((f"{path}:{line_no}", row) for line_no, row in _read_jsonl(path))
+    instances = instances_from_rows(rows, spec, seen_ids)
+    if not instances:
+        raise CorpusError(f"{path}: no instances (the file is empty)")
+    return instances
+
+
+def instances_from_rows(
+    rows: Iterable[tuple[str, object]],
+    spec: TaskSpec,
+    seen_ids: dict[str, str] | None = None,
+    require_id: bool = True,
+) -> list[Instance]:
+    """Validate rows (``(where, row)`` pairs, ``where`` naming file and row) as instances of ``spec``.
+
+    Args:
+        rows: the rows with their location, e.g. from :func:`read_rows`.
+        spec: the task they belong to.
+        seen_ids: ids already used (``id -> where``), updated in place.
+        require_id: an ``id`` field is required; otherwise a missing id becomes ``<task>-<n>``.
+
+    Returns:
+        One :class:`Instance` per row. Without ``require_id`` (external data), numbers become strings and for
+        a classification task an integer target (or digits, as CSV writes it) indexes ``spec.options``
+        (Hub datasets' class labels), unless it is itself one of the options.
+
+    Example:
+        >>> spec = parse_task_spec({"name": "yn", "kind": "classification", "fields": ["q"],
+        ...     "options": ["yes", "no"], "target": "{label}",
+        ...     "templates": [{"id": "t0", "text": "{q}\\n{options_}"}]}, "inline")
+        >>> [i.target for i in instances_from_rows([("r1", {"q": "Sky blue?", "label": 0})], spec, require_id=False)]
+        ['yes']
+    """
     seen_ids = {} if seen_ids is None else seen_ids
     target_fields = spec.target.field_slots
     instances = []
-    for line_no, row in _read_jsonl(path):
-        where = f"{path}:{line_no}"
-        if not isinstance(row, dict):
-            raise CorpusError(f"{where}: each line must be a JSON object")
+    for number, (where, row) in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise CorpusError(f"{where}: each row must be a JSON object with named fields")
         inst_id = row.get("id")
+        if not require_id and (inst_id is None or inst_id == ""):
+            inst_id = f"{spec.name}-{number:06d}"
+        elif isinstance(inst_id, int) and not isinstance(inst_id, bool) and not require_id:
+            inst_id = f"{spec.name}-{inst_id}"
         if not isinstance(inst_id, str) or not inst_id:
             raise CorpusError(f"{where}: field 'id' must be a non-empty string")
         if inst_id in seen_ids:
             raise CorpusError(f"{where}: field 'id': duplicate id {inst_id!r} (first at {seen_ids[inst_id]})")
         seen_ids[inst_id] = where
+        values = {}
         for name in (*spec.fields, *target_fields):
-            value = row.get(name)
-            if not isinstance(value, str) or not value.strip():
+            value = _text_value(row.get(name), spec, name in target_fields, coerce=not require_id)
+            if value is None:
                 raise CorpusError(f"{where}: field {name!r} is missing or not a non-empty string")
-        target = spec.target.render(row)
+            values[name] = value
+        target = spec.target.render(values)
         if spec.kind == CLASSIFICATION and target not in spec.options:
             raise CorpusError(f"{where}: field {target_fields[0]!r}: {target!r} is not one of {list(spec.options)}")
-        fields = {name: row[name] for name in spec.fields}
+        fields = {name: values[name] for name in spec.fields}
         instances.append(Instance(id=inst_id, task=spec.name, fields=fields, target=target, group=inst_id))
-    if not instances:
-        raise CorpusError(f"{path}: no instances (the file is empty)")
     return instances
+
+
+def _text_value(value: object, spec: TaskSpec, is_target: bool, coerce: bool) -> str | None:
+    """A row value as template text, or ``None`` when it is missing or empty (numbers only when ``coerce``)."""
+    if isinstance(value, bool) or (not coerce and not isinstance(value, str)):
+        return None
+    if coerce and is_target and spec.kind == CLASSIFICATION:
+        # class labels exported as numbers ("0" in CSV) index the answer set unless they are answers
+        text = str(value).strip() if isinstance(value, (int, str)) else ""
+        if text.isdigit() and text not in spec.options and int(text) < len(spec.options):
+            return spec.options[int(text)]
+    if isinstance(value, (int, float)):
+        return str(value)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value
+
+
+# --- external rows: local files, Hub datasets, column maps -------------------------------
+
+ROW_FILE_TYPES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
+ALPACA_DATASET = "tatsu-lab/alpaca"
+ALPACA_COLUMNS = ("instruction", "input", "output")
+Row = tuple[str, dict]  # (where: "file:line" or "dataset/split row n", the row)
+
+
+def read_rows(path: str | Path, max_rows: int | None = None) -> Iterator[Row]:
+    """Stream the rows of a local JSONL, JSON, CSV/TSV or Parquet file as ``(where, row)`` pairs.
+
+    Args:
+        path: the file; its suffix picks the format (``.json`` holds JSON lines or one array of objects).
+        max_rows: stop after this many rows.
+
+    Returns:
+        An iterator; ``where`` is ``file:line`` (text formats) or ``file row n`` (Parquet, 0-based).
+
+    Raises:
+        CorpusError: missing file, unknown suffix, malformed JSON, a row that is not an object.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "rows.csv"
+        >>> _ = f.write_text("instruction,output\\nSay hi,hi\\n")
+        >>> [(where.split("/")[-1], row) for where, row in read_rows(f)]
+        [('rows.csv:2', {'instruction': 'Say hi', 'output': 'hi'})]
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    if suffix not in ROW_FILE_TYPES:
+        raise CorpusError(f"{path}: unsupported file type {suffix!r} (use {', '.join(ROW_FILE_TYPES)})")
+    reader = {".parquet": _parquet_rows, ".csv": _csv_rows, ".tsv": _csv_rows}.get(suffix, _json_rows)
+    for count, (where, row) in enumerate(reader(path)):
+        if max_rows is not None and count >= max_rows:
+            return
+        if not isinstance(row, dict):
+            raise CorpusError(f"{where}: each row must be a JSON object with named fields")
+        yield where, row
+
+
+def _json_rows(path: Path) -> Iterator[Row]:
+    with path.open("rb") as handle:
+        first = handle.read(64).lstrip()
+    if path.suffix.lower() == ".json" and first.startswith(b"["):
+        data = json.loads(_read_text(path))
+        yield from ((f"{path}[{index}]", row) for index, row in enumerate(data))
+        return
+    with path.open("r", encoding="utf-8", errors="strict") as handle:  # streamed: files may be large
+        line_no = 0
+        try:
+            for line_no, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    yield f"{path}:{line_no}", json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise CorpusError(f"{path}:{line_no}: invalid JSON: {err.msg}") from None
+        except UnicodeDecodeError:
+            raise CorpusError(f"{path}:{line_no + 1}: not valid UTF-8") from None
+
+
+def _csv_rows(path: Path) -> Iterator[Row]:
+    import csv
+
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    with path.open("r", encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle, delimiter=delimiter)
+        for row in reader:
+            yield f"{path}:{reader.line_num}", dict(row)
+
+
+def _parquet_rows(path: Path) -> Iterator[Row]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.ParquetFile(str(path))
+    except Exception as err:  # pyarrow raises several types for a damaged file
+        raise CorpusError(f"{path}: not a readable Parquet file ({err})") from None
+    index = 0
+    for batch in table.iter_batches(batch_size=4096):  # streamed in batches
+        for row in batch.to_pylist():
+            yield f"{path} row {index}", row
+            index += 1
+
+
+def read_hub_rows(
+    dataset: str, config_name: str | None = None, split: str = "train", max_rows: int | None = None
+) -> Iterator[Row]:
+    """Stream the rows of a Hugging Face Hub dataset (nothing is downloaded in full).
+
+    Args:
+        dataset: Hub id such as ``tatsu-lab/alpaca`` (or a local folder ``datasets`` can read).
+        config_name: the dataset's config, if it has several.
+        split: the split to read.
+        max_rows: stop after this many rows.
+
+    Raises:
+        CorpusError: the dataset, config or split cannot be read (no network, wrong name).
+    """
+    import datasets
+
+    label = f"{dataset}" + (f"[{config_name}]" if config_name else "") + f"/{split}"
+    try:
+        stream = datasets.load_dataset(dataset, config_name, split=split, streaming=True)
+        for index, row in enumerate(stream):
+            if max_rows is not None and index >= max_rows:
+                return
+            yield f"{label} row {index}", dict(row)
+    except CorpusError:
+        raise
+    except Exception as err:  # network, missing repo/config/split: one clear line for the CLI
+        raise CorpusError(f"{label}: cannot read the dataset ({type(err).__name__}: {err})") from None
+
+
+def parse_column_map(text: str | Mapping[str, str] | None) -> dict[str, str]:
+    """Parse ``ours=theirs`` pairs (comma-separated) or a JSON object into ``{our_name: their_column}``.
+
+    Example:
+        >>> parse_column_map("input=context,output=response")
+        {'input': 'context', 'output': 'response'}
+    """
+    if text is None or text == "":
+        return {}
+    if isinstance(text, Mapping):
+        return {str(k): str(v) for k, v in text.items()}
+    if text.lstrip().startswith("{"):
+        try:
+            mapping = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise CorpusError(f"--column-map: invalid JSON: {err.msg}") from None
+        return parse_column_map(mapping)
+    mapping = {}
+    for part in text.split(","):
+        ours, sep, theirs = part.partition("=")
+        if not sep or not ours.strip() or not theirs.strip():
+            raise CorpusError(f"--column-map: expected ours=theirs pairs separated by commas, got {part!r}")
+        mapping[ours.strip()] = theirs.strip()
+    return mapping
+
+
+def apply_column_map(rows: Iterable[Row], column_map: Mapping[str, str] | None) -> Iterator[Row]:
+    """Rename columns: ``row[ours] = row[theirs]`` for each pair of ``column_map``; other columns pass through.
+
+    Raises:
+        CorpusError: a mapped column is missing from a row (named with the row's location).
+    """
+    if not column_map:
+        yield from rows
+        return
+    for where, row in rows:
+        missing = [theirs for theirs in column_map.values() if theirs not in row]
+        if missing:
+            raise CorpusError(f"{where}: column {missing[0]!r} (from --column-map) is missing; has: {', '.join(row)}")
+        renamed = {ours: row[theirs] for ours, theirs in column_map.items()}
+        yield where, {**row, **renamed}
+
+
+def external_rows(
+    data_files: Sequence[str | Path] | None = None,
+    dataset: str | None = None,
+    config_name: str | None = None,
+    split: str = "train",
+    column_map: Mapping[str, str] | None = None,
+    max_rows: int | None = None,
+) -> Iterator[Row]:
+    """Rows from local files (read in order) or else from a Hub dataset, with the column map applied.
+
+    Raises:
+        CorpusError: neither files nor a dataset were given.
+    """
+    if data_files:
+        rows: Iterable[Row] = (row for path in data_files for row in read_rows(path))
+    elif dataset:
+        rows = read_hub_rows(dataset, config_name, split)
+    else:
+        raise CorpusError("no rows: give --data-files FILE... or --dataset HUB_ID")
+    for count, row in enumerate(apply_column_map(rows, column_map)):
+        if max_rows is not None and count >= max_rows:
+            return
+        yield row
+
+
+# --- templates files: the embedded corpus format applied to any rows --------------------
+
+
+def load_templates_file(path: str | Path) -> list[TaskSpec]:
+    """Read a templates file: one task mapping (the ``<task>.yaml`` format) or ``{tasks: [mapping, ...]}``.
+
+    YAML and JSON both work (JSON is YAML). See ``docs/sources.md`` for an example.
+
+    Raises:
+        CorpusError: malformed file or task; the message names the file and the field.
+    """
+    path = Path(path)
+    raw = _read_yaml(path)
+    entries = raw.get("tasks") if "tasks" in raw else [raw]
+    if not isinstance(entries, list) or not entries:
+        raise CorpusError(f"{path}: field 'tasks' must be a non-empty list of task mappings")
+    specs = [parse_task_spec(entry, path) for entry in entries]
+    names = [spec.name for spec in specs]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise CorpusError(f"{path}: duplicate task name {duplicated[0]!r}")
+    return specs
+
+
+def templates_corpus(specs: Sequence[TaskSpec], rows: Iterable[Row], tasks: Sequence[str] | None = None) -> Corpus:
+    """Apply task specs to rows: each row becomes an instance of its task.
+
+    With one task every row belongs to it; with several, each row names its task in a ``task`` column.
+    Rows need every field of their task and the fields of its target template (see
+    :func:`instances_from_rows`); an ``id`` column is used when present.
+
+    Raises:
+        CorpusError: a row without a known task, a missing field, a label outside the answer set, no rows.
+    """
+    by_name = {spec.name: spec for spec in specs}
+    if tasks is not None:
+        unknown = [t for t in tasks if t not in by_name]
+        if unknown:
+            raise CorpusError(f"unknown task(s) {', '.join(unknown)} (templates file has: {', '.join(by_name)})")
+        by_name = {name: by_name[name] for name in tasks}
+    only = next(iter(by_name)) if len(specs) == 1 else None
+    grouped: dict[str, list[Row]] = {name: [] for name in by_name}
+    for where, row in rows:
+        name = only or row.get("task")
+        if name not in by_name:
+            if only is None and name not in {s.name for s in specs}:
+                raise CorpusError(f"{where}: field 'task': {name!r} is not a task of the templates file "
+                                  f"({', '.join(s.name for s in specs)})")
+            continue  # a task that was not asked for
+        grouped[name].append((where, row))
+    corpus = Corpus(tasks={})
+    seen: dict[str, str] = {}
+    for name in sorted(grouped):
+        instances = instances_from_rows(grouped[name], by_name[name], seen, require_id=False)
+        if not instances:
+            raise CorpusError(f"task {name!r}: no rows")
+        corpus.tasks[name] = by_name[name]
+        corpus.instances[name] = instances
+    return corpus
+
+
+# --- Alpaca-style rows: each instruction is a template without slots of its own ------------
+
+
+def alpaca_corpus(rows: Iterable[Row], prefix: str = "alpaca") -> Corpus:
+    """Turn ``instruction`` / ``input`` / ``output`` rows into tasks and instances.
+
+    Each distinct instruction is its own task (``<prefix>_<hash>``) with one template: the instruction
+    text, followed by ``{input}`` on a new paragraph when the row has an input (Alpaca's prompt places the
+    input after the instruction). Rows repeating an instruction become instances of the same task, so
+    the paper's same-template negatives exist only for repeated instructions; mined negatives
+    (``--mine-negatives``) supply the rest.
+
+    Args:
+        rows: ``(where, row)`` pairs, already column-mapped.
+        prefix: task name prefix (``[a-z0-9_]+``).
+
+    Raises:
+        CorpusError: a row without a non-empty ``instruction`` or ``output`` (named by file and row).
+
+    Example:
+        >>> corpus = alpaca_corpus([("r1", {"instruction": "Add the numbers.", "input": "2, 3", "output": "5"}),
+        ...                         ("r2", {"instruction": "Name a colour.", "output": "Blue"})])
+        >>> sorted(spec.templates[0].text for spec in corpus.tasks.values())
+        ['Add the numbers.\\n\\n{input}', 'Name a colour.']
+    """
+    import hashlib
+
+    if not _TASK_NAME.match(prefix):
+        raise CorpusError(f"task prefix must match [a-z0-9_]+, got {prefix!r}")
+    corpus = Corpus(tasks={})
+    order: list[str] = []
+    for number, (where, row) in enumerate(rows):
+        instruction, output = row.get("instruction"), row.get("output")
+        for name, value in (("instruction", instruction), ("output", output)):
+            if not isinstance(value, str) or not value.strip():
+                raise CorpusError(f"{where}: field {name!r} is missing or not a non-empty string")
+        given = row.get("input")
+        if given is not None and not isinstance(given, str):
+            raise CorpusError(f"{where}: field 'input' must be a string")
+        given = (given or "").strip()
+        key = hashlib.sha1(f"{instruction}\x1f{bool(given)}".encode("utf-8")).hexdigest()[:12]
+        name = f"{prefix}_{key}"
+        if name not in corpus.tasks:
+            text = instruction.strip().replace("{", "{{").replace("}", "}}") + ("\n\n{input}" if given else "")
+            template = _template(text, name, "t0", Path(where), allowed=None)
+            corpus.tasks[name] = TaskSpec(
+                name=name,
+                kind=GENERATION,
+                description=instruction.strip()[:200],
+                fields=("input",) if given else (),
+                options=(),
+                target=parse_template("{output}", name, "target"),
+                templates=(template,),
+            )
+            corpus.instances[name] = []
+            order.append(name)
+        row_id = row.get("id")
+        inst_id = f"{name}-{row_id}" if isinstance(row_id, (str, int)) and row_id != "" else f"{name}-{number:07d}"
+        fields = {"input": given} if given else {}
+        corpus.instances[name].append(Instance(inst_id, name, fields, output, group=inst_id))
+    if not order:
+        raise CorpusError("no rows: the Alpaca-style source is empty")
+    corpus.tasks = {name: corpus.tasks[name] for name in sorted(corpus.tasks)}
+    corpus.instances = {name: corpus.instances[name] for name in sorted(corpus.instances)}
+    return corpus
 
 
 # --- file readers -----------------------------------------------------------

@@ -1,31 +1,45 @@
-"""Equivalence checks for candidate paraphrases: a verdict, a reason and a score for every candidate.
+"""Equivalence checks for candidate paraphrases: a verdict, a reason and the signals behind it.
 
-Checks run cheapest first and the first failing one decides the verdict:
+Every candidate gets one verdict; the first check that fails decides:
 
-=================  ===============================================================
+=================  ===============================================================================
 verdict            meaning
-=================  ===============================================================
+=================  ===============================================================================
 ``empty``          the candidate has no text
 ``slot_changed``   a ``{slot}`` or the options block was dropped, added or repeated
-``duplicate``      the same text as an earlier candidate of the same template
-``too_similar``    the instruction words barely changed (near-duplicate)
 ``too_short``      much shorter than the original (words were likely lost)
 ``too_long``       much longer than the original (something was likely added)
-``not_equivalent`` embedding cosine below the acceptance threshold
+``not_equivalent`` a semantic signal says it asks for something else; ``reason`` names the signal
+``duplicate``      the same text as an earlier candidate of the same template
+``too_similar``    the instruction words barely changed (near-duplicate: too little to teach invariance)
 ``kept``           passed every check
-=================  ===============================================================
+=================  ===============================================================================
 
-The similarity is the cosine of the two templates' masked texts (slots shown by name, options block
-removed), embedded by the bundled all-MiniLM-L6-v2; every unique string is embedded once.
+The semantic layer (:mod:`coin_data.combine` has the rules) combines:
+
+- ``embedding``: cosine of the two templates' masked texts (slots by name, options block removed), by the
+  bundled all-MiniLM-L6-v2; every unique string is embedded once;
+- ``lexdiff``: the lexical-semantic diff (:mod:`coin_data.lexdiff`, offline WordNet): negation and
+  antonym flips, changed numbers, positions, label words, scope, swapped arguments, unmatched words;
+- ``combiner``: a logistic regression over the two above, fitted on the project's labelled pairs;
+- optional, switched on by naming a model (:mod:`coin_data.signals`): ``nli`` (a cross-encoder, both
+  directions), ``judge`` (an LLM asked whether both instructions request the same output), and
+  ``behaviour`` (a causal LM answers probe inputs under both instructions).
+
+``duplicate`` and ``too_similar`` come after the semantic layer: such candidates were judged equivalent
+but teach nothing new. :attr:`Verdict.equivalent` is the semantic judgement alone, and is what
+``coin-data verify --report`` scores against labels.
 
 Example:
     >>> from coin_data.embed import EmbeddingCache, SentenceTransformerEmbedder
     >>> from coin_data.templates import parse_template
     >>> t = parse_template("Review: {review}\\nIs this review positive or negative?\\n{options_}")
     >>> cache = EmbeddingCache(SentenceTransformerEmbedder())
-    >>> [v.verdict for v in verify_candidates([(t, "Review: {review}\\nIs the review favourable or unfavourable?\\n{options_}"),
-    ...                                        (t, "Review: {review}\\n{options_}")], cache)]
-    ['kept', 'slot_changed']
+    >>> [v.verdict for v in verify_candidates([
+    ...     (t, "Here is a review:\\n{review}\\nDoes it express a positive or a negative opinion?\\n{options_}"),
+    ...     (t, "Review: {review}\\nIs this review long or short?\\n{options_}"),
+    ...     (t, "Review: {review}\\n{options_}")], cache)]
+    ['kept', 'not_equivalent', 'slot_changed']
 """
 
 from __future__ import annotations
@@ -36,48 +50,155 @@ import math
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
+from coin_data.combine import Combiner
 from coin_data.embed import EmbeddingCache
+from coin_data.lexdiff import LexDiff, LexicalDiff
 from coin_data.templates import Template, TemplateError, parse_template, slot_lock_violation
 
 KEPT = "kept"
-VERDICTS = ("kept", "empty", "slot_changed", "duplicate", "too_similar", "too_short", "too_long", "not_equivalent")
+NOT_EQUIVALENT = "not_equivalent"
+VERDICTS = ("kept", "empty", "slot_changed", "too_short", "too_long", "not_equivalent", "duplicate", "too_similar")
+# Verdicts whose candidate the semantic layer judged equivalent (the last two are usefulness filters).
+EQUIVALENT_VERDICTS = frozenset({"kept", "duplicate", "too_similar"})
+
+# Signal names: the offline defaults, then the optional ones (on when their model is named).
+SIGNALS = ("embedding", "lexdiff", "combiner", "nli", "judge", "behaviour")
+DEFAULT_SIGNALS = ("embedding", "lexdiff", "combiner")
 
 
 @dataclass
 class VerifyConfig:
-    """Thresholds of the equivalence checks.
+    """Settings of the equivalence checks.
 
-    Command: ``coin-data verify pairs.jsonl --threshold 0.75 --out checked.jsonl``
+    Command: ``coin-data verify pairs.jsonl --report`` (labelled file) or
+    ``coin-data verify pairs.jsonl --nli-model cross-encoder/nli-deberta-v3-base --out checked.jsonl``
     """
 
-    # --- semantic check -------------------------------------------------------
+    # --- semantic layer ---------------------------------------------------------
+    signals: tuple[str, ...] = field(
+        default=DEFAULT_SIGNALS,
+        metadata={"help": "Offline signals to run: any of 'embedding', 'lexdiff', 'combiner' (default: all "
+                  "three). ('embedding',) alone is the plain cosine threshold of earlier versions. The optional "
+                  "signals switch on by naming their model below."},
+    )
     threshold: float = field(
-        default=0.75,
-        metadata={"help": "Minimum embedding cosine between the masked templates for a candidate to be kept."},
+        default=0.5,
+        metadata={"help": "Embedding cosine floor: below it a candidate is 'not_equivalent' whatever else says. "
+                  "With signals=('embedding',) it is the whole semantic check (0.75 suits that mode)."},
+    )
+    combiner_path: str | None = field(
+        default=None,
+        metadata={"help": "JSON file of combiner coefficients; None uses the shipped verify_data/combiner.json "
+                  "(fitted by scripts/fit_combiner.py)."},
+    )
+    combiner_threshold: float | None = field(
+        default=None,
+        metadata={"help": "p(equivalent) at or above which the combiner keeps a candidate; None uses the value "
+                  "stored with the coefficients (0.5)."},
+    )
+    # --- optional signals (off unless a model is named) -------------------------
+    nli_model: str | None = field(
+        default=None,
+        metadata={"help": "sentence-transformers CrossEncoder NLI model (name or folder), e.g. "
+                  "cross-encoder/nli-deberta-v3-base; entailment is checked in both directions."},
+    )
+    nli_threshold: float = field(
+        default=0.5,
+        metadata={"help": "Minimum entailment probability, in the weaker direction, for the NLI signal to agree."},
+    )
+    judge: str | None = field(
+        default=None,
+        metadata={"help": "LLM judge: 'openai:MODEL' (any OpenAI-compatible server; key from OPENAI_API_KEY) or "
+                  "'hf:MODEL' (local causal LM; 'hf:smollm2' is the bundled one)."},
+    )
+    judge_base_url: str | None = field(
+        default=None, metadata={"help": "Endpoint for an 'openai:' judge; None: OPENAI_BASE_URL, else OpenAI."}
+    )
+    behaviour_model: str | None = field(
+        default=None,
+        metadata={"help": "Causal LM (folder, Hub id or 'smollm2') that answers probe inputs under both "
+                  "instructions; any different answer rejects the candidate."},
+    )
+    behaviour_probes: int = field(
+        default=3, metadata={"help": "Probe inputs per pair for the behaviour signal."}
     )
     # --- surface checks -------------------------------------------------------
     near_duplicate: float = field(
         default=0.95,
-        metadata={"help": "Word-level similarity ratio (0-1) of the instruction words at or above which a "
-                  "candidate counts as a near-duplicate (too little change to teach invariance)."},
+        metadata={"help": "Word-level similarity ratio (0-1) of the instruction words at or above which an "
+                  "equivalent candidate counts as a near-duplicate (too little change to teach invariance)."},
     )
     min_length_ratio: float = field(
-        default=0.5, metadata={"help": "Candidate/original word-count ratio below which it is 'too_short'."}
+        default=0.25, metadata={"help": "Candidate/original word-count ratio below which it is 'too_short'."}
     )
     max_length_ratio: float = field(
-        default=2.0, metadata={"help": "Candidate/original word-count ratio above which it is 'too_long'."}
+        default=4.0,
+        metadata={"help": "Candidate/original word-count ratio above which it is 'too_long' (true rewordings "
+                  "often run 2-3x longer: 'Sum up X' -> 'You will be given X. Read it and ...')."},
+    )
+    min_length_change: int = field(
+        default=4,
+        metadata={"help": "Length checks apply only when the word counts differ by at least this many words "
+                  "(a 3-word instruction may grow to 8 words without adding a task)."},
     )
 
     def __post_init__(self) -> None:
+        if isinstance(self.signals, str):
+            self.signals = tuple(s.strip() for s in self.signals.split(",") if s.strip())
+        self.signals = tuple(self.signals)
+        unknown = [s for s in self.signals if s not in DEFAULT_SIGNALS]
+        if unknown:
+            raise ValueError(f"unknown signal(s) {unknown}: choose from {list(DEFAULT_SIGNALS)} (the optional "
+                             "signals switch on by naming their model)")
+        if "embedding" not in self.signals:
+            raise ValueError("the 'embedding' signal is required (the similarity score is recorded for every row)")
+        if "combiner" in self.signals and "lexdiff" not in self.signals:
+            raise ValueError("the 'combiner' signal needs 'lexdiff' (its features come from the diff)")
         if not -1.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must lie in [-1, 1], got {self.threshold}")
+        if self.combiner_threshold is not None and not 0.0 <= self.combiner_threshold <= 1.0:
+            raise ValueError(f"combiner_threshold must lie in [0, 1], got {self.combiner_threshold}")
+        if not 0.0 <= self.nli_threshold <= 1.0:
+            raise ValueError(f"nli_threshold must lie in [0, 1], got {self.nli_threshold}")
+        if self.behaviour_probes < 1:
+            raise ValueError(f"behaviour_probes must be >= 1, got {self.behaviour_probes}")
         if not 0.0 < self.near_duplicate <= 1.0:
             raise ValueError(f"near_duplicate must lie in (0, 1], got {self.near_duplicate}")
         if not 0.0 < self.min_length_ratio < 1.0 < self.max_length_ratio:
             raise ValueError("length ratios must satisfy 0 < min_length_ratio < 1 < max_length_ratio")
+        if self.min_length_change < 0:
+            raise ValueError(f"min_length_change must be >= 0, got {self.min_length_change}")
+
+    @property
+    def active_signals(self) -> tuple[str, ...]:
+        """Offline signals plus every optional one whose model is named."""
+        optional = (("nli", self.nli_model), ("judge", self.judge), ("behaviour", self.behaviour_model))
+        return self.signals + tuple(name for name, model in optional if model)
+
+    def describe(self) -> str:
+        """One line for the dataset card and the CLI: what decides a verdict.
+
+        Example:
+            >>> VerifyConfig().describe()
+            'signals embedding + lexdiff + combiner; embedding floor 0.5; combiner threshold (shipped)'
+        """
+        parts = [f"signals {' + '.join(self.active_signals)}", f"embedding floor {self.threshold}"]
+        if "combiner" in self.signals:
+            parts.append(
+                f"combiner threshold {self.combiner_threshold if self.combiner_threshold is not None else '(shipped)'}"
+                + (f" from {self.combiner_path}" if self.combiner_path else "")
+            )
+        if self.nli_model:
+            parts.append(f"NLI `{self.nli_model}` (entailment >= {self.nli_threshold} both ways)")
+        if self.judge:
+            parts.append(f"LLM judge `{self.judge}`")
+        if self.behaviour_model:
+            parts.append(f"behaviour `{self.behaviour_model}` ({self.behaviour_probes} probes)")
+        return "; ".join(parts)
 
 
 @dataclass
@@ -86,17 +207,28 @@ class Verdict:
 
     Attributes:
         verdict: ``kept`` or the name of the failed check (see the module table).
-        reason: a human-readable detail.
-        similarity: the embedding cosine, or NaN when a cheaper check decided first.
+        reason: one human-readable line; for ``not_equivalent`` it starts with the deciding signal.
+        similarity: the embedding cosine, or NaN when a structural check decided first.
+        signals: every signal computed for the candidate with its score, e.g.
+            ``{"embedding": 0.93, "lexdiff": {...}, "combiner": 0.88}``.
+        deciding: the signal that decided a semantic verdict (``lexdiff``, ``embedding``, ``combiner``,
+            ``nli``, ``judge``, ``behaviour``), the surface check's name, or ``""``.
     """
 
     verdict: str
     reason: str
     similarity: float = math.nan
+    signals: dict[str, Any] = field(default_factory=dict)
+    deciding: str = ""
 
     @property
     def kept(self) -> bool:
         return self.verdict == KEPT
+
+    @property
+    def equivalent(self) -> bool:
+        """The semantic judgement: True for ``kept`` and for the usefulness rejections after it."""
+        return self.verdict in EQUIVALENT_VERDICTS
 
 
 def _words(text: str) -> list[str]:
@@ -104,29 +236,54 @@ def _words(text: str) -> list[str]:
 
 
 def surface_verdict(original: Template, candidate: str, config: VerifyConfig) -> Verdict | None:
-    """Structural checks that need no model; ``None`` when all pass.
+    """Structural checks that need no model (empty, slots, length); ``None`` when all pass.
 
     Example:
         >>> t = parse_template("Text: {text}\\nWhat is the topic?")
-        >>> surface_verdict(t, "Text: {text}\\nWhat is the topic?", VerifyConfig()).verdict
-        'too_similar'
+        >>> surface_verdict(t, "Topic?", VerifyConfig()).verdict
+        'slot_changed'
     """
     if not candidate or not candidate.strip():
-        return Verdict("empty", "the candidate has no text")
+        return Verdict("empty", "the candidate has no text", deciding="empty")
     violation = slot_lock_violation(original, candidate)
     if violation:
-        return Verdict("slot_changed", violation)
-    candidate_template = parse_template(candidate)
-    before, after = _words(original.literal_text), _words(candidate_template.literal_text)
+        return Verdict("slot_changed", violation, deciding="slot_changed")
+    before, after = _words(original.literal_text), _words(parse_template(candidate).literal_text)
+    if abs(len(after) - len(before)) >= config.min_length_change:
+        length_ratio = len(after) / max(1, len(before))
+        if length_ratio < config.min_length_ratio:
+            return Verdict("too_short", f"length ratio {length_ratio:.2f} < {config.min_length_ratio}",
+                           deciding="too_short")
+        if length_ratio > config.max_length_ratio:
+            return Verdict("too_long", f"length ratio {length_ratio:.2f} > {config.max_length_ratio}",
+                           deciding="too_long")
+    return None
+
+
+def usefulness_verdict(original: Template, candidate: str, config: VerifyConfig) -> Verdict | None:
+    """``too_similar`` when the instruction words barely changed; ``None`` otherwise.
+
+    Example:
+        >>> t = parse_template("Text: {text}\\nWhat is the topic?")
+        >>> usefulness_verdict(t, "Text: {text}\\nWhat is the topic ?", VerifyConfig()).verdict
+        'too_similar'
+    """
+    before, after = _words(original.literal_text), _words(parse_template(candidate).literal_text)
     ratio = difflib.SequenceMatcher(a=before, b=after, autojunk=False).ratio()
     if ratio >= config.near_duplicate:
-        return Verdict("too_similar", f"word overlap {ratio:.2f} >= {config.near_duplicate}")
-    length_ratio = len(after) / max(1, len(before))
-    if length_ratio < config.min_length_ratio:
-        return Verdict("too_short", f"length ratio {length_ratio:.2f} < {config.min_length_ratio}")
-    if length_ratio > config.max_length_ratio:
-        return Verdict("too_long", f"length ratio {length_ratio:.2f} > {config.max_length_ratio}")
+        return Verdict("too_similar", f"word overlap {ratio:.2f} >= {config.near_duplicate}", deciding="too_similar")
     return None
+
+
+@lru_cache(maxsize=1)
+def default_lexical_diff() -> LexicalDiff:
+    """The process-wide :class:`LexicalDiff` (its WordNet caches are worth keeping)."""
+    return LexicalDiff()
+
+
+@lru_cache(maxsize=4)
+def _load_combiner(path: str | None) -> Combiner:
+    return Combiner.load(path)
 
 
 def verify_candidates(
@@ -137,38 +294,138 @@ def verify_candidates(
     Args:
         pairs: originals with one candidate each; several candidates of one template may follow each other.
         cache: embedding cache shared across the build (each unique string embedded once).
-        config: thresholds; defaults to :class:`VerifyConfig`.
+        config: checks and signals; defaults to :class:`VerifyConfig` (offline: embedding + lexdiff + combiner).
 
     Returns:
         One verdict per pair, in order.
+
+    Example:
+        >>> from coin_data.embed import EmbeddingCache, SentenceTransformerEmbedder
+        >>> t = parse_template("Answer in at most three words: {question}")
+        >>> v = verify_candidates([(t, "Answer in at least three words: {question}")],
+        ...                       EmbeddingCache(SentenceTransformerEmbedder()))[0]
+        >>> v.verdict, v.deciding
+        ('not_equivalent', 'lexdiff')
     """
     config = config or VerifyConfig()
-    verdicts: list[Verdict | None] = []
-    seen: set[tuple[str, str]] = set()
-    for original, candidate in pairs:
-        verdict = surface_verdict(original, candidate, config)
-        key = (original.text, " ".join(candidate.split()))
-        if verdict is None and key in seen:
-            verdict = Verdict("duplicate", "same text as an earlier candidate of this template")
-        seen.add(key)
-        verdicts.append(verdict)
+    verdicts: list[Verdict | None] = [surface_verdict(original, candidate, config) for original, candidate in pairs]
     pending = [i for i, v in enumerate(verdicts) if v is None]
-    scores = cache.cosine(
-        [pairs[i][0].masked_text() for i in pending], [parse_template(pairs[i][1]).masked_text() for i in pending]
+    originals = [pairs[i][0].masked_text() for i in pending]
+    candidates = [parse_template(pairs[i][1]).masked_text() for i in pending]
+    scores = [float(s) for s in cache.cosine(originals, candidates)]
+    signals: list[dict[str, Any]] = [{"embedding": round(s, 6)} for s in scores]
+    diffs: list[LexDiff | None] = [None] * len(pending)
+    if "lexdiff" in config.signals:
+        differ = default_lexical_diff()
+        for k, (a, b) in enumerate(zip(originals, candidates)):
+            diffs[k] = differ.diff(a, b)
+            signals[k]["lexdiff"] = _diff_record(diffs[k])
+    vetoes = _optional_vetoes(
+        [pairs[i][0] for i in pending], [pairs[i][1] for i in pending], originals, candidates, config, signals
     )
-    for i, score in zip(pending, scores):
-        score = float(score)
-        if score < config.threshold:
-            verdicts[i] = Verdict("not_equivalent", f"cosine {score:.3f} < {config.threshold}", score)
-        else:
-            verdicts[i] = Verdict(KEPT, f"cosine {score:.3f} >= {config.threshold}", score)
+    combiner = _combiner(config) if "combiner" in config.signals else None
+    for k, i in enumerate(pending):
+        verdicts[i] = _semantic_verdict(scores[k], diffs[k], vetoes[k], combiner, config, signals[k])
+    seen: set[tuple[str, str]] = set()
+    for i, (original, candidate) in enumerate(pairs):
+        key = (original.text, " ".join(candidate.split()))
+        verdict = verdicts[i]
+        if verdict is not None and verdict.verdict == KEPT:
+            if key in seen:
+                verdicts[i] = _replace(verdict, "duplicate", "same text as an earlier candidate of this template")
+            else:
+                near = usefulness_verdict(original, candidate, config)
+                if near is not None:
+                    verdicts[i] = _replace(verdict, near.verdict, near.reason)
+        seen.add(key)
     return verdicts  # type: ignore[return-value]
+
+
+def _combiner(config: VerifyConfig) -> Combiner:
+    combiner = _load_combiner(config.combiner_path)
+    if config.combiner_threshold is not None:
+        combiner = Combiner(combiner.weights, combiner.intercept, config.combiner_threshold,
+                            combiner.min_similarity, combiner.meta)
+    return combiner
+
+
+def _semantic_verdict(
+    score: float,
+    diff: LexDiff | None,
+    vetoes: list[tuple[str, str]],
+    combiner: Combiner | None,
+    config: VerifyConfig,
+    signals: dict[str, Any],
+) -> Verdict:
+    if combiner is not None and diff is not None:
+        decision = combiner.decide(score, diff, vetoes, min_similarity=config.threshold)
+        if not math.isnan(decision.probability):
+            signals["combiner"] = round(decision.probability, 6)
+        verdict = KEPT if decision.equivalent else NOT_EQUIVALENT
+        return Verdict(verdict, decision.reason, score, signals, decision.deciding)
+    # Without the combiner: lexdiff findings, then the cosine threshold, then optional vetoes.
+    if diff is not None and diff.findings:
+        return Verdict(NOT_EQUIVALENT, f"lexdiff {diff.findings[0]}", score, signals, "lexdiff")
+    if score < config.threshold:
+        return Verdict(NOT_EQUIVALENT, f"embedding cosine {score:.3f} < {config.threshold}", score, signals,
+                       "embedding")
+    if vetoes:
+        signal, reason = vetoes[0]
+        return Verdict(NOT_EQUIVALENT, f"{signal} {reason}", score, signals, signal)
+    return Verdict(KEPT, f"embedding cosine {score:.3f} >= {config.threshold}", score, signals, "embedding")
+
+
+def _replace(verdict: Verdict, name: str, reason: str) -> Verdict:
+    return Verdict(name, reason, verdict.similarity, verdict.signals, name)
+
+
+def _diff_record(diff: LexDiff) -> dict[str, Any]:
+    return {
+        "findings": [str(f) for f in diff.findings],
+        "dropped": list(diff.dropped),
+        "added": list(diff.added),
+        "overlap": round(diff.overlap, 4),
+    }
+
+
+def _optional_vetoes(
+    templates: Sequence[Template],
+    candidate_texts: Sequence[str],
+    originals: Sequence[str],
+    candidates: Sequence[str],
+    config: VerifyConfig,
+    signals: list[dict[str, Any]],
+) -> list[list[tuple[str, str]]]:
+    """Run the optional signals that are switched on; return their vetoes per pair (in signal order)."""
+    vetoes: list[list[tuple[str, str]]] = [[] for _ in originals]
+    if not (config.nli_model or config.judge or config.behaviour_model) or not originals:
+        return vetoes
+    from coin_data import signals as optional
+
+    checks = []
+    if config.nli_model:
+        checks.append(optional.get_nli(config.nli_model, config.nli_threshold))
+    if config.judge:
+        checks.append(optional.get_judge(config.judge, config.judge_base_url))
+    if config.behaviour_model:
+        checks.append(optional.get_behaviour(config.behaviour_model, config.behaviour_probes))
+    for check in checks:
+        results = check.check(templates, candidate_texts, originals, candidates)
+        for k, result in enumerate(results):
+            signals[k][check.signal] = result.score
+            if not result.agrees:
+                vetoes[k].append((check.signal, result.reason))
+    return vetoes
 
 
 # --- the `coin-data verify` file interface ------------------------------------
 
 ORIGINAL_KEY = "original"
 PARAPHRASE_KEY = "paraphrase"
+LABEL_KEY = "label"
+KIND_KEY = "kind"
+EQUIVALENT_LABEL = "equivalent"
+CHANGED_LABEL = "changed"
 
 
 class VerifyInputError(ValueError):
@@ -214,20 +471,167 @@ def read_pairs(path: str | Path) -> list[tuple[Template, str, dict]]:
 def verify_file(
     in_path: str | Path, out_path: str | Path, cache: EmbeddingCache, config: VerifyConfig | None = None
 ) -> Counter:
-    """Verify every pair of ``in_path`` and write rows with ``verdict``, ``reason``, ``similarity`` added.
+    """Verify every pair of ``in_path`` and write rows with ``verdict``, ``reason``, ``similarity``,
+    ``signals`` and ``deciding`` added.
 
     Returns:
         Verdict counts.
     """
     rows = read_pairs(in_path)
     verdicts = verify_candidates([(original, paraphrase) for original, paraphrase, _ in rows], cache, config)
+    write_verdicts(out_path, [row for _, _, row in rows], verdicts)
+    return Counter(v.verdict for v in verdicts)
+
+
+def write_verdicts(out_path: str | Path, rows: Sequence[dict], verdicts: Sequence[Verdict]) -> None:
+    """Write ``rows`` with their verdicts as JSONL (atomically: a temporary file, then a rename)."""
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as handle:
-        for (_, _, row), verdict in zip(rows, verdicts):
+        for row, verdict in zip(rows, verdicts):
             record = {**row, **asdict(verdict)}
             record["similarity"] = None if math.isnan(verdict.similarity) else round(verdict.similarity, 6)
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     tmp.replace(out_path)
-    return Counter(v.verdict for v in verdicts)
+
+
+# --- scoring against labels (`coin-data verify --report`) -----------------------------------------
+
+
+@dataclass
+class VerifyReport:
+    """How well the verdicts match labels (``equivalent`` / ``changed``).
+
+    "Predicted equivalent" is :attr:`Verdict.equivalent`: kept, or rejected only as a duplicate or
+    near-duplicate after the semantic layer judged it equivalent.
+
+    Attributes:
+        n: labelled rows scored.
+        accuracy: share of rows judged correctly.
+        balanced_accuracy: mean of the keep rate of equivalent rows and the reject rate of changed rows.
+        precision: of the rows judged equivalent, the share labelled equivalent.
+        recall: of the rows labelled equivalent, the share judged equivalent (the keep rate of rewordings).
+        changed_rejected: of the rows labelled changed, the share rejected.
+        by_kind: ``kind -> {"label", "n", "judged_equivalent", "rejected", "accuracy"}``.
+        deciding: ``signal -> rejections it decided``.
+    """
+
+    n: int
+    accuracy: float
+    balanced_accuracy: float
+    precision: float
+    recall: float
+    changed_rejected: float
+    by_kind: dict[str, dict[str, Any]]
+    deciding: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def format(self) -> str:
+        """A plain-text report: the headline figures, then the confusion table by edit kind."""
+        lines = [
+            f"rows {self.n}; accuracy {self.accuracy:.3f}; balanced accuracy {self.balanced_accuracy:.3f}",
+            f"kept (judged equivalent): precision {self.precision:.3f}, recall {self.recall:.3f}; "
+            f"changed rejected {self.changed_rejected:.3f}",
+            "",
+            f"{'kind':<18}{'label':<12}{'n':>5}{'kept':>7}{'rejected':>10}{'accuracy':>10}",
+        ]
+        for kind, row in sorted(self.by_kind.items(), key=lambda item: (item[1]["label"], item[0])):
+            lines.append(f"{kind:<18}{row['label']:<12}{row['n']:>5}{row['judged_equivalent']:>7}"
+                         f"{row['rejected']:>10}{row['accuracy']:>10.3f}")
+        lines += ["", "rejections by deciding signal: "
+                  + ", ".join(f"{name} {count}" for name, count in sorted(self.deciding.items()))]
+        return "\n".join(lines)
+
+
+def score_verdicts(rows: Sequence[dict], verdicts: Sequence[Verdict]) -> VerifyReport:
+    """Compare verdicts with the ``label`` (and optional ``kind``) of each row.
+
+    Args:
+        rows: the input rows, each with ``label`` ``equivalent`` or ``changed``.
+        verdicts: one per row.
+
+    Returns:
+        A :class:`VerifyReport`.
+
+    Raises:
+        VerifyInputError: a row has no usable label.
+
+    Example:
+        >>> r = score_verdicts([{"label": "equivalent"}, {"label": "changed"}],
+        ...                    [Verdict("kept", ""), Verdict("not_equivalent", "", deciding="lexdiff")])
+        >>> r.balanced_accuracy, r.deciding
+        (1.0, {'lexdiff': 1})
+    """
+    by_kind: dict[str, dict[str, Any]] = {}
+    deciding: Counter = Counter()
+    tp = fp = fn = tn = 0
+    for line_no, (row, verdict) in enumerate(zip(rows, verdicts), start=1):
+        label = row.get(LABEL_KEY)
+        if label not in (EQUIVALENT_LABEL, CHANGED_LABEL):
+            raise VerifyInputError(
+                f"row {line_no}: field {LABEL_KEY!r} must be {EQUIVALENT_LABEL!r} or {CHANGED_LABEL!r}, got {label!r}"
+            )
+        truth, judged = label == EQUIVALENT_LABEL, verdict.equivalent
+        tp += truth and judged
+        fn += truth and not judged
+        fp += (not truth) and judged
+        tn += (not truth) and not judged
+        if not judged:
+            deciding[verdict.deciding or verdict.verdict] += 1
+        kind = str(row.get(KIND_KEY) or label)
+        entry = by_kind.setdefault(kind, {"label": label, "n": 0, "judged_equivalent": 0, "rejected": 0})
+        entry["n"] += 1
+        entry["judged_equivalent" if judged else "rejected"] += 1
+    for entry in by_kind.values():
+        correct = entry["judged_equivalent"] if entry["label"] == EQUIVALENT_LABEL else entry["rejected"]
+        entry["accuracy"] = round(correct / entry["n"], 4)
+    n = tp + fp + fn + tn
+    recall = tp / (tp + fn) if tp + fn else math.nan
+    rejected = tn / (tn + fp) if tn + fp else math.nan
+    return VerifyReport(
+        n=n,
+        accuracy=round((tp + tn) / n, 4) if n else math.nan,
+        balanced_accuracy=round((recall + rejected) / 2, 4),
+        precision=round(tp / (tp + fp), 4) if tp + fp else math.nan,
+        recall=round(recall, 4),
+        changed_rejected=round(rejected, 4),
+        by_kind=by_kind,
+        deciding=dict(deciding),
+    )
+
+
+def report_file(
+    in_path: str | Path, cache: EmbeddingCache, config: VerifyConfig | None = None, split: str | None = None,
+    out_path: str | Path | None = None,
+) -> VerifyReport:
+    """Verify a labelled JSONL file and score the verdicts (the function behind ``verify --report``).
+
+    Args:
+        in_path: rows with ``original``, ``paraphrase``, ``label`` and optionally ``kind`` and ``split``.
+        cache: embedding cache.
+        config: verifier settings.
+        split: score only rows whose ``split`` field equals this (e.g. ``heldout``); ``None`` scores all.
+        out_path: also write the verified rows here.
+
+    Returns:
+        A :class:`VerifyReport`.
+    """
+    rows = read_pairs(in_path)
+    if split is not None:
+        rows = [r for r in rows if r[2].get("split") == split]
+        if not rows:
+            raise VerifyInputError(f"{in_path}: no rows with split {split!r}")
+    verdicts = verify_candidates([(original, paraphrase) for original, paraphrase, _ in rows], cache, config)
+    if out_path is not None:
+        write_verdicts(out_path, [row for _, _, row in rows], verdicts)
+    return score_verdicts([row for _, _, row in rows], verdicts)
+
+
+def labelled_pairs_path() -> Path:
+    """The project's labelled evaluation set (``verify_data/pairs.jsonl`` inside the package)."""
+    from importlib import resources
+
+    return Path(str(resources.files("coin_data").joinpath("verify_data", "pairs.jsonl")))

@@ -70,7 +70,7 @@ def test_rows_are_consistent(result):
         assert row[schema.NEGATIVE_SOURCE] == "same_template"
         assert row[schema.NEGATIVE_TARGETS] != row[schema.TARGETS]
         assert original.invert(row[schema.NEGATIVE]) not in (None, fields)  # same template, other input
-        assert row[schema.SIMILARITY] >= 0.75
+        assert row[schema.SIMILARITY] >= result.config.verify.threshold
         assert row[schema.PARAPHRASE_SOURCE] == "rules"
 
 
@@ -174,3 +174,19 @@ def test_task_without_other_targets_says_so(tmp_path):
 def test_invalid_config(kwargs):
     with pytest.raises(ValueError):
         BuildConfig(**kwargs)
+
+
+def test_build_without_rows_writes_nothing(tmp_path, monkeypatch):
+    class Refuses:
+        name = "refuses"
+
+        def paraphrase(self, requests, progress=None):
+            return [ParaphraseResult(r, [], self.name, failure="refusal") for r in requests]
+
+    monkeypatch.setattr(build_module, "get_paraphraser", lambda spec, **options: Refuses())
+    result = run_build(BuildConfig(tasks=("spam",), paraphrases_per_template=1))
+    from coin_data.layout import EmptyDatasetError
+
+    with pytest.raises(EmptyDatasetError, match="kept no paraphrase"):
+        write_dataset(result, tmp_path / "ds")
+    assert list(tmp_path.iterdir()) == []

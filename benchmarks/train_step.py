@@ -1,0 +1,245 @@
+"""Step time and peak memory of one CoIN training step against plain instruction tuning and the
+reference code's approach, on CPU. Prints JSON.
+
+    python benchmarks/train_step.py                       # tiny Llama (32k vocab) + SmolLM2-135M (LoRA)
+    python benchmarks/train_step.py --models tiny32k --rows 8 --steps 3 --threads 1
+    python benchmarks/train_step.py --models smollm2 --rows 4 --activation-checkpointing
+
+Methods, all on the same synthetic batch (B rows -> B original + B paraphrase views):
+
+* ``plain``: instruction tuning on the same sequences, the standard way: one pass,
+  ``model(..., labels=labels).loss`` (full-vocabulary logits at every position).
+* ``coin_baseline``: our ``--no-contrastive`` step (one pass, logits at labelled positions only).
+* ``coin``: our CoIN step (one pass, labelled logits, pooled final states, symmetric InfoNCE, cap rule).
+* ``coin_hard_negatives``: the same plus one hard-negative view per row (B more sequences).
+* ``reference_two_pass``: the approach of the reference code, re-implemented here for comparison: two
+  forward passes (original half, paraphrase half), each with full logits and ``output_hidden_states``,
+  last-position pooling, InfoNCE, the same cap rule.
+
+A step is forward + backward + AdamW update. Time: all methods run in one process, interleaved step by
+step (so a busy machine slows them alike); ``step_s`` is the median of ``--steps`` steps after a warm-up.
+Memory: each (model, method) runs in a fresh process; ``peak_rss_mb`` is its peak resident memory over
+two steps (Linux ``VmHWM``, reset after the model is loaded; weights included) and ``step_mem_mb`` the
+part above the resident memory before the first step (activations, logits, gradients, optimizer state).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+METHODS = ("plain", "coin_baseline", "coin", "coin_hard_negatives", "reference_two_pass")
+MODELS = ("tiny32k", "smollm2")
+
+
+# --- data ------------------------------------------------------------------------------------
+def make_rows(n_rows: int, vocab: int, seed: int = 0) -> list[dict]:
+    """Encoded rows like ``coin_train.data.encode_dataset`` output, random tokens, FLAN-like lengths."""
+    import random
+
+    rng = random.Random(seed)
+    tokens = lambda n: [rng.randrange(10, vocab) for _ in range(n)]
+    rows = []
+    for i in range(n_rows):
+        prompt = rng.randint(64, 160)
+        target = tokens(rng.randint(2, 24))
+        row = {"group_id": i, "negative_group_id": -1}
+        for view, n_prompt, answer in (("original", prompt, target),
+                                       ("paraphrase", max(8, prompt + rng.randint(-16, 16)), target),
+                                       ("negative", prompt, tokens(rng.randint(2, 24)))):
+            row[f"{view}_input_ids"] = tokens(n_prompt) + answer
+            row[f"{view}_prompt_length"] = n_prompt
+        rows.append(row)
+    return rows
+
+
+# --- models ----------------------------------------------------------------------------------
+def build_model(name: str):
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+
+    if name == "tiny32k":
+        torch.manual_seed(0)
+        config = LlamaConfig(vocab_size=32000, hidden_size=128, intermediate_size=512, num_hidden_layers=2,
+                             num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=False)
+        return LlamaForCausalLM(config), "full"
+    if name == "smollm2":
+        from coin_train.config import LoraArguments
+        from coin_train.modeling import attach_lora, smollm2_path
+
+        model = AutoModelForCausalLM.from_pretrained(smollm2_path(), dtype=torch.float32)
+        return attach_lora(model, LoraArguments(use_lora=True, lora_r=16, lora_alpha=16, lora_dropout=0.05)), "lora r=16 q/k/v/o"
+    raise ValueError(f"unknown model {name!r}; choose from {MODELS}")
+
+
+# --- the steps -------------------------------------------------------------------------------
+def reference_two_pass_loss(model, batch, n_rows: int, temperature: float = 0.05, weight: float = 1000.0):
+    """Two passes with full logits and all hidden states, last-position pooling (the reference code's shape)."""
+    from coin_train.losses import balance_contrastive, info_nce
+
+    gen, pooled = 0.0, []
+    for half in (slice(0, n_rows), slice(n_rows, 2 * n_rows)):
+        out = model(input_ids=batch["input_ids"][half], attention_mask=batch["attention_mask"][half],
+                    position_ids=batch["position_ids"][half], labels=batch["labels"][half],
+                    output_hidden_states=True)
+        gen = gen + out.loss
+        pooled.append(out.hidden_states[-1][:, -1])  # left padding: the last position is the last token
+    ctr = info_nce(pooled[0], pooled[1], temperature=temperature)
+    return gen + balance_contrastive(gen, ctr, weight)
+
+
+def step_function(method: str, model, rows: list[dict]):
+    from coin_train.data import CoinCollator
+    from coin_train.losses import CoinLoss
+
+    negatives = method == "coin_hard_negatives"
+    side = "left" if method == "reference_two_pass" else "right"
+    batch = CoinCollator(pad_token_id=0, padding_side=side, include_negatives=negatives)(rows)
+    n_rows = len(rows)
+    if method == "plain":
+        return lambda: model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                             position_ids=batch["position_ids"], labels=batch["labels"]).loss
+    if method == "reference_two_pass":
+        return lambda: reference_two_pass_loss(model, batch, n_rows)
+    loss_fn = CoinLoss(contrastive=method != "coin_baseline", hard_negatives=negatives)
+    return lambda: loss_fn(model, batch).loss
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def _setup(model_name: str, threads: int, checkpointing: bool, n_rows: int):
+    import torch
+
+    torch.set_num_threads(threads)
+    model, mode = build_model(model_name)
+    if checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        mode += " + activation checkpointing"
+    model.train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    return model, mode, optimizer, make_rows(n_rows, model.config.vocab_size)
+
+
+def _train_step(loss_of, optimizer) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss_of().backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def time_worker(model_name: str, methods: list[str], n_rows: int, steps: int, threads: int,
+                checkpointing: bool) -> dict:
+    """All methods in one process, interleaved step by step, so a busy machine slows them alike."""
+    model, mode, optimizer, rows = _setup(model_name, threads, checkpointing, n_rows)
+    steps_of = {method: step_function(method, model, rows) for method in methods}
+    for method in methods:  # warm-up
+        _train_step(steps_of[method], optimizer)
+    times: dict[str, list[float]] = {method: [] for method in methods}
+    for round_index in range(steps):
+        order = methods[round_index % len(methods):] + methods[: round_index % len(methods)]
+        for method in order:
+            start = time.perf_counter()
+            _train_step(steps_of[method], optimizer)
+            times[method].append(time.perf_counter() - start)
+    return {"training": mode, "step_s": {m: statistics.median(t) for m, t in times.items()},
+            "step_s_all": {m: [round(x, 3) for x in t] for m, t in times.items()}}
+
+
+def memory_worker(model_name: str, method: str, n_rows: int, steps: int, threads: int, checkpointing: bool) -> dict:
+    """One method in a fresh process: peak resident memory over two steps (memory does not vary by step)."""
+    model, _, optimizer, rows = _setup(model_name, threads, checkpointing, n_rows)
+    loss_of = step_function(method, model, rows)
+    rss_before = _status_kb("VmRSS")
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")  # reset the peak-RSS counter (VmHWM) after loading the model
+    for _ in range(2):
+        _train_step(loss_of, optimizer)
+    peak = _status_kb("VmHWM")
+    return {"peak_rss_mb": round(peak / 1024, 1), "step_mem_mb": round((peak - rss_before) / 1024, 1)}
+
+
+# --- driver ----------------------------------------------------------------------------------
+def _run_worker(args, *worker_args: str) -> dict:
+    command = [sys.executable, __file__, "--rows", str(args.rows), "--steps", str(args.steps),
+               "--threads", str(args.threads), *worker_args]
+    if args.activation_checkpointing:
+        command.append("--activation-checkpointing")
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(worker_args)} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _paired(results: dict[str, dict], a: str, b: str) -> float:
+    """Median over rounds of time(a) / time(b), steps of one round being adjacent in time."""
+    return round(statistics.median(x / y for x, y in zip(results[a]["step_s_all"], results[b]["step_s_all"])), 3)
+
+
+def summarize(results: dict[str, dict]) -> dict:
+    """Ratios: ``*_time_*`` from the median step times, ``*_paired`` the median of per-round ratios
+    (steady under a fluctuating machine load), memory from peak resident memory."""
+    ratios = {}
+    for a, b in (("coin", "plain"), ("coin", "coin_baseline"), ("reference_two_pass", "coin")):
+        if {a, b} <= results.keys():
+            name = f"{'reference' if a == 'reference_two_pass' else a}_time_vs_{b}"
+            ratios[name] = round(results[a]["step_s"] / results[b]["step_s"], 3)
+            ratios[name + "_paired"] = _paired(results, a, b)
+    if {"coin", "reference_two_pass"} <= results.keys():
+        ref, coin = results["reference_two_pass"], results["coin"]
+        ratios["coin_peak_rss_vs_reference"] = round(coin["peak_rss_mb"] / ref["peak_rss_mb"], 3)
+        ratios["coin_step_mem_vs_reference"] = round(coin["step_mem_mb"] / max(ref["step_mem_mb"], 1e-9), 3)
+    return ratios
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated: tiny32k, smollm2")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--rows", type=int, default=8, help="dataset rows per batch (2 views each)")
+    parser.add_argument("--steps", type=int, default=3, help="measured steps per method (after a warm-up step)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--activation-checkpointing", action="store_true",
+                        help="recompute layer activations in backward (all methods)")
+    parser.add_argument("--time-worker", metavar="MODEL", help=argparse.SUPPRESS)
+    parser.add_argument("--memory-worker", nargs=2, metavar=("MODEL", "METHOD"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    methods = args.methods.split(",")
+    common = (args.rows, args.steps, args.threads, args.activation_checkpointing)
+    if args.time_worker:
+        print(json.dumps(time_worker(args.time_worker, methods, *common)))
+        return
+    if args.memory_worker:
+        print(json.dumps(memory_worker(*args.memory_worker, *common)))
+        return
+
+    report = {"device": "cpu", "threads": args.threads, "rows": args.rows, "steps": args.steps,
+              "activation_checkpointing": args.activation_checkpointing,
+              "load_average_at_start": os.getloadavg()[0], "models": {}}
+    for model_name in args.models.split(","):
+        timing = _run_worker(args, "--time-worker", model_name, "--methods", args.methods)
+        results = {}
+        for method in methods:
+            memory = _run_worker(args, "--memory-worker", model_name, method)
+            results[method] = {"step_s": round(timing["step_s"][method], 3),
+                               "step_s_all": timing["step_s_all"][method], **memory}
+            print(f"{model_name:8s} {method:20s} {results[method]['step_s']:.3f}s  "
+                  f"peak {memory['peak_rss_mb']} MB  step +{memory['step_mem_mb']} MB", file=sys.stderr)
+        report["models"][model_name] = {"training": timing["training"], "results": results,
+                                        "ratios": summarize(results)}
+    report["load_average_at_end"] = os.getloadavg()[0]
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

