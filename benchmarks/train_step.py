@@ -17,10 +17,13 @@ Methods, all on the same synthetic batch (B rows -> B original + B paraphrase vi
   last-position pooling, InfoNCE, the same cap rule.
 
 A step is forward + backward + AdamW update. Time: all methods run in one process, interleaved step by
-step (so a busy machine slows them alike); ``step_s`` is the median of ``--steps`` steps after a warm-up.
+step (so a busy machine slows them alike); ``step_s`` is the median wall-clock time of ``--steps`` steps
+after a warm-up and ``step_cpu_s`` the median process CPU time (with ``--threads 1`` this is the work
+done, unaffected by other processes on a shared machine).
 Memory: each (model, method) runs in a fresh process; ``peak_rss_mb`` is its peak resident memory over
-two steps (Linux ``VmHWM``, reset after the model is loaded; weights included) and ``step_mem_mb`` the
-part above the resident memory before the first step (activations, logits, gradients, optimizer state).
+two steps (Linux ``VmHWM``, reset once the model is loaded and its weights paged in; weights included)
+and ``step_mem_mb`` the part above the resident memory before the first step (activations, logits,
+gradients, optimizer state).
 """
 
 from __future__ import annotations
@@ -145,57 +148,68 @@ def time_worker(model_name: str, methods: list[str], n_rows: int, steps: int, th
     steps_of = {method: step_function(method, model, rows) for method in methods}
     for method in methods:  # warm-up
         _train_step(steps_of[method], optimizer)
-    times: dict[str, list[float]] = {method: [] for method in methods}
+    wall: dict[str, list[float]] = {method: [] for method in methods}
+    cpu: dict[str, list[float]] = {method: [] for method in methods}
     for round_index in range(steps):
         order = methods[round_index % len(methods):] + methods[: round_index % len(methods)]
         for method in order:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             _train_step(steps_of[method], optimizer)
-            times[method].append(time.perf_counter() - start)
-    return {"training": mode, "step_s": {m: statistics.median(t) for m, t in times.items()},
-            "step_s_all": {m: [round(x, 3) for x in t] for m, t in times.items()}}
+            wall[method].append(time.perf_counter() - start)
+            cpu[method].append(time.process_time() - start_cpu)
+    return {"training": mode,
+            "step_s": {m: statistics.median(t) for m, t in wall.items()},
+            "step_cpu_s": {m: statistics.median(t) for m, t in cpu.items()},
+            "step_s_all": {m: [round(x, 3) for x in t] for m, t in wall.items()},
+            "step_cpu_s_all": {m: [round(x, 3) for x in t] for m, t in cpu.items()}}
 
 
 def memory_worker(model_name: str, method: str, n_rows: int, steps: int, threads: int, checkpointing: bool) -> dict:
     """One method in a fresh process: peak resident memory over two steps (memory does not vary by step)."""
-    model, _, optimizer, rows = _setup(model_name, threads, checkpointing, n_rows)
+    import torch
+
+    model, mode, optimizer, rows = _setup(model_name, threads, checkpointing, n_rows)
     loss_of = step_function(method, model, rows)
+    with torch.no_grad():  # page in the weights (from_pretrained maps them lazily): not step memory
+        model(input_ids=torch.tensor([rows[0]["original_input_ids"][:8]]))
     rss_before = _status_kb("VmRSS")
     with open("/proc/self/clear_refs", "w") as refs:
         refs.write("5")  # reset the peak-RSS counter (VmHWM) after loading the model
     for _ in range(2):
         _train_step(loss_of, optimizer)
     peak = _status_kb("VmHWM")
-    return {"peak_rss_mb": round(peak / 1024, 1), "step_mem_mb": round((peak - rss_before) / 1024, 1)}
+    return {"training": mode, "peak_rss_mb": round(peak / 1024, 1),
+            "step_mem_mb": round((peak - rss_before) / 1024, 1)}
 
 
 # --- driver ----------------------------------------------------------------------------------
-def _run_worker(args, *worker_args: str) -> dict:
+def _run_worker(args, *worker_args: str, env: dict | None = None) -> dict:
     command = [sys.executable, __file__, "--rows", str(args.rows), "--steps", str(args.steps),
                "--threads", str(args.threads), *worker_args]
     if args.activation_checkpointing:
         command.append("--activation-checkpointing")
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(worker_args)} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _paired(results: dict[str, dict], a: str, b: str) -> float:
-    """Median over rounds of time(a) / time(b), steps of one round being adjacent in time."""
-    return round(statistics.median(x / y for x, y in zip(results[a]["step_s_all"], results[b]["step_s_all"])), 3)
+def _paired(results: dict[str, dict], a: str, b: str, key: str) -> float:
+    """Median over rounds of time(a) / time(b), the steps of one round being adjacent in time."""
+    pairs = zip(results[a][key + "_all"], results[b][key + "_all"])
+    return round(statistics.median(x / y for x, y in pairs), 3)
 
 
 def summarize(results: dict[str, dict]) -> dict:
-    """Ratios: ``*_time_*`` from the median step times, ``*_paired`` the median of per-round ratios
-    (steady under a fluctuating machine load), memory from peak resident memory."""
+    """Time ratios from the median wall-clock step (``*_wall``) and from the median per-round ratio of
+    process CPU time (``*_cpu``, steady on a shared machine); memory ratios from peak resident memory."""
     ratios = {}
     for a, b in (("coin", "plain"), ("coin", "coin_baseline"), ("reference_two_pass", "coin")):
-        if {a, b} <= results.keys():
+        if {a, b} <= results.keys() and "step_s" in results[a]:
             name = f"{'reference' if a == 'reference_two_pass' else a}_time_vs_{b}"
-            ratios[name] = round(results[a]["step_s"] / results[b]["step_s"], 3)
-            ratios[name + "_paired"] = _paired(results, a, b)
-    if {"coin", "reference_two_pass"} <= results.keys():
+            ratios[name + "_wall"] = round(results[a]["step_s"] / results[b]["step_s"], 3)
+            ratios[name + "_cpu"] = _paired(results, a, b, "step_cpu_s")
+    if {"coin", "reference_two_pass"} <= results.keys() and "peak_rss_mb" in results["coin"]:
         ref, coin = results["reference_two_pass"], results["coin"]
         ratios["coin_peak_rss_vs_reference"] = round(coin["peak_rss_mb"] / ref["peak_rss_mb"], 3)
         ratios["coin_step_mem_vs_reference"] = round(coin["step_mem_mb"] / max(ref["step_mem_mb"], 1e-9), 3)
@@ -211,10 +225,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--activation-checkpointing", action="store_true",
                         help="recompute layer activations in backward (all methods)")
+    parser.add_argument("--measure", default="time,memory", help="time, memory, or both")
     parser.add_argument("--time-worker", metavar="MODEL", help=argparse.SUPPRESS)
     parser.add_argument("--memory-worker", nargs=2, metavar=("MODEL", "METHOD"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    methods = args.methods.split(",")
+    methods, measures = args.methods.split(","), args.measure.split(",")
     common = (args.rows, args.steps, args.threads, args.activation_checkpointing)
     if args.time_worker:
         print(json.dumps(time_worker(args.time_worker, methods, *common)))
@@ -227,16 +242,27 @@ def main() -> None:
               "activation_checkpointing": args.activation_checkpointing,
               "load_average_at_start": os.getloadavg()[0], "models": {}}
     for model_name in args.models.split(","):
-        timing = _run_worker(args, "--time-worker", model_name, "--methods", args.methods)
-        results = {}
-        for method in methods:
-            memory = _run_worker(args, "--memory-worker", model_name, method)
-            results[method] = {"step_s": round(timing["step_s"][method], 3),
-                               "step_s_all": timing["step_s_all"][method], **memory}
-            print(f"{model_name:8s} {method:20s} {results[method]['step_s']:.3f}s  "
-                  f"peak {memory['peak_rss_mb']} MB  step +{memory['step_mem_mb']} MB", file=sys.stderr)
-        report["models"][model_name] = {"training": timing["training"], "results": results,
-                                        "ratios": summarize(results)}
+        results: dict[str, dict] = {method: {} for method in methods}
+        training = None
+        if "time" in measures:
+            timing = _run_worker(args, "--time-worker", model_name, "--methods", args.methods)
+            training = timing["training"]
+            for method in methods:
+                results[method].update(step_s=round(timing["step_s"][method], 3),
+                                       step_cpu_s=round(timing["step_cpu_s"][method], 3),
+                                       step_s_all=timing["step_s_all"][method],
+                                       step_cpu_s_all=timing["step_cpu_s_all"][method])
+        if "memory" in measures:
+            # Small mmap threshold: glibc returns freed tensors to the OS at once, so resident memory
+            # follows live tensors instead of the allocator's high-water heap.
+            env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
+            for method in methods:
+                memory = _run_worker(args, "--memory-worker", model_name, method, env=env)
+                training = memory.pop("training")
+                results[method].update(memory)
+        for method, result in results.items():
+            print(f"{model_name:8s} {method:20s} {json.dumps(result)}", file=sys.stderr)
+        report["models"][model_name] = {"training": training, "results": results, "ratios": summarize(results)}
     report["load_average_at_end"] = os.getloadavg()[0]
     print(json.dumps(report, indent=2))
 

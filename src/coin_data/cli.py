@@ -301,7 +301,7 @@ def mine(folder, out, top_k, threshold, margin, index, cross_encoder, embedding_
 
 
 @main.command()
-@click.argument("in_path", metavar="IN.jsonl", type=click.Path(dir_okay=False), required=False)
+@click.argument("in_path", metavar="[IN.jsonl]", type=click.Path(dir_okay=False), required=False)
 @click.option("--out", "out_path", type=click.Path(dir_okay=False),
               help="Output JSONL (default: IN.verified.jsonl beside the input; with --report, none unless given).")
 @click.option("--report", is_flag=True,
@@ -342,7 +342,8 @@ def verify(in_path, out_path, report, split, as_json, signals, threshold, embedd
       coin-data verify labelled.jsonl --report --nli-model cross-encoder/nli-deberta-v3-base
     """
     from coin_data.embed import EmbeddingCache, SentenceTransformerEmbedder
-    from coin_data.verify import VerifyConfig, labelled_pairs_path, report_file, verify_file
+    from coin_data.verify import VerifyConfig
+    from coin_data.wordnet import WordNetMissingError
 
     config = VerifyConfig(
         signals=signals, threshold=threshold, combiner_path=combiner_path, nli_model=nli_model,
@@ -350,6 +351,16 @@ def verify(in_path, out_path, report, split, as_json, signals, threshold, embedd
         behaviour_probes=behaviour_probes,
     )
     cache = EmbeddingCache(SentenceTransformerEmbedder(embedding_model))
+    try:
+        _verify_run(in_path, out_path, report, split, as_json, config, cache)
+    except WordNetMissingError as err:
+        raise click.ClickException(f"{err}\n(or run without the WordNet diff: --signals embedding)") from None
+
+
+def _verify_run(in_path, out_path, report, split, as_json, config, cache) -> None:
+    """The body of ``coin-data verify`` (split out so that a missing WordNet becomes one clear error)."""
+    from coin_data.verify import labelled_pairs_path, report_file, verify_file
+
     if report:
         path = in_path or labelled_pairs_path()
         result = report_file(path, cache, config, split=split, out_path=out_path)

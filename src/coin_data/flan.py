@@ -409,21 +409,68 @@ def _literal_words(skeleton: Sequence[object]) -> int:
     return sum(1 for token in skeleton if _is_word(token) or token == _OPT)
 
 
-def _pattern(skeleton: Sequence[object]) -> re.Pattern[str]:
-    parts = ["(.+?)" if token is _GAP else re.escape(token) for token in skeleton]  # type: ignore[arg-type]
-    return re.compile("".join(parts), re.DOTALL)
+@dataclass(frozen=True)
+class _Match:
+    """The slot values of a row matched by a :class:`_Pattern` (``group(1)`` is the first slot)."""
+
+    values: tuple[str, ...]
+
+    def group(self, slot: int) -> str:
+        return self.values[slot - 1]
+
+    def groups(self) -> tuple[str, ...]:
+        return self.values
+
+
+class _Pattern:
+    """Match a skeleton (texts separated by non-empty slots) against a whole row, without backtracking.
+
+    Each text is placed at its leftmost occurrence after the previous one (the last one must end the
+    row). If any placement fits, this one does, and it is the one a lazy regex ``(.+?)`` would choose;
+    a regex with several lazy slots can instead backtrack for minutes on a long row that does not match.
+    """
+
+    def __init__(self, skeleton: Sequence[object]):
+        self.texts: list[str] = [""]  # texts[0] before the first slot, texts[j] after slot j
+        for token in skeleton:
+            if token is _GAP:
+                self.texts.append("")
+            else:
+                self.texts[-1] += str(token)
+
+    def fullmatch(self, row: str) -> _Match | None:
+        head, *rest = self.texts
+        if not row.startswith(head):
+            return None
+        if not rest:
+            return _Match(()) if row == head else None
+        *inner, tail = rest
+        end = len(row) - len(tail)
+        if not row.endswith(tail):
+            return None
+        values, position = [], len(head)
+        for text in inner:
+            found = row.find(text, position + 1)  # + 1: a slot is never empty
+            if found < 0 or found + len(text) > end - 1:
+                return None
+            values.append(row[position:found])
+            position = found + len(text)
+        if end <= position:
+            return None
+        values.append(row[position:end])
+        return _Match(tuple(values))
 
 
 @dataclass
 class _Cluster:
     skeleton: list[object]
     members: list[int]
-    _compiled: re.Pattern[str] | None = None
+    _compiled: _Pattern | None = None
 
     @property
-    def pattern(self) -> re.Pattern[str]:
+    def pattern(self) -> _Pattern:
         if self._compiled is None:
-            self._compiled = _pattern(self.skeleton)
+            self._compiled = _Pattern(self.skeleton)
         return self._compiled
 
     def set(self, skeleton: list[object]) -> None:
@@ -661,7 +708,7 @@ def _separates(run: Sequence[object]) -> bool:
 
 
 def _specialized(
-    cluster: _Cluster, matches: Mapping[int, re.Match], config: InductionConfig
+    cluster: _Cluster, matches: Mapping[int, _Match], config: InductionConfig
 ) -> list[object] | None:
     """Split a slot at a labelled line break that every one of its values contains exactly once.
 
@@ -698,7 +745,7 @@ def _runs(skeleton: Sequence[object]) -> list[list[object]]:
 
 
 def _ambiguous_separator(
-    cluster: _Cluster, matches: Mapping[int, re.Match], config: InductionConfig  # noqa: ARG001 (same signature)
+    cluster: _Cluster, matches: Mapping[int, _Match], config: InductionConfig  # noqa: ARG001 (same signature)
 ) -> list[object] | None:
     """The skeleton without a literal between two slots that recurs inside their text ("of the").
 
@@ -716,7 +763,7 @@ def _ambiguous_separator(
     return None
 
 
-def _trim_whitespace(cluster: _Cluster, matches: Mapping[int, re.Match]) -> list[object] | None:
+def _trim_whitespace(cluster: _Cluster, matches: Mapping[int, _Match]) -> list[object] | None:
     """Text at the edge of every value of a slot belongs to the template when it is whitespace or
     label-like (``"Sentence:\\n"``, ``": "``): alignment sometimes leaves it inside the slot."""
     skeleton = list(cluster.skeleton)

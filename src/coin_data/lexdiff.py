@@ -101,8 +101,6 @@ _ORDINALS = {
     "fourth": 4, "4th": 4, "fifth": 5, "5th": 5, "sixth": 6, "seventh": 7, "eighth": 8, "ninth": 9,
     "tenth": 10, "last": -1, "final": -1, "closing": -1, "penultimate": -2,
 }  # fmt: skip
-# Discourse markers that look like ordinals: "First, read ...", "Finally, ...".
-_DISCOURSE = frozenset({"firstly", "secondly", "finally", "lastly"})
 
 # Words that point at the input; they flip when an instruction moves past it ("the text above").
 _DEIXIS = frozenset({"above", "below", "following", "preceding", "aforementioned", "beneath"})
@@ -198,7 +196,7 @@ class LexDiff:
         return bool(self.findings)
 
     def features(self) -> dict[str, float]:
-        """Numeric features for :mod:`coin_data.combine` (names are stable).
+        """Every numeric feature of the diff, for analysis or a custom combiner (names are stable).
 
         Example:
             >>> LexDiff(dropped=("haiku",), added=("limerick",), overlap=0.9).features()["dropped"]
@@ -307,8 +305,7 @@ class LexicalDiff:
 
     def _side(self, text: str) -> _Side:
         raw = [t if t.startswith("{") else t.lower() for t in _TOKEN.findall(text.replace("’", "'"))]
-        raw = [t for token in raw for t in (("do", "not") if token == "don't" else (token,))]
-        raw = [t[: -len("n't")] if t.endswith("n't") and len(t) > 3 else t for t in raw]
+        raw = [t for token in raw for t in _split_contraction(token)]
         tokens = _rewrite_phrases(raw)
         tokens, bounds = _extract_bounds(tokens)
         numbers: list[str] = []
@@ -626,6 +623,14 @@ def _connected_pairs(keys: Sequence[str], args: set[str]) -> dict[tuple[str, str
                 if between and not set(between) <= _SYMMETRIC_CONNECTORS:
                     out.setdefault((x, keys[j]), set()).add(between)
     return out
+
+
+def _split_contraction(token: str) -> tuple[str, ...]:
+    """ "doesn't" -> ("does", "not"); "can't" -> ("can", "not"); other tokens unchanged."""
+    if not token.endswith("n't") or len(token) <= 3:
+        return (token,)
+    stem = {"can't": "can", "won't": "will", "shan't": "shall"}.get(token, token[: -len("n't")])
+    return (stem, "not")
 
 
 def _rewrite_phrases(tokens: list[str]) -> list[str]:

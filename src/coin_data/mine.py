@@ -189,15 +189,20 @@ def search_exact(
     ex = None
     if exclude is not None:
         ex = torch.from_numpy(np.asarray(exclude, dtype=np.int64).reshape(nq, -1))
+    # Small groups (a task's templates, one pair's positive) are cheaper to drop after the search than to
+    # mask in every block: fetch as many extra neighbours as the largest group has rows.
+    largest = 0 if gc is None else int(np.unique(gc.numpy(), return_counts=True)[1].max())
+    post_filter = gc is not None and largest <= _POST_FILTER_MAX
+    fetch = k + largest if post_filter else k
     corpus_block, query_block = _block_shape(nq, nc, block_mb)
     neg_inf = torch.tensor(-math.inf)
     for q0 in range(0, nq, query_block):
         q = q_all[q0 : q0 + query_block]
-        best_s = torch.full((len(q), k), -math.inf)
-        best_i = torch.full((len(q), k), -1, dtype=torch.int64)
+        best_s = torch.full((len(q), fetch), -math.inf)
+        best_i = torch.full((len(q), fetch), -1, dtype=torch.int64)
         for c0 in range(0, nc, corpus_block):
             block = q @ c_all[c0 : c0 + corpus_block].T  # (qb, cb) scores
-            if gq is not None:
+            if gq is not None and not post_filter:
                 same = gq[q0 : q0 + len(q), None] == gc[None, c0 : c0 + block.shape[1]]  # (qb, cb)
                 block.masked_fill_(same, neg_inf)
             if ex is not None:
@@ -205,17 +210,25 @@ def search_exact(
                 inside = (local >= 0) & (local < block.shape[1])
                 rows = torch.arange(len(q))[:, None].expand_as(local)
                 block[rows[inside], local[inside]] = neg_inf
-            kk = min(k, block.shape[1])
+            kk = min(fetch, block.shape[1])
             top_s, top_i = torch.topk(block, kk, dim=1)  # (qb, kk)
             merged_s = torch.cat([best_s, top_s], dim=1)
             merged_i = torch.cat([best_i, top_i + c0], dim=1)
-            best_s, order = torch.topk(merged_s, k, dim=1)
+            best_s, order = torch.topk(merged_s, fetch, dim=1)
             best_i = torch.gather(merged_i, 1, order)
             del block
+        if post_filter:
+            same = (best_i >= 0) & (gc[best_i.clamp(min=0)] == gq[q0 : q0 + len(q), None])  # (qb, fetch)
+            best_s = best_s.masked_fill(same, neg_inf)
+            best_s, order = torch.topk(best_s, k, dim=1)
+            best_i = torch.gather(best_i, 1, order)
         best_i[torch.isinf(best_s)] = -1
         scores_out[q0 : q0 + len(q)] = best_s.numpy()
         index_out[q0 : q0 + len(q)] = best_i.numpy()
     return scores_out, index_out
+
+
+_POST_FILTER_MAX = 256  # largest group dropped after the search instead of masked in each block
 
 
 def _block_shape(nq: int, nc: int, block_mb: int) -> tuple[int, int]:

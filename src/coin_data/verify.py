@@ -38,7 +38,7 @@ Example:
     >>> [v.verdict for v in verify_candidates([
     ...     (t, "Here is a review:\\n{review}\\nDoes it express a positive or a negative opinion?\\n{options_}"),
     ...     (t, "Review: {review}\\nIs this review long or short?\\n{options_}"),
-    ...     (t, "Review: {review}\\n{options_}")], cache)]
+    ...     (t, "Review: the text\\nIs this review positive or negative?\\n{options_}")], cache)]
     ['kept', 'not_equivalent', 'slot_changed']
 """
 

@@ -99,3 +99,13 @@ def test_features_and_summary():
     assert features["dropped"] == 1.0 and features["added"] == 2.0 and features["overlap"] == 0.75
     assert all(features[f"finding_{kind}"] == 0.0 for kind in FINDING_KINDS)
     assert not diff.changed and "dropped ['haiku']" in diff.summary()
+
+
+@pytest.mark.parametrize(
+    "positive, negative",
+    [("does", "doesn't"), ("is", "isn't"), ("can", "can't"), ("will", "won't"), ("should", "shouldn't"),
+     ("do", "don't")],
+)
+def test_contractions_keep_their_negation(differ, positive, negative):
+    diff = differ.diff(f"Say whether it {positive} rhyme.", f"Say whether it {negative} rhyme.")
+    assert [f.kind for f in diff.findings] == ["negation"], diff.summary()
