@@ -83,8 +83,8 @@ def main() -> None:
               help="Backend: 'rules' (offline), 'openai:MODEL' or 'hf:MODEL'.")
 @click.option("-k", "--paraphrases-per-template", "k", default=2, show_default=True, type=click.IntRange(min=1),
               help="Candidate paraphrases requested per template.")
-@click.option("--threshold", default=0.75, show_default=True, type=float,
-              help="Minimum embedding cosine for a paraphrase to be kept.")
+@click.option("--threshold", default=0.5, show_default=True, type=float,
+              help="Embedding cosine floor of the layered verifier: below it a paraphrase is rejected.")
 @click.option("--validation-fraction", default=0.1, show_default=True, type=float,
               help="Share of each task's instances placed in the validation split.")
 @click.option("--embedding-model", help="sentence-transformers model (default: the bundled all-MiniLM-L6-v2).")
