@@ -18,8 +18,42 @@ import tempfile
 import time
 from pathlib import Path
 
+import coin_data.build as build_module
 from coin_data.build import BuildConfig, run_build
+from coin_data.embed import SentenceTransformerEmbedder
 from coin_data.layout import write_dataset
+
+# Counted at the boundaries (what the backend and the embedding model were actually given), not taken
+# from the build's own stats, so the two can be compared.
+counted = {"requests": 0, "candidates_requested": 0, "strings": 0}
+
+
+def _count_embedding_model() -> None:
+    encode = SentenceTransformerEmbedder.encode
+
+    def counting_encode(self, texts):
+        counted["strings"] += len(texts)
+        return encode(self, texts)
+
+    SentenceTransformerEmbedder.encode = counting_encode
+
+
+def _count_paraphraser() -> None:
+    make = build_module.get_paraphraser
+
+    def counting_get_paraphraser(*args, **kwargs):
+        backend = make(*args, **kwargs)
+        paraphrase = backend.paraphrase
+
+        def counting_paraphrase(requests, *a, **kw):
+            counted["requests"] += len(requests)
+            counted["candidates_requested"] += sum(r.k for r in requests)
+            return paraphrase(requests, *a, **kw)
+
+        backend.paraphrase = counting_paraphrase
+        return backend
+
+    build_module.get_paraphraser = counting_get_paraphraser
 
 
 def main() -> None:
@@ -30,6 +64,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
+    _count_embedding_model()
+    _count_paraphraser()
     out = Path(tempfile.mkdtemp()) / "coin-flan-paraphrased"
     start = time.perf_counter()
     result = run_build(BuildConfig(paraphraser=args.paraphraser, paraphrases_per_template=args.k,
@@ -53,9 +89,12 @@ def main() -> None:
         "write_seconds": round(wall - (built - start), 2),
         "stage_seconds": stats.seconds,
         "unique_templates": stats.templates,
-        "paraphrase_calls": stats.paraphrase_calls,
+        "paraphrase_requests": counted["requests"],
+        "paraphrase_calls": counted["candidates_requested"],
         "expected_paraphrase_calls": stats.templates * args.k,
-        "embedding_calls": stats.embedding_strings,
+        "embedding_calls": counted["strings"],
+        "unique_strings": stats.embedding_unique,
+        "strings_requested": stats.embedding_requests,
         "embedding_share_of_wall": round(stats.seconds.get("embedding", 0.0) / wall, 3),
         "output_bytes": size,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

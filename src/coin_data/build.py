@@ -147,7 +147,9 @@ class BuildStats:
     negatives: Counter = field(default_factory=Counter)
     kept_similarities: list[float] = field(default_factory=list)
     negative_similarities: list[float] = field(default_factory=list)
-    embedding_strings: int = 0
+    embedding_strings: int = 0  # strings sent to the embedding model
+    embedding_unique: int = 0  # distinct strings the build asked for
+    embedding_requests: int = 0  # strings asked for, repeats included
     usage: Usage = field(default_factory=Usage)
     paraphrase_source: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
@@ -210,6 +212,8 @@ def run_build(config: BuildConfig | None = None, progress: bool = False) -> Buil
     with clock("assemble"):
         dataset = assemble(corpus, kept, cache, config, stats, progress)
     stats.embedding_strings = cache.strings_embedded
+    stats.embedding_unique = cache.unique_strings
+    stats.embedding_requests = cache.strings_requested
     stats.seconds["embedding"] = round(cache.seconds, 3)
     return BuildResult(dataset=dataset, candidates=candidates, stats=stats, config=config)
 

@@ -90,6 +90,8 @@ class EmbeddingCache:
 
     Attributes:
         strings_embedded: number of unique strings sent to the model so far.
+        strings_requested: number of strings asked for, repeats included (what embedding without the
+            cache would have cost).
         seconds: wall time spent inside the model.
     """
 
@@ -97,10 +99,17 @@ class EmbeddingCache:
         self.embedder = embedder
         self._vectors: dict[str, np.ndarray] = {}
         self.strings_embedded = 0
+        self.strings_requested = 0
         self.seconds = 0.0
+
+    @property
+    def unique_strings(self) -> int:
+        """Distinct strings asked for so far."""
+        return len(self._vectors)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Return one normalised vector per text (rows in the order given)."""
+        self.strings_requested += len(texts)
         missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
         if missing:
             start = time.perf_counter()
