@@ -6,9 +6,12 @@ Stages (each a small function below):
 2. ``paraphrase``: one request per unique template asking for ``k`` candidates; cost never depends on
    the number of instances.
 3. ``verify``: every candidate gets a verdict and a score (:mod:`coin_data.verify`).
-4. ``assemble``: every (instance, kept paraphrase) becomes a row; the original template renders
-   ``original_instruction``, the paraphrase ``paraphrased_instruction``; a same-template negative is
-   attached (:mod:`coin_data.negatives`); instances are split into train/validation by group.
+4. ``perturb`` (only with ``perturbation_views``): one seeded perturbed copy of each template per level
+   (:mod:`coin_data.views`), used like one more kept paraphrase.
+5. ``assemble``: every (instance, kept paraphrase or perturbation view) becomes a row; the original
+   template renders ``original_instruction``, the paraphrase ``paraphrased_instruction``; a
+   same-template negative is attached (:mod:`coin_data.negatives`); instances are split into
+   train/validation by group, and all rows of an instance (views included) go to its split.
 
 No printing and no global state: progress bars appear only when asked for.
 
@@ -40,6 +43,7 @@ from coin_data.paraphrase import ParaphraseRequest, ParaphraseResult, Usage, get
 from coin_data.sources import Corpus, Instance, TaskSpec, load_corpus_dir, load_embedded_corpus
 from coin_data.templates import Template, parse_template
 from coin_data.verify import KEPT, Verdict, VerifyConfig, verify_candidates
+from coin_data.views import VIEW_LEVELS, PerturbationView, ViewPlan, check_perturbation_views, label_words
 
 TRAIN, VALIDATION = "train", "validation"
 SOURCES = ("embedded", "templates", "flan", "alpaca", "hf")
@@ -97,6 +101,13 @@ class BuildConfig:
         default=False, metadata={"help": "Add the nearest instruction of another task as a guarded negative."}
     )
     mining: MineConfig = field(default_factory=MineConfig, metadata={"help": "Search and guard settings."})
+    # --- perturbation views (extra positives besides the paraphrases) ---------------
+    perturbation_views: tuple[str, ...] = field(
+        default=(),
+        metadata={"help": f"Perturbation levels ({', '.join(VIEW_LEVELS)}) whose seeded perturbation of each "
+                  "template becomes one more positive row per instance (paraphrase_source 'perturb:<level>'). "
+                  "Slots, the options block and label words are never edited. Empty adds none."},
+    )
     # --- split and randomness -------------------------------------------------
     validation_fraction: float = field(
         default=0.1, metadata={"help": "Share of each task's instances placed in the validation split."}
@@ -125,6 +136,7 @@ class BuildConfig:
             self.data_files = tuple(str(f) for f in self.data_files)
         if self.max_rows is not None and self.max_rows < 1:
             raise ValueError(f"max_rows must be >= 1, got {self.max_rows}")
+        self.perturbation_views = check_perturbation_views(self.perturbation_views)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-ready settings for the dataset card."""
@@ -158,6 +170,10 @@ class BuildStats:
     mined_rejected: Counter = field(default_factory=Counter)  # guard rule -> candidates rejected
     mined_similarities: list[float] = field(default_factory=list)
     mining_index: str = ""
+    perturbation_rows: Counter = field(default_factory=Counter)  # level -> rows added as perturbation views
+    perturbation_templates: Counter = field(default_factory=Counter)  # level -> templates perturbed
+    perturbation_skipped: Counter = field(default_factory=Counter)  # level -> templates it could not perturb
+    perturbation_similarities: dict[str, list[float]] = field(default_factory=dict)  # level -> template cosines
 
 
 @dataclass
@@ -209,8 +225,12 @@ def run_build(config: BuildConfig | None = None, progress: bool = False) -> Buil
     cache = EmbeddingCache(SentenceTransformerEmbedder(config.embedding_model))
     with clock("verify"):
         kept, candidates = verify_results(results, cache, config, stats)
+    views = ViewPlan()
+    if config.perturbation_views:
+        with clock("perturb"):
+            views = perturbation_views(corpus, cache, config, stats)
     with clock("assemble"):
-        dataset = assemble(corpus, kept, cache, config, stats, progress)
+        dataset = assemble(corpus, kept, cache, config, stats, progress, views)
     stats.embedding_strings = cache.strings_embedded
     stats.embedding_unique = cache.unique_strings
     stats.embedding_requests = cache.strings_requested
@@ -291,9 +311,30 @@ def estimate_paraphrasing(config: BuildConfig):
 
 
 def _label_words(spec: TaskSpec) -> tuple[str, ...]:
-    words = [spec_option for spec_option in spec.options]
-    words += [word for option in spec.options for word in option.split()]
-    return tuple(dict.fromkeys(words))
+    return label_words(spec.options)
+
+
+# --- stage 4 (optional): perturbation views ----------------------------------------
+
+
+def perturbation_views(corpus: Corpus, cache: EmbeddingCache, config: BuildConfig, stats: BuildStats) -> ViewPlan:
+    """Seeded perturbations of every template at ``config.perturbation_views``, counted into ``stats``.
+
+    Example:
+        >>> config = BuildConfig(tasks=("sentiment",), perturbation_views=("sentence",))
+        >>> plan = perturbation_views(load_corpus(config), cache, config, BuildStats())  # doctest: +SKIP
+        >>> plan.get(("sentiment", "t0"))[0].paraphrase_id                               # doctest: +SKIP
+        'perturb-sentence'
+    """
+    from coin_data.views import plan_perturbation_views
+
+    plan = plan_perturbation_views(corpus.tasks.values(), config.perturbation_views, config.seed, cache)
+    stats.perturbation_skipped.update(plan.skipped)
+    for views in plan.views.values():
+        for view in views:
+            stats.perturbation_templates[view.level] += 1
+            stats.perturbation_similarities.setdefault(view.level, []).append(view.similarity)
+    return plan
 
 
 # --- stage 3: verify -------------------------------------------------------------
@@ -360,7 +401,7 @@ def _add_candidate(table: dict, template: Template, paraphrase_id: str, text: st
     table[schema.PARAPHRASE_SOURCE].append(source)
 
 
-# --- stage 4: assemble ------------------------------------------------------------
+# --- stage 5: assemble ------------------------------------------------------------
 
 
 def split_instances(instances: Sequence[Instance], fraction: float) -> dict[str, list[Instance]]:
@@ -397,8 +438,14 @@ def assemble(
     config: BuildConfig,
     stats: BuildStats,
     progress: bool = False,
+    views: ViewPlan | None = None,
 ) -> datasets.DatasetDict:
-    """Turn kept paraphrases x instances into rows with negatives, split by instance group."""
+    """Turn (kept paraphrases + perturbation views) x instances into rows with negatives, split by instance group.
+
+    A perturbation view is one more positive of its template: its rows get the same negative as the
+    template's paraphrase rows, and only kept paraphrases inform mining (its guard compares with them).
+    """
+    views = views or ViewPlan()
     columns = {split: {name: [] for name in schema.COLUMNS} for split in (TRAIN, VALIDATION)}
     pending_scores: dict[str, list[tuple[int, Instance, Instance]]] = {TRAIN: [], VALIDATION: []}
     mined_plan = _mine_plan(corpus, kept, cache, config, stats) if config.mine_negatives else None
@@ -412,13 +459,16 @@ def assemble(
             picker = NegativePicker(instances, config.seed)
             for instance in instances:
                 for template in spec.templates:
-                    paraphrases = kept.get((spec.name, template.template_id), ())
-                    if not paraphrases:
+                    key = (spec.name, template.template_id)
+                    positives = [*kept.get(key, ()), *views.get(key)]
+                    if not positives:
                         continue
                     negative = picker.pick(instance, template.template_id)
-                    for paraphrase in paraphrases:
+                    for paraphrase in positives:
                         index = _append_row(columns[split], spec, instance, paraphrase, negative)
                         stats.negatives[SAME_TEMPLATE if negative else NONE_ALL_SAME_TARGET] += 1
+                        if isinstance(paraphrase, PerturbationView):
+                            stats.perturbation_rows[paraphrase.level] += 1
                         if mined_plan is not None:
                             mined_rows[split].append((index, spec.name, template.template_id, instance))
                         if negative is not None:
@@ -451,7 +501,11 @@ def _mine_plan(corpus: Corpus, kept, cache: EmbeddingCache, config: BuildConfig,
 
 
 def _append_row(
-    cols: dict[str, list], spec: TaskSpec, instance: Instance, paraphrase: KeptParaphrase, negative: Instance | None
+    cols: dict[str, list],
+    spec: TaskSpec,
+    instance: Instance,
+    paraphrase: KeptParaphrase | PerturbationView,
+    negative: Instance | None,
 ) -> int:
     template = paraphrase.template
     values = {

@@ -382,6 +382,8 @@ class Perturber:
         config: the settings of all levels.
         embedder: an :class:`coin_data.embed.Embedder` (default: the bundled sentence-transformers model).
         paraphraser: a :class:`coin_data.paraphrase.Paraphraser` (default: built from ``config.paraphraser``).
+        embedding_cache: an :class:`coin_data.embed.EmbeddingCache` to share (a build passes its own, so no
+            string is embedded twice); ``embedder`` is then ignored.
 
     Example:
         >>> p = Perturber(PerturbConfig(seed=3))
@@ -390,11 +392,12 @@ class Perturber:
         True
     """
 
-    def __init__(self, config: PerturbConfig | None = None, embedder=None, paraphraser=None) -> None:
+    def __init__(self, config: PerturbConfig | None = None, embedder=None, paraphraser=None,
+                 embedding_cache=None) -> None:
         self.config = config or PerturbConfig()
         self._embedder = embedder
         self._paraphraser = paraphraser
-        self._cache = None
+        self._cache = embedding_cache
         self._lexicon = None
 
     # -- lazily loaded resources --------------------------------------------------------------------
