@@ -164,7 +164,8 @@ def render_card(result, split_sizes: Mapping[str, tuple[int, int]], candidate_si
         + (f"--corpus {config.corpus} " if config.corpus else "")
         + (f"--tasks {','.join(config.tasks)} " if config.tasks else "")
         + f"--paraphraser {config.paraphraser} --paraphrases-per-template {config.paraphrases_per_template} "
-        f"--threshold {verify.threshold} --seed {config.seed}`",
+        + views_option(config)
+        + f"--threshold {verify.threshold} --seed {config.seed}`",
         "",
         "## Candidate verdicts",
         "",
@@ -176,7 +177,7 @@ def render_card(result, split_sizes: Mapping[str, tuple[int, int]], candidate_si
         "",
         f"Templates whose backend produced no candidate: {sum(stats.failed_templates.values())}"
         + "".join(f"; {reason}: {n}" for reason, n in sorted(stats.failed_templates.items())),
-        f"Templates left with no kept paraphrase (no rows): {stats.templates_without_paraphrase}",
+        f"Templates left with no kept paraphrase (no paraphrase rows): {stats.templates_without_paraphrase}",
         "",
         "## Similarity of kept paraphrases",
         "",
@@ -194,6 +195,7 @@ def render_card(result, split_sizes: Mapping[str, tuple[int, int]], candidate_si
         + summary(stats.negative_similarities),
         "",
         *induction_section(stats.induction),
+        *views_section(stats, getattr(config, "perturbation_views", ())),
         *(mined_section(stats.mined, stats.mined_rejected, stats.mined_similarities, config.mining,
                         stats.mining_index) if getattr(config, "mine_negatives", False) else []),
         "## License",
@@ -209,7 +211,8 @@ _COLUMN_DOCS = {
     schema.ID: "stable hash of (task, template_id, instance_id, paraphrase_id)",
     schema.TASK: "task name",
     schema.TEMPLATE_ID: "original template id within the task",
-    schema.PARAPHRASE_ID: "which candidate paraphrase of the template (p0, p1, ...)",
+    schema.PARAPHRASE_ID: "which candidate paraphrase of the template (p0, p1, ...), or `perturb-<level>` for a "
+    "perturbation view",
     schema.INSTANCE_ID: "the instance; rows sharing it are views of one prompt",
     schema.ORIGINAL: "prompt rendered with the original template",
     schema.PARAPHRASED: "the same instance rendered with the paraphrased template",
@@ -222,7 +225,8 @@ _COLUMN_DOCS = {
     schema.PARAPHRASED_TEMPLATE: "paraphrased template with `{slots}`",
     schema.SIMILARITY: "embedding cosine of the two templates (slots by name, options removed)",
     schema.NEGATIVE_SIMILARITY: "embedding cosine of the anchor's and the negative's inputs",
-    schema.PARAPHRASE_SOURCE: "backend and model that produced the paraphrase",
+    schema.PARAPHRASE_SOURCE: "backend and model that produced the paraphrase, or `perturb:<level>` for a "
+    "perturbation view (`--perturbation-views`)",
     schema.MINED_NEGATIVE: "mined negative: the nearest instruction of another task, on this row's input when its "
     "slots allow, else on an input of that task (null when not mined)",
     schema.MINED_NEGATIVE_TARGETS: "the mined negative's expected output (null when it uses this row's input: unknown)",
@@ -264,6 +268,57 @@ def source_options(config) -> str:
     if getattr(config, "mine_negatives", False):
         parts.append("--mine-negatives")
     return " ".join(parts) + " "
+
+
+def views_option(config) -> str:
+    """The ``--perturbation-views`` option of the reproduce line (empty when no views were asked for)."""
+    levels = getattr(config, "perturbation_views", ())
+    return f"--perturbation-views {','.join(levels)} " if levels else ""
+
+
+def views_section(stats, levels) -> list[str]:
+    """Card lines for perturbation views: what each level does and how many rows it added.
+
+    Example:
+        >>> from collections import Counter
+        >>> from types import SimpleNamespace
+        >>> stats = SimpleNamespace(perturbation_rows=Counter(word=40), perturbation_templates=Counter(word=5),
+        ...                         perturbation_skipped=Counter(word=1), perturbation_similarities={"word": [0.9]})
+        >>> [line for line in views_section(stats, ("word",)) if line.startswith("| word")]
+        ['| word | `perturb:word` | 5 | 1 | 40 | 0.900 | 0.900 |']
+    """
+    if not levels:
+        return []
+    similarities = stats.perturbation_similarities
+    lines = [
+        "## Perturbation views",
+        "",
+        "Besides its paraphrases, each template got one seeded perturbation per level below "
+        "(`coin_data.perturb`, as in `coin-data perturb`); every instance of the template has one more row "
+        "with the perturbed template in `paraphrased_instruction`, the same `instance_id` (a view of the same "
+        "prompt, never a negative of it) and the same hard negative. Slots, the options block, input label "
+        "lines and label words are never edited. Rows follow their instance into `train` or `validation`; "
+        "filter on `paraphrase_source` to drop them from either.",
+        "",
+        "| level | paraphrase_source | templates perturbed | templates skipped | rows | mean similarity | "
+        "min similarity |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for level in levels:
+        scores = similarities.get(level, [])
+        mean = f"{statistics.fmean(scores):.3f}" if scores else "-"
+        low = f"{min(scores):.3f}" if scores else "-"
+        lines.append(f"| {level} | `perturb:{level}` | {stats.perturbation_templates[level]} | "
+                     f"{stats.perturbation_skipped[level]} | {stats.perturbation_rows[level]} | {mean} | {low} |")
+    lines += [
+        "",
+        "A template is skipped at a level when nothing there can be edited (no editable instruction word, "
+        "or no synonym swap that keeps the cosine to the original >= 0.85). Similarity is the embedding "
+        "cosine of the two templates (slots masked, options removed), as for paraphrases; character and "
+        "sentence views are not filtered by it.",
+        "",
+    ]
+    return lines
 
 
 def _clip(text: str, limit: int = 240) -> str:

@@ -79,6 +79,11 @@ def main() -> None:
 @click.option("--max-rows", type=click.IntRange(min=1), help="Read at most this many rows (per task for flan).")
 @click.option("--mine-negatives", is_flag=True,
               help="Also mine, per template, the nearest instruction of another task (false-negative guarded).")
+@click.option("--perturbation-views", metavar="LEVELS",
+              help="Also add seeded perturbations of each template as extra positives, one row per instance and "
+              "level: comma-separated from character (typos), word (WordNet synonyms), sentence (appended token "
+              "or tautology), e.g. 'character,word,sentence'. Slots, options and label words stay as they are; "
+              "rows are marked paraphrase_source=perturb:<level>.")
 @click.option("--paraphraser", default="rules", show_default=True,
               help="Backend: 'rules' (offline), 'openai:MODEL' or 'hf:MODEL'.")
 @click.option("-k", "--paraphrases-per-template", "k", default=2, show_default=True, type=click.IntRange(min=1),
@@ -113,7 +118,7 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary.")
 @friendly_errors
 def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, embedding_model, seed, overwrite,
-          scale, quiet, dry_run, **backend_values):
+          scale, quiet, dry_run, perturbation_views, **backend_values):
     """Paraphrase templates, verify them, mine hard negatives, and write the dataset.
 
     \b
@@ -129,6 +134,7 @@ def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, em
       coin-data build --source hf --dataset databricks/databricks-dolly-15k \\
         --column-map input=context,output=response
       coin-data build --source templates --templates tasks.yaml --data-files rows.csv
+      coin-data build --tasks sentiment --perturbation-views character,word,sentence
     """
     from coin_data.build import BuildConfig, estimate_paraphrasing, run_build
     from coin_data.layout import check_output, write_dataset
@@ -162,6 +168,7 @@ def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, em
         max_rows=source_values["max_rows"],
         mine_negatives=source_values["mine_negatives"],
         mining=MineConfig(accept_threshold=threshold),  # the guard's paraphrase level is the verifier's
+        perturbation_views=perturbation_views,
     )
     if dry_run:
         click.echo(estimate_summary(estimate_paraphrasing(config), config))
@@ -247,6 +254,9 @@ def build_summary(result, path: Path) -> str:
         ("hard negatives", ", ".join(f"{s} {n}" for s, n in sorted(stats.negatives.items()))),
         *([("mined negatives", ", ".join(f"{s} {n}" for s, n in sorted(stats.mined.items())))]
           if stats.mined else []),
+        *([("perturbation views", ", ".join(f"{level} {stats.perturbation_rows[level]}"
+                                            for level in result.config.perturbation_views))]
+          if result.config.perturbation_views else []),
         *([("flan rows recovered", f"{stats.induction.recovered} of {stats.induction.rows}")]
           if stats.induction is not None else []),
         ("strings embedded", str(stats.embedding_strings)),

@@ -668,6 +668,7 @@ def _corpus_from_rows(splits, folder):
     from coin_data import schema
     from coin_data.sources import CLASSIFICATION, GENERATION, Corpus, CorpusError, Instance, TaskSpec
     from coin_data.templates import parse_template
+    from coin_data.views import is_perturbation_view
 
     options_block = __import__("re").compile(r"OPTIONS:\n- [^\n]*(?:\n- [^\n]*)*")
     templates: dict[str, dict[str, object]] = {}
@@ -687,7 +688,8 @@ def _corpus_from_rows(splits, folder):
                 match = options_block.search(row.get(schema.ORIGINAL) or "")
                 if match and "{options_}" in row[schema.ORIGINAL_TEMPLATE]:
                     options[task] = tuple(line[2:] for line in match.group(0).split("\n")[1:])
-            if row.get(schema.PARAPHRASED_TEMPLATE) and row.get(schema.SIMILARITY) is not None:
+            if (row.get(schema.PARAPHRASED_TEMPLATE) and row.get(schema.SIMILARITY) is not None
+                    and not is_perturbation_view(row.get(schema.PARAPHRASE_SOURCE))):  # the guard compares paraphrases
                 kept.setdefault((task, template_id), []).append(_Kept(
                     parse_template(row[schema.PARAPHRASED_TEMPLATE], task, template_id), float(row[schema.SIMILARITY])))
             key = (split, task, row[schema.INSTANCE_ID])

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from coin_data import schema
 from coin_data.card import DEFAULT_CONFIG, TEMPLATES_CONFIG, data_path, summary
+from coin_data.views import is_perturbation_view
 
 
 def _load_split(folder: Path, config: str, split: str) -> datasets.Dataset:
@@ -29,11 +30,13 @@ def dataset_stats(folder: str | Path) -> dict:
     """Counts and score summaries of a folder written by ``coin-data build``.
 
     Returns:
-        A JSON-ready dict: rows per split, rows per task, negatives by source, verdict counts, and
-        similarity summaries.
+        A JSON-ready dict: rows per split, rows per task, negatives by source, perturbation-view rows by
+        ``paraphrase_source`` (``views``), verdict counts, and similarity summaries (``similarity`` covers
+        paraphrase rows only; ``view_similarity`` the perturbation views).
     """
     folder = Path(folder)
-    report: dict = {"folder": str(folder), "rows": {}, "tasks": {}, "negatives": {}}
+    report: dict = {"folder": str(folder), "rows": {}, "tasks": {}, "negatives": {}, "views": {}}
+    view_similarities: list[float] = []
     similarities: list[float] = []
     negative_similarities: list[float] = []
     for split in ("train", "validation"):
@@ -44,12 +47,19 @@ def dataset_stats(folder: str | Path) -> dict:
             report["tasks"][task] = report["tasks"].get(task, 0) + n
         for source, n in Counter(ds[schema.NEGATIVE_SOURCE]).items():
             report["negatives"][source] = report["negatives"].get(source, 0) + n
-        similarities += [s for s in ds[schema.SIMILARITY] if s is not None]
+        for source, score in zip(ds[schema.PARAPHRASE_SOURCE], ds[schema.SIMILARITY]):
+            if is_perturbation_view(source):
+                report["views"][source] = report["views"].get(source, 0) + 1
+                view_similarities += [score] if score is not None else []
+            elif score is not None:
+                similarities.append(score)
         negative_similarities += [s for s in ds[schema.NEGATIVE_SIMILARITY] if s is not None]
     candidates = _load_split(folder, TEMPLATES_CONFIG, "train")
     report["verdicts"] = dict(sorted(Counter(candidates[schema.VERDICT]).items()))
     report["similarity"] = summary(similarities)
     report["negative_similarity"] = summary(negative_similarities)
+    report["view_similarity"] = summary(view_similarities)
+    report["views"] = dict(sorted(report["views"].items()))
     report["tasks"] = dict(sorted(report["tasks"].items()))
     return report
 
@@ -64,5 +74,8 @@ def format_stats(report: dict) -> str:
     lines.append("  candidate verdicts: " + ", ".join(f"{v} {n}" for v, n in report["verdicts"].items()))
     lines.append("  hard negatives: " + ", ".join(f"{s} {n}" for s, n in sorted(report["negatives"].items())))
     lines.append(f"  paraphrase similarity: {report['similarity']}")
+    if report.get("views"):
+        lines.append("  perturbation views: " + ", ".join(f"{s} {n}" for s, n in report["views"].items()))
+        lines.append(f"  perturbation view similarity: {report['view_similarity']}")
     lines.append(f"  negative input similarity: {report['negative_similarity']}")
     return "\n".join(lines)
