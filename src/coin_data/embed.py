@@ -61,12 +61,15 @@ class SentenceTransformerEmbedder:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
-        # The weight-loading bar of transformers is noise inside a build that has its own bars.
+        # The weight-loading bar of transformers is noise inside a build that has its own bars; the
+        # caller's setting is restored afterwards (a caller that turned the bars off keeps them off).
+        was_enabled = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()
         try:
             return SentenceTransformer(self.model_name_or_path, device=self.device)
         finally:
-            hf_logging.enable_progress_bar()
+            if was_enabled:
+                hf_logging.enable_progress_bar()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
