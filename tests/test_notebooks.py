@@ -13,7 +13,15 @@ NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
 
 
 def test_notebooks_exist():
-    assert [p.name for p in NOTEBOOKS][:1] == ["01_build_dataset.ipynb"]
+    assert [p.name for p in NOTEBOOKS] == ["01_build_dataset.ipynb", "02_train_and_evaluate.ipynb"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_notebook_carries_outputs_of_a_run(path):
+    notebook = nbformat.read(path, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert code and all(cell.get("execution_count") for cell in code), f"{path.name}: not executed in full"
+    assert any("image/png" in out.get("data", {}) for cell in code for out in cell.get("outputs", []))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
