@@ -61,8 +61,10 @@ def make_rows(n_rows: int, vocab: int, seed: int = 0) -> list[dict]:
     return rows
 
 
+BF16 = False  # set from --bf16 in main(); read by the workers
+
 # --- models ----------------------------------------------------------------------------------
-def build_model(name: str):
+def build_model(name: str, bf16: bool = False):
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
@@ -75,7 +77,8 @@ def build_model(name: str):
         from coin_train.config import LoraArguments
         from coin_train.modeling import attach_lora, smollm2_path
 
-        model = AutoModelForCausalLM.from_pretrained(smollm2_path(), dtype=torch.float32)
+        # --bf16: frozen base weights stored in bfloat16 (the usual LoRA setting); the adapters stay float32
+        model = AutoModelForCausalLM.from_pretrained(smollm2_path(), dtype=torch.bfloat16 if bf16 else torch.float32)
         return attach_lora(model, LoraArguments(use_lora=True, lora_r=16, lora_alpha=16, lora_dropout=0.05)), "lora r=16 q/k/v/o"
     raise ValueError(f"unknown model {name!r}; choose from {MODELS}")
 
@@ -125,7 +128,9 @@ def _setup(model_name: str, threads: int, checkpointing: bool, n_rows: int):
     import torch
 
     torch.set_num_threads(threads)
-    model, mode = build_model(model_name)
+    model, mode = build_model(model_name, BF16)
+    if BF16:
+        mode += " + bf16 autocast"
     if checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         mode += " + activation checkpointing"
@@ -135,8 +140,12 @@ def _setup(model_name: str, threads: int, checkpointing: bool, n_rows: int):
 
 
 def _train_step(loss_of, optimizer) -> None:
+    import torch
+
     optimizer.zero_grad(set_to_none=True)
-    loss_of().backward()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=BF16):  # what Trainer's --bf16 does
+        loss = loss_of()
+    loss.backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
 
@@ -188,6 +197,8 @@ def _run_worker(args, *worker_args: str, env: dict | None = None) -> dict:
                "--threads", str(args.threads), *worker_args]
     if args.activation_checkpointing:
         command.append("--activation-checkpointing")
+    if args.bf16:
+        command.append("--bf16")
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(worker_args)} failed:\n{done.stderr[-3000:]}")
@@ -226,9 +237,13 @@ def main() -> None:
     parser.add_argument("--activation-checkpointing", action="store_true",
                         help="recompute layer activations in backward (all methods)")
     parser.add_argument("--measure", default="time,memory", help="time, memory, or both")
+    parser.add_argument("--bf16", action="store_true",
+                        help="bfloat16 autocast (and bfloat16 base weights for the LoRA model), as --bf16 training")
     parser.add_argument("--time-worker", metavar="MODEL", help=argparse.SUPPRESS)
     parser.add_argument("--memory-worker", nargs=2, metavar=("MODEL", "METHOD"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global BF16
+    BF16 = args.bf16
     methods, measures = args.methods.split(","), args.measure.split(",")
     common = (args.rows, args.steps, args.threads, args.activation_checkpointing)
     if args.time_worker:
@@ -239,7 +254,7 @@ def main() -> None:
         return
 
     report = {"device": "cpu", "threads": args.threads, "rows": args.rows, "steps": args.steps,
-              "activation_checkpointing": args.activation_checkpointing,
+              "activation_checkpointing": args.activation_checkpointing, "bf16": args.bf16,
               "load_average_at_start": os.getloadavg()[0], "models": {}}
     for model_name in args.models.split(","):
         results: dict[str, dict] = {method: {} for method in methods}

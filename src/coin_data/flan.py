@@ -20,7 +20,7 @@ Rows that match no recovered template, or leave a slot empty, are counted with t
 examples in the :class:`InductionReport` (the dataset card shows them): never dropped silently.
 
 Example:
-    >>> rows = [f"Premise: {p}\\nIs it true that \"{h}\"?\\nOPTIONS:\\n- yes\\n- no" for p, h in
+    >>> rows = [f'Premise: {p}\\nIs it true that "{h}"?\\nOPTIONS:\\n- yes\\n- no' for p, h in
     ...         [("A cat sat.", "a cat sat"), ("Rain fell all day.", "it was dry"), ("Birds sang.", "birds sang"),
     ...          ("The bus came late.", "the bus was late")]]
     >>> [t.text for t in induce_templates(rows, InductionConfig(min_support=2))]

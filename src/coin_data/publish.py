@@ -15,8 +15,8 @@ contacts nothing. The token comes from the argument, else from ``HF_TOKEN`` or t
 an error message. ``endpoint`` (or ``HF_ENDPOINT``) selects another Hub server.
 
 Example:
-    >>> report = publish("coin-flan-paraphrased", "alice/coin-flan-paraphrased", dry_run=True)
-    >>> report.private, report.commit
+    >>> report = publish("coin-flan-paraphrased", "alice/coin-flan-paraphrased", dry_run=True)  # doctest: +SKIP
+    >>> report.private, report.commit  # doctest: +SKIP
     (True, None)
 """
 
@@ -110,7 +110,7 @@ def publish(
             which; it never contains the token.
 
     Example:
-        >>> publish("coin-flan-paraphrased", "alice/coin-flan-paraphrased", dry_run=True).files
+        >>> publish("coin-flan-paraphrased", "alice/coin-flan-paraphrased", dry_run=True).files  # doctest: +SKIP
         [('README.md', 2311), ('data/train-00000-of-00001.parquet', 41022), ...]
     """
     folder = Path(folder)
@@ -166,7 +166,7 @@ def check_folder(folder: str | Path) -> list[tuple[str, int]]:
             matter, ``data/*.parquet``, or a parquet file that does not read.
 
     Example:
-        >>> check_folder("coin-flan-paraphrased")[0]
+        >>> check_folder("coin-flan-paraphrased")[0]  # doctest: +SKIP
         ('README.md', 2311)
     """
     folder = Path(folder)
