@@ -45,6 +45,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from coin_data.jsonl import read_jsonl
 from coin_data.templates import Template, TemplateError, parse_template, slot_lock_violation
 
 CLEAN = "clean"
@@ -616,21 +617,9 @@ def read_instructions(path) -> list[dict]:
         PerturbationError: missing file, invalid JSON, or a bad field; the message names file, line, field.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PerturbationError(f"{path}: file not found") from None
-    except UnicodeDecodeError as err:
-        raise PerturbationError(f"{path}: not valid UTF-8 (byte {err.start})") from None
     rows = []
-    for line_no, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+    for line_no, row in read_jsonl(path, PerturbationError):
         where = f"{path}:{line_no}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise PerturbationError(f"{where}: invalid JSON: {err.msg}") from None
         if not isinstance(row, dict):
             raise PerturbationError(f"{where}: each line must be a JSON object")
         if not isinstance(row.get(INSTRUCTION_KEY), str) or not row[INSTRUCTION_KEY].strip():

@@ -24,6 +24,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 import yaml
 
+from coin_data.jsonl import read_jsonl, read_text
 from coin_data.templates import OPTIONS_SLOT, Template, TemplateError, parse_template
 
 CLASSIFICATION = "classification"
@@ -617,14 +618,7 @@ def alpaca_corpus(rows: Iterable[Row], prefix: str = "alpaca") -> Corpus:
 
 
 def _read_text(path: Path) -> str:
-    if not path.is_file():
-        raise CorpusError(f"{path}: file not found")
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise CorpusError(f"{path}:{line}: not valid UTF-8 (byte {err.start})") from None
+    return read_text(path, CorpusError)
 
 
 def _read_yaml(path: Path) -> dict:
@@ -641,13 +635,7 @@ def _read_yaml(path: Path) -> dict:
 
 
 def _read_jsonl(path: Path) -> Iterable[tuple[int, object]]:
-    for line_no, line in enumerate(_read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            yield line_no, json.loads(line)
-        except json.JSONDecodeError as err:
-            raise CorpusError(f"{path}:{line_no}: invalid JSON: {err.msg}") from None
+    return read_jsonl(path, CorpusError)
 
 
 def _required(raw: Mapping, key: str, kind: type, path: Path):

@@ -56,6 +56,7 @@ from typing import Any, Sequence
 
 from coin_data.combine import Combiner
 from coin_data.embed import EmbeddingCache
+from coin_data.jsonl import read_jsonl
 from coin_data.lexdiff import LexDiff, LexicalDiff
 from coin_data.templates import Template, TemplateError, parse_template, slot_lock_violation
 
@@ -438,21 +439,9 @@ def read_pairs(path: str | Path) -> list[tuple[Template, str, dict]]:
     Instructions may contain ``{slots}``; plain instructions without slots work too.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise VerifyInputError(f"{path}: file not found") from None
-    except UnicodeDecodeError as err:
-        raise VerifyInputError(f"{path}: not valid UTF-8 (byte {err.start})") from None
     rows = []
-    for line_no, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+    for line_no, row in read_jsonl(path, VerifyInputError):
         where = f"{path}:{line_no}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise VerifyInputError(f"{where}: invalid JSON: {err.msg}") from None
         if not isinstance(row, dict):
             raise VerifyInputError(f"{where}: each line must be a JSON object")
         for key in (ORIGINAL_KEY, PARAPHRASE_KEY):
