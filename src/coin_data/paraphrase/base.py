@@ -43,6 +43,17 @@ class ParaphraseRequest:
     def key(self) -> tuple[str, str]:
         return (self.template.task, self.template.template_id)
 
+    def cache_parts(self) -> dict[str, object]:
+        """What identifies this request in an answer-cache key (backends add their model and sampling).
+
+        Example:
+            >>> from coin_data.templates import parse_template
+            >>> ParaphraseRequest(parse_template("Q: {q}"), k=2).cache_parts()
+            {'template': 'Q: {q}', 'k': 2, 'protected_words': [], 'seed': 0}
+        """
+        return {"template": self.template.text, "k": self.k, "protected_words": list(self.protected_words),
+                "seed": self.seed}
+
 
 @dataclass
 class Usage:

@@ -133,12 +133,9 @@ class HFParaphraser:
             "backend": self.backend,
             "model": self.model,
             "prompt_version": prompt.PROMPT_VERSION,
-            "template": request.template.text,
-            "k": request.k,
-            "protected_words": list(request.protected_words),
+            **request.cache_parts(),
             "sampling": {"temperature": options.temperature, "max_new_tokens": options.max_new_tokens,
                          "prefill": options.prefill, "reask": options.reask},
-            "seed": request.seed,
         })
 
     def paraphrase(

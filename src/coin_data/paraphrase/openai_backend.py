@@ -552,15 +552,12 @@ class OpenAIParaphraser:
             "backend": self.backend,
             "model": self.model,
             "prompt_version": prompt.PROMPT_VERSION,
-            "template": request.template.text,
-            "k": request.k,
-            "protected_words": list(request.protected_words),
+            **request.cache_parts(),
             "sampling": {
                 "temperature": options.temperature,
                 "max_tokens": options.max_tokens,
                 "response_format": options.response_format,
             },
-            "seed": request.seed,
         }
 
     def _open_cache(self) -> AnswerCache | None:
