@@ -10,11 +10,19 @@ Methods, all on the same synthetic batch (B rows -> B original + B paraphrase vi
 * ``plain``: instruction tuning on the same sequences, the standard way: one pass,
   ``model(..., labels=labels).loss`` (full-vocabulary logits at every position).
 * ``coin_baseline``: our ``--no-contrastive`` step (one pass, logits at labelled positions only).
-* ``coin``: our CoIN step (one pass, labelled logits, pooled final states, symmetric InfoNCE, cap rule).
+* ``coin``: our CoIN step (one pass, labelled logits, pooled final states, symmetric InfoNCE, cap rule),
+  with the views packed into rows (``pack_views``, the default).
+* ``coin_padded``: the same step with every view padded to the longest (``--no_pack_views``).
 * ``coin_hard_negatives``: the same plus one hard-negative view per row (B more sequences).
 * ``reference_two_pass``: the approach of the reference code, re-implemented here for comparison: two
   forward passes (original half, paraphrase half), each with full logits and ``output_hidden_states``,
   last-position pooling, InfoNCE, the same cap rule.
+* ``reference_two_pass_fused``: the same, given our fused LoRA dropout (``coin_train.lora_dropout``), to
+  separate the saving of the CoIN step itself from that of the fused dropout.
+
+With LoRA (SmolLM2, dropout 0.05 as in the paper) ``plain`` and ``reference_two_pass`` use peft's own
+dropout, as a stock setup does; the ``coin*`` methods and ``reference_two_pass_fused`` use the fused one
+that ``coin-train`` applies by default.
 
 A step is forward + backward + AdamW update. Time: all methods run in one process, interleaved step by
 step (so a busy machine slows them alike); ``step_s`` is the median wall-clock time of ``--steps`` steps
@@ -36,8 +44,11 @@ import subprocess
 import sys
 import time
 
-METHODS = ("plain", "coin_baseline", "coin", "coin_hard_negatives", "reference_two_pass")
+METHODS = ("plain", "coin_baseline", "coin", "coin_padded", "coin_hard_negatives", "reference_two_pass",
+           "reference_two_pass_fused")
+STOCK_DROPOUT = ("plain", "reference_two_pass")  # run with peft's own (unfused) LoRA dropout
 MODELS = ("tiny32k", "smollm2")
+LORA_MODELS = ("smollm2",)
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -100,19 +111,32 @@ def reference_two_pass_loss(model, batch, n_rows: int, temperature: float = 0.05
 
 
 def step_function(method: str, model, rows: list[dict]):
+    from coin_train.lora_dropout import set_fused
+
+    step = _loss_function(method, model, rows)
+
+    def run():
+        set_fused(model, method not in STOCK_DROPOUT)
+        return step()
+
+    return run
+
+
+def _loss_function(method: str, model, rows: list[dict]):
     from coin_train.data import CoinCollator
     from coin_train.losses import CoinLoss
 
     negatives = method == "coin_hard_negatives"
-    side = "left" if method == "reference_two_pass" else "right"
+    side = "left" if method.startswith("reference_two_pass") else "right"
     batch = CoinCollator(pad_token_id=0, padding_side=side, include_negatives=negatives)(rows)
     n_rows = len(rows)
     if method == "plain":
         return lambda: model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                              position_ids=batch["position_ids"], labels=batch["labels"]).loss
-    if method == "reference_two_pass":
+    if method.startswith("reference_two_pass"):
         return lambda: reference_two_pass_loss(model, batch, n_rows)
-    loss_fn = CoinLoss(contrastive=method != "coin_baseline", hard_negatives=negatives)
+    loss_fn = CoinLoss(contrastive=method != "coin_baseline", hard_negatives=negatives,
+                       pack_views=method != "coin_padded")
     return lambda: loss_fn(model, batch).loss
 
 
@@ -215,15 +239,18 @@ def summarize(results: dict[str, dict]) -> dict:
     """Time ratios from the median wall-clock step (``*_wall``) and from the median per-round ratio of
     process CPU time (``*_cpu``, steady on a shared machine); memory ratios from peak resident memory."""
     ratios = {}
-    for a, b in (("coin", "plain"), ("coin", "coin_baseline"), ("reference_two_pass", "coin")):
+    short = {"reference_two_pass": "reference", "reference_two_pass_fused": "reference_fused"}
+    for a, b in (("coin", "plain"), ("coin", "coin_baseline"), ("coin", "coin_padded"),
+                 ("reference_two_pass", "coin"), ("reference_two_pass_fused", "coin")):
         if {a, b} <= results.keys() and "step_s" in results[a]:
-            name = f"{'reference' if a == 'reference_two_pass' else a}_time_vs_{b}"
+            name = f"{short.get(a, a)}_time_vs_{b}"
             ratios[name + "_wall"] = round(results[a]["step_s"] / results[b]["step_s"], 3)
             ratios[name + "_cpu"] = _paired(results, a, b, "step_cpu_s")
-    if {"coin", "reference_two_pass"} <= results.keys() and "peak_rss_mb" in results["coin"]:
-        ref, coin = results["reference_two_pass"], results["coin"]
-        ratios["coin_peak_rss_vs_reference"] = round(coin["peak_rss_mb"] / ref["peak_rss_mb"], 3)
-        ratios["coin_step_mem_vs_reference"] = round(coin["step_mem_mb"] / max(ref["step_mem_mb"], 1e-9), 3)
+    for reference in ("reference_two_pass", "reference_two_pass_fused"):
+        if {"coin", reference} <= results.keys() and "peak_rss_mb" in results["coin"]:
+            ref, coin = results[reference], results["coin"]
+            ratios[f"coin_peak_rss_vs_{short[reference]}"] = round(coin["peak_rss_mb"] / ref["peak_rss_mb"], 3)
+            ratios[f"coin_step_mem_vs_{short[reference]}"] = round(coin["step_mem_mb"] / max(ref["step_mem_mb"], 1e-9), 3)
     return ratios
 
 
@@ -257,12 +284,14 @@ def main() -> None:
               "activation_checkpointing": args.activation_checkpointing, "bf16": args.bf16,
               "load_average_at_start": os.getloadavg()[0], "models": {}}
     for model_name in args.models.split(","):
-        results: dict[str, dict] = {method: {} for method in methods}
+        # Without LoRA (tiny32k trains every weight) there is no dropout to fuse: the fused reference is the same
+        model_methods = [m for m in methods if m != "reference_two_pass_fused" or model_name in LORA_MODELS]
+        results: dict[str, dict] = {method: {} for method in model_methods}
         training = None
         if "time" in measures:
-            timing = _run_worker(args, "--time-worker", model_name, "--methods", args.methods)
+            timing = _run_worker(args, "--time-worker", model_name, "--methods", ",".join(model_methods))
             training = timing["training"]
-            for method in methods:
+            for method in model_methods:
                 results[method].update(step_s=round(timing["step_s"][method], 3),
                                        step_cpu_s=round(timing["step_cpu_s"][method], 3),
                                        step_s_all=timing["step_s_all"][method],
@@ -271,7 +300,7 @@ def main() -> None:
             # Small mmap threshold: glibc returns freed tensors to the OS at once, so resident memory
             # follows live tensors instead of the allocator's high-water heap.
             env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
-            for method in methods:
+            for method in model_methods:
                 memory = _run_worker(args, "--memory-worker", model_name, method, env=env)
                 training = memory.pop("training")
                 results[method].update(memory)

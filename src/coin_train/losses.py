@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import torch
@@ -27,6 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from coin_train.pooling import pool
+
+logger = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
 ORIGINAL, PARAPHRASE, NEGATIVE = 0, 1, 2  # view kinds, in the order the collator stacks them
@@ -279,6 +282,9 @@ class CoinLoss(nn.Module):
         hard_negatives: use the batch's negative views as extra candidates.
         negative_gen_loss: also train generation on the negative views.
         gather_across_devices: score against the views of every process, not only the local ones.
+        pack_views: run the views packed into fuller rows instead of padded (:mod:`coin_train.packing`):
+            the same loss with less memory and time. Checked once against the padded forward; a model
+            that does not support it falls back to padding with a warning.
 
     Example:
         >>> loss_fn = CoinLoss(temperature=0.05, weight=1000.0)
@@ -288,7 +294,7 @@ class CoinLoss(nn.Module):
 
     def __init__(self, temperature: float = 0.05, weight: float = 1000.0, balance: str = "cap",
                  pooling: str = "last", contrastive: bool = True, hard_negatives: bool = True,
-                 negative_gen_loss: bool = False, gather_across_devices: bool = False):
+                 negative_gen_loss: bool = False, gather_across_devices: bool = False, pack_views: bool = True):
         super().__init__()
         self.temperature = temperature
         self.weight = weight
@@ -298,13 +304,16 @@ class CoinLoss(nn.Module):
         self.hard_negatives = hard_negatives
         self.negative_gen_loss = negative_gen_loss
         self.gather_across_devices = gather_across_devices
+        self.pack_views = pack_views
+        self._packing_checked: bool | None = None  # set by the first batch when pack_views
 
     @classmethod
     def from_config(cls, config) -> CoinLoss:
         """Build from a :class:`coin_train.config.CoinConfig`."""
         return cls(temperature=config.temperature, weight=config.contrastive_weight, balance=config.balance,
                    pooling=config.pooling, contrastive=config.contrastive, hard_negatives=config.hard_negatives,
-                   negative_gen_loss=config.negative_gen_loss, gather_across_devices=config.gather_across_devices)
+                   negative_gen_loss=config.negative_gen_loss, gather_across_devices=config.gather_across_devices,
+                   pack_views=config.pack_views)
 
     def forward(self, model, batch: dict[str, torch.Tensor]) -> CoinLossOutput:
         from coin_train.modeling import labelled_forward
@@ -321,7 +330,7 @@ class CoinLoss(nn.Module):
         select = torch.zeros_like(labels, dtype=torch.bool)  # [V, L]
         select[:, :-1] = (next_labels != IGNORE_INDEX) & trained[:, None]
         hidden, logits = labelled_forward(model, input_ids, batch["attention_mask"], batch["position_ids"],
-                                          select)  # [V, L, H], [N, vocab]
+                                          select, pack=self._packing(model, batch))  # [V, L, H], [N, vocab]
         gen = generation_loss(logits, next_labels[select[:, :-1]], kinds[:, None].expand_as(select)[select])
 
         with torch.set_grad_enabled(self.contrastive and torch.is_grad_enabled()):
@@ -335,6 +344,19 @@ class CoinLoss(nn.Module):
             )
         loss = (gen + balance_contrastive(gen, ctr, self.weight, self.balance)) if self.contrastive else gen
         return CoinLossOutput(loss, gen.detach(), ctr.detach(), accuracy.detach())
+
+    def _packing(self, model, batch) -> bool:
+        """Whether to pack this batch's views: ``pack_views`` and, checked on the first batch, the model
+        gives packed views the same logits as padded ones."""
+        if self.pack_views and self._packing_checked is None:
+            from coin_train.packing import packing_matches_padding
+
+            self._packing_checked = packing_matches_padding(model, batch["input_ids"][batch["attention_mask"].bool()])
+            if not self._packing_checked:
+                logger.warning("%s does not keep packed views apart (its attention ignores position_ids restarts): "
+                               "padding every view instead; pass --no_pack_views to skip this check",
+                               type(model).__name__)
+        return bool(self.pack_views and self._packing_checked)
 
     def contrastive_term(self, originals, paraphrases, negatives, groups, negative_groups):
         """InfoNCE and retrieval accuracy of pooled views ``[B, H]`` (+ ``[K, H]`` negatives), across processes

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from coin_train.config import LoraArguments, ModelArguments
+from coin_train.packing import pack_views
 from coin_train.prompt import PromptFormat
 
 logger = logging.getLogger(__name__)
@@ -93,7 +94,8 @@ def load_model(model_args: ModelArguments, lora_args: LoraArguments | None = Non
         base = AutoModelForCausalLM.from_pretrained(base_path, **kwargs)
         if lora_args is not None and lora_args.use_lora:
             logger.warning("%s is an adapter folder: continuing its adapter, the --lora settings are ignored", path)
-        return PeftModel.from_pretrained(base, path, is_trainable=True)
+        model = PeftModel.from_pretrained(base, path, is_trainable=True)
+        return _fuse_dropout(model) if lora_args is None or lora_args.lora_fuse_dropout else model
 
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     if lora_args is not None and lora_args.use_lora:
@@ -103,6 +105,9 @@ def load_model(model_args: ModelArguments, lora_args: LoraArguments | None = Non
 
 def attach_lora(model, lora_args: LoraArguments):
     """Wrap ``model`` with fresh LoRA adapters; the base weights are frozen.
+
+    With ``lora_fuse_dropout`` (the default) each adapter's dropout is fused into its A projection
+    (:mod:`coin_train.lora_dropout`): the same computation with less activation memory.
 
     Example:
         >>> peft_model = attach_lora(model, LoraArguments(use_lora=True, lora_r=8))  # doctest: +SKIP
@@ -118,7 +123,16 @@ def attach_lora(model, lora_args: LoraArguments):
         target_modules="all-linear" if targets == ["all-linear"] else list(targets),
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, config)
+    model = get_peft_model(model, config)
+    return _fuse_dropout(model) if lora_args.lora_fuse_dropout else model
+
+
+def _fuse_dropout(model):
+    from coin_train.lora_dropout import fuse_lora_dropout
+
+    changed = fuse_lora_dropout(model)
+    logger.info("fused dropout into %d LoRA A projections (coin_train.lora_dropout)", changed)
+    return model
 
 
 def load_for_inference(path: str | os.PathLike, dtype: str = "float32"):
@@ -154,7 +168,8 @@ def _output_head(model):
     return head
 
 
-def labelled_forward(model, input_ids, attention_mask, position_ids, select) -> tuple[torch.Tensor, torch.Tensor]:
+def labelled_forward(model, input_ids, attention_mask, position_ids, select,
+                     pack: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """One forward pass: final hidden states of all views, logits only where ``select`` is true.
 
     A pre-hook on the output head (``lm_head``) keeps its input, the final normalized hidden state, and
@@ -167,32 +182,43 @@ def labelled_forward(model, input_ids, attention_mask, position_ids, select) -> 
         input_ids: ``[views, seq]``.
         attention_mask: ``[views, seq]``.
         position_ids: ``[views, seq]``, counting real tokens only (padding-side independent).
-        select: ``[views, seq]`` bool, the positions whose next-token logits are needed.
+        select: ``[views, seq]`` bool, the positions whose next-token logits are needed (real tokens only).
+        pack: run the views packed into fuller rows (:mod:`coin_train.packing`) instead of padded; the
+            results are laid out as if padded.
 
     Returns:
-        ``hidden [views, seq, dim]`` and ``logits [select.sum(), vocab]`` in row-major order of ``select``.
+        ``hidden [views, seq, dim]`` (zeros on padding when packed) and ``logits [select.sum(), vocab]`` in
+        row-major order of ``select``.
 
     Example:
         >>> select = batch["labels"][:, 1:] != -100  # doctest: +SKIP
     """
     captured: dict[str, torch.Tensor] = {}
+    if pack:
+        packed = pack_views(input_ids, attention_mask)
+        if bool((select & (packed.index < 0)).any()):
+            raise ValueError("select marks padding positions: only real tokens have logits")
+        inputs = {"input_ids": packed.input_ids, "position_ids": packed.position_ids}  # no mask: see packing
+        pick = lambda hidden: packed.gather(hidden, select)  # [rows, row_len, dim] -> [n_selected, dim]
+    else:
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids}
+        pick = lambda hidden: hidden[select]  # [views, seq, dim] -> [n_selected, dim]
 
     def keep_and_select(module, args):
-        hidden = args[0]  # [views, seq, dim]
-        captured["hidden"] = hidden
-        return (hidden[select].unsqueeze(0), *args[1:])  # [1, n_selected, dim]
+        captured["hidden"] = args[0]
+        return (pick(args[0]).unsqueeze(0), *args[1:])  # [1, n_selected, dim]
 
     handle = _output_head(model).register_forward_pre_hook(keep_and_select)
     try:
-        outputs = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                        use_cache=False)
+        outputs = model(**inputs, use_cache=False)
     finally:
         handle.remove()
     if "hidden" not in captured:
         raise RuntimeError(f"{type(model).__name__}.forward never called its output head module; "
                            "labelled_forward needs a model that computes logits as lm_head(hidden_states)")
     logits = outputs.logits if hasattr(outputs, "logits") else outputs[0]
-    return captured["hidden"], logits.reshape(-1, logits.shape[-1])  # [views, seq, dim], [n_selected, vocab]
+    hidden = packed.unpack(captured["hidden"]) if pack else captured["hidden"]  # [views, seq, dim]
+    return hidden, logits.reshape(-1, logits.shape[-1])  # [views, seq, dim], [n_selected, vocab]
 
 
 # --- the bundled real model -------------------------------------------------------------

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from transformers import AutoModelForCausalLM
 
 from coin_data import schema
-from coin_train.cli import main
+from coin_train.cli import main, parse_settings
 from coin_train.modeling import load_for_inference
 from coin_train.prompt import PromptFormat
 
@@ -119,3 +119,11 @@ def test_errors_name_the_problem(coin_dataset_dir, tiny_model_dir, tmp_path):
     result = run("train", "--model", str(tiny_model_dir), "--dataset", str(broken), "--output-dir",
                  str(tmp_path / "o"), *QUIET)
     assert result.exit_code != 0 and "'paraphrased_instruction'" in result.output
+
+
+def test_memory_savers_are_on_by_default_and_can_be_turned_off():
+    required = {"model_name_or_path": "m", "dataset_name_or_path": "d", "output_dir": "out"}
+    _, lora, _, config = parse_settings(required, [])
+    assert config.pack_views and lora.lora_fuse_dropout
+    _, lora, _, config = parse_settings(required, ["--no_pack_views", "--no_lora_fuse_dropout"])
+    assert not config.pack_views and not lora.lora_fuse_dropout

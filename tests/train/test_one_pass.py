@@ -46,15 +46,19 @@ def separate_passes(model, features, pad_id, pooling):
     return gen, pooled
 
 
+@pytest.mark.parametrize("pack_views", [True, False], ids=["packed", "padded"])
+@pytest.mark.parametrize("padding_side", ["right", "left"])
 @pytest.mark.parametrize("pooling", ["last", "mean"])
-def test_one_pass_loss_and_gradients_equal_separate_passes(make_tiny_model, tiny_tokenizer, features, pooling):
+def test_one_pass_loss_and_gradients_equal_separate_passes(make_tiny_model, tiny_tokenizer, features, pooling,
+                                                            padding_side, pack_views):
     pad_id = tiny_tokenizer.pad_token_id
     groups = torch.tensor([f["group_id"] for f in features])
     negative_groups = torch.tensor([f["negative_group_id"] for f in features if f[ids_column("negative")]])
-    loss_fn = CoinLoss(temperature=0.05, weight=1000.0, balance="cap", pooling=pooling)
+    loss_fn = CoinLoss(temperature=0.05, weight=1000.0, balance="cap", pooling=pooling, pack_views=pack_views)
 
     model = make_tiny_model(seed=3)
-    one = loss_fn(model, CoinCollator(pad_id)(features))
+    one = loss_fn(model, CoinCollator(pad_id, padding_side=padding_side)(features))
+    assert loss_fn._packing_checked is (True if pack_views else None)
     one.loss.backward()
     one_grads = {n: p.grad.clone() for n, p in model.named_parameters()}
 
@@ -73,16 +77,20 @@ def test_one_pass_loss_and_gradients_equal_separate_passes(make_tiny_model, tiny
         assert torch.allclose(one_grads[name], param.grad, rtol=1e-3, atol=1e-6), name
 
 
-def test_logits_are_computed_only_at_labelled_positions(make_tiny_model, tiny_tokenizer, features):
+@pytest.mark.parametrize("pack_views", [True, False], ids=["packed", "padded"])
+def test_logits_are_computed_only_at_labelled_positions(make_tiny_model, tiny_tokenizer, features, pack_views):
     model = make_tiny_model(seed=4)
     batch = CoinCollator(tiny_tokenizer.pad_token_id)(features)
+    losses = CoinLoss(pack_views=pack_views), CoinLoss(negative_gen_loss=True, pack_views=pack_views)
+    for loss_fn in losses:
+        loss_fn._packing(model, batch)  # the one-time packing check runs full (tiny) logits: not counted here
     shapes = []
     model.lm_head.register_forward_hook(lambda module, args, output: shapes.append(tuple(output.shape)))
     n_rows = len(features)
     labelled = (batch["labels"] != -100).sum(dim=1)  # [views]
     with torch.no_grad():
-        CoinLoss()(model, batch)
-        CoinLoss(negative_gen_loss=True)(model, batch)
+        for loss_fn in losses:
+            loss_fn(model, batch)
     vocab = model.config.vocab_size
     assert shapes[0] == (1, labelled[: 2 * n_rows].sum().item(), vocab)  # originals + paraphrases only
     assert shapes[1] == (1, labelled.sum().item(), vocab)  # + negatives when they are trained
