@@ -4,6 +4,7 @@ reference code's approach, on CPU. Prints JSON.
     python benchmarks/train_step.py                       # tiny Llama (32k vocab) + SmolLM2-135M (LoRA)
     python benchmarks/train_step.py --models tiny32k --rows 8 --steps 3 --threads 1
     python benchmarks/train_step.py --models smollm2 --rows 4 --activation-checkpointing
+    python benchmarks/train_step.py --models smollm2 --rows 8 --dataset coin-flan-paraphrased  # a real batch
 
 Methods, all on the same synthetic batch (B rows -> B original + B paraphrase views):
 
@@ -72,7 +73,28 @@ def make_rows(n_rows: int, vocab: int, seed: int = 0) -> list[dict]:
     return rows
 
 
+def dataset_rows(path: str, n_rows: int, vocab: int, seed: int = 0) -> list[dict]:
+    """``n_rows`` encoded rows of a real dataset's train split (SmolLM2 tokenizer), shuffled with ``seed``
+    as the Trainer would; token ids are folded into ``vocab`` for a smaller model."""
+    import random
+
+    from coin_train.data import encode_dataset, load_coin_dataset
+    from coin_train.modeling import load_tokenizer, smollm2_path
+
+    train = load_coin_dataset(path)["train"]
+    order = list(range(len(train)))
+    random.Random(seed).shuffle(order)
+    encoded = encode_dataset(train.select(order[: n_rows * 2]), load_tokenizer(smollm2_path()), max_length=256)
+    rows = [dict(encoded[i]) for i in range(n_rows)]
+    for row in rows:
+        for key, value in row.items():
+            if key.endswith("_input_ids"):
+                row[key] = [token % vocab for token in value]
+    return rows
+
+
 BF16 = False  # set from --bf16 in main(); read by the workers
+DATASET = None  # set from --dataset in main()
 
 # --- models ----------------------------------------------------------------------------------
 def build_model(name: str, bf16: bool = False):
@@ -160,7 +182,9 @@ def _setup(model_name: str, threads: int, checkpointing: bool, n_rows: int):
         mode += " + activation checkpointing"
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
-    return model, mode, optimizer, make_rows(n_rows, model.config.vocab_size)
+    vocab = model.config.vocab_size
+    rows = dataset_rows(DATASET, n_rows, vocab) if DATASET else make_rows(n_rows, vocab)
+    return model, mode, optimizer, rows
 
 
 def _train_step(loss_of, optimizer) -> None:
@@ -223,6 +247,8 @@ def _run_worker(args, *worker_args: str, env: dict | None = None) -> dict:
         command.append("--activation-checkpointing")
     if args.bf16:
         command.append("--bf16")
+    if args.dataset:
+        command += ["--dataset", args.dataset]
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(worker_args)} failed:\n{done.stderr[-3000:]}")
@@ -266,11 +292,13 @@ def main() -> None:
     parser.add_argument("--measure", default="time,memory", help="time, memory, or both")
     parser.add_argument("--bf16", action="store_true",
                         help="bfloat16 autocast (and bfloat16 base weights for the LoRA model), as --bf16 training")
+    parser.add_argument("--dataset", help="take the batch from this dataset's train split (e.g. a `coin-data build` "
+                                          "folder) instead of random tokens")
     parser.add_argument("--time-worker", metavar="MODEL", help=argparse.SUPPRESS)
     parser.add_argument("--memory-worker", nargs=2, metavar=("MODEL", "METHOD"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    global BF16
-    BF16 = args.bf16
+    global BF16, DATASET
+    BF16, DATASET = args.bf16, args.dataset
     methods, measures = args.methods.split(","), args.measure.split(",")
     common = (args.rows, args.steps, args.threads, args.activation_checkpointing)
     if args.time_worker:
@@ -281,6 +309,7 @@ def main() -> None:
         return
 
     report = {"device": "cpu", "threads": args.threads, "rows": args.rows, "steps": args.steps,
+              "batch": args.dataset or "random tokens, FLAN-like lengths",
               "activation_checkpointing": args.activation_checkpointing, "bf16": args.bf16,
               "load_average_at_start": os.getloadavg()[0], "models": {}}
     for model_name in args.models.split(","):

@@ -82,6 +82,28 @@ def coin_rows() -> list[dict]:
 
 
 @pytest.fixture(scope="session")
+def uneven_features(coin_rows, tiny_tokenizer) -> list[dict]:
+    """The first 12 rows encoded for training (tiny tokenizer), the prompt of every other row cut to a
+    quarter: views of very different lengths, as on real data, so that packing them saves positions."""
+    import datasets
+
+    from coin_train.data import encode_dataset, ids_column, prompt_length_column
+
+    encoded = encode_dataset(datasets.Dataset.from_list(coin_rows[:12], features=schema.FEATURES),
+                             tiny_tokenizer, max_length=64)
+    features = []
+    for i in range(len(encoded)):
+        feature = dict(encoded[i])
+        for view in ("original", "paraphrase", "negative"):
+            ids, n_prompt = feature[ids_column(view)], feature[prompt_length_column(view)]
+            if i % 2 and ids:
+                cut = n_prompt - max(1, n_prompt // 4)
+                feature[ids_column(view)], feature[prompt_length_column(view)] = ids[cut:], n_prompt - cut
+        features.append(feature)
+    return features
+
+
+@pytest.fixture(scope="session")
 def coin_dataset_dir(tmp_path_factory) -> Path:
     """A dataset folder in the published layout: ``data/{train,validation}-00000-of-00001.parquet``."""
     import datasets

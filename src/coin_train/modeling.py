@@ -183,8 +183,8 @@ def labelled_forward(model, input_ids, attention_mask, position_ids, select,
         attention_mask: ``[views, seq]``.
         position_ids: ``[views, seq]``, counting real tokens only (padding-side independent).
         select: ``[views, seq]`` bool, the positions whose next-token logits are needed (real tokens only).
-        pack: run the views packed into fuller rows (:mod:`coin_train.packing`) instead of padded; the
-            results are laid out as if padded.
+        pack: run the views packed into fuller rows (:mod:`coin_train.packing`) instead of padded, when
+            that saves positions; the results are laid out as if padded.
 
     Returns:
         ``hidden [views, seq, dim]`` (zeros on padding when packed) and ``logits [select.sum(), vocab]`` in
@@ -194,10 +194,11 @@ def labelled_forward(model, input_ids, attention_mask, position_ids, select,
         >>> select = batch["labels"][:, 1:] != -100  # doctest: +SKIP
     """
     captured: dict[str, torch.Tensor] = {}
+    packed = pack_views(input_ids, attention_mask) if pack else None
+    if packed is not None and bool((select & (packed.index < 0)).any()):
+        raise ValueError("select marks padding positions: only real tokens have logits")
+    pack = packed is not None and packed.input_ids.numel() < input_ids.numel()  # else padding costs nothing more
     if pack:
-        packed = pack_views(input_ids, attention_mask)
-        if bool((select & (packed.index < 0)).any()):
-            raise ValueError("select marks padding positions: only real tokens have logits")
         inputs = {"input_ids": packed.input_ids, "position_ids": packed.position_ids}  # no mask: see packing
         pick = lambda hidden: packed.gather(hidden, select)  # [rows, row_len, dim] -> [n_selected, dim]
     else:

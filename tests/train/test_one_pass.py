@@ -7,16 +7,15 @@ import torch
 from coin_data import schema
 from coin_train.data import CoinCollator, encode_dataset, ids_column, prompt_length_column
 from coin_train.losses import CoinLoss, balance_contrastive, info_nce
+from coin_train import packing
 from coin_train.pooling import pool
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
 
 @pytest.fixture(scope="module")
-def features(coin_rows, tiny_tokenizer):
-    encoded = encode_dataset(datasets.Dataset.from_list(coin_rows[:10], features=schema.FEATURES),
-                             tiny_tokenizer, max_length=64)
-    return [encoded[i] for i in range(len(encoded))]
+def features(uneven_features):
+    return uneven_features[:10]
 
 
 def single_view_batch(features, view, pad_id):
@@ -57,7 +56,10 @@ def test_one_pass_loss_and_gradients_equal_separate_passes(make_tiny_model, tiny
     loss_fn = CoinLoss(temperature=0.05, weight=1000.0, balance="cap", pooling=pooling, pack_views=pack_views)
 
     model = make_tiny_model(seed=3)
-    one = loss_fn(model, CoinCollator(pad_id, padding_side=padding_side)(features))
+    batch = CoinCollator(pad_id, padding_side=padding_side)(features)
+    packed = packing.pack_views(batch["input_ids"], batch["attention_mask"])
+    assert packed.input_ids.numel() < 0.8 * batch["input_ids"].numel()  # packing does change the layout
+    one = loss_fn(model, batch)
     assert loss_fn._packing_checked is (True if pack_views else None)
     one.loss.backward()
     one_grads = {n: p.grad.clone() for n, p in model.named_parameters()}

@@ -16,10 +16,8 @@ pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
 
 @pytest.fixture(scope="module")
-def features(coin_rows, tiny_tokenizer):
-    encoded = encode_dataset(datasets.Dataset.from_list(coin_rows[:12], features=schema.FEATURES),
-                             tiny_tokenizer, max_length=64)
-    return [encoded[i] for i in range(len(encoded))]
+def features(uneven_features):
+    return uneven_features
 
 
 def padded(lengths, side="right", length=None):
@@ -34,14 +32,14 @@ def padded(lengths, side="right", length=None):
     return ids, mask
 
 
+@pytest.mark.parametrize(("factor", "rows", "row_length"), [(1, 4, 7), (1.5, 3, 10)])
 @pytest.mark.parametrize("side", ["right", "left"])
-def test_every_real_token_lands_once_in_rows_no_longer_than_the_longest_view(side):
-    lengths = [7, 2, 5, 3, 1, 6, 4]
+def test_every_real_token_lands_once_in_rows_of_bounded_length(side, factor, rows, row_length):
+    lengths = [7, 2, 5, 3, 1, 6, 4]  # 28 tokens, 49 padded positions
     ids, mask = padded(lengths, side)
-    packed = pack_views(ids, mask)
-    rows, row_length = packed.input_ids.shape
-    assert row_length == max(lengths)
-    assert rows == 4  # 28 tokens in rows of 7: 7 | 6+1 | 5+2 | 4+3
+    packed = pack_views(ids, mask, row_length_factor=factor)
+    # factor 1: rows of 7 = 7 | 6+1 | 5+2 | 4+3; factor 1.5: rows of up to 10 = 7+3 | 6+4 | 5+2+1
+    assert packed.input_ids.shape == (rows, row_length)
     index = packed.index[mask.bool()]
     assert sorted(index.tolist()) == sorted(set(index.tolist()))  # no position used twice
     assert packed.input_ids.view(-1)[index].tolist() == ids[mask.bool()].tolist()
@@ -52,7 +50,7 @@ def test_every_real_token_lands_once_in_rows_no_longer_than_the_longest_view(sid
 
 
 def test_row_tails_are_blocks_of_their_own():
-    packed = pack_views(*padded([3, 1]))  # capacity 3: [view 0], [view 1, tail of 2]
+    packed = pack_views(*padded([3, 1]), row_length_factor=1)  # rows of 3: [view 0], [view 1, tail of 2]
     assert packed.position_ids.tolist() == [[0, 1, 2], [0, 0, 1]]
 
 
@@ -63,6 +61,12 @@ def test_unpack_and_gather_invert_packing():
     where = torch.zeros_like(mask, dtype=torch.bool)
     where[0, 1], where[2, 3] = True, True  # row-major order: view 0 before view 2
     assert packed.gather(packed.input_ids, where).tolist() == [ids[0, 1].item(), ids[2, 3].item()]
+
+
+def test_rows_are_as_long_as_their_fullest_and_factor_below_one_is_an_error():
+    assert pack_views(*padded([3, 1])).input_ids.shape == (1, 4)  # 1.5 x 3 -> room for both, no tail
+    with pytest.raises(ValueError, match="row_length_factor"):
+        pack_views(*padded([3, 1]), row_length_factor=0.5)
 
 
 def test_first_fit_decreasing_never_exceeds_capacity():
@@ -84,9 +88,23 @@ def test_packed_forward_equals_padded_forward(make_tiny_model, tiny_tokenizer, f
         hidden_padded, logits_padded = labelled_forward(*args)
         hidden_packed, logits_packed = labelled_forward(*args, pack=True)
     real = batch["attention_mask"].bool()
+    assert pack_views(batch["input_ids"], batch["attention_mask"]).input_ids.numel() < batch["input_ids"].numel()
     assert torch.allclose(hidden_packed[real], hidden_padded[real], atol=1e-5)
     assert (hidden_packed[~real] == 0).all()
     assert torch.allclose(logits_packed, logits_padded, atol=1e-5)
+
+
+def test_views_that_cannot_share_a_row_run_padded(make_tiny_model):
+    ids, mask = padded([5, 4, 5])  # no two fit in 1.5 x 5 positions: packing would save nothing
+    select = mask.bool().clone()
+    select[:, -1] = False
+    model = make_tiny_model(seed=3)
+    shapes = []
+    model.model.register_forward_pre_hook(lambda module, args, kwargs: shapes.append(
+        (tuple(kwargs["input_ids"].shape), kwargs.get("attention_mask") is not None)), with_kwargs=True)
+    with torch.no_grad():
+        labelled_forward(model, ids, mask, torch.arange(5).expand(3, 5) * mask, select, pack=True)
+    assert shapes == [((3, 5), True)]  # the padded batch, with its attention mask
 
 
 def test_select_on_padding_is_an_error(make_tiny_model):
