@@ -124,7 +124,7 @@ def pack_views(input_ids: torch.Tensor, attention_mask: torch.Tensor,
     return PackedViews(packed_ids.view(len(bins), capacity), positions.view(len(bins), capacity), index)
 
 
-def packing_matches_padding(model, token_ids: torch.Tensor, tolerance: float = 1e-2) -> bool:
+def packing_matches_padding(model, token_ids: torch.Tensor, tolerance: float | None = None) -> bool:
     """Whether ``model`` gives the same logits for views packed in rows as for the same views padded.
 
     Two short views ``a`` (3 tokens) and ``b`` (4 tokens) are run padded, then packed as ``[a b]`` and
@@ -133,7 +133,8 @@ def packing_matches_padding(model, token_ids: torch.Tensor, tolerance: float = 1
     Args:
         model: the (possibly wrapped) causal LM; it is run in eval mode without gradient, then restored.
         token_ids: at least one valid token id to build the views from.
-        tolerance: largest allowed difference, relative to the largest logit.
+        tolerance: largest allowed difference, relative to the largest logit (default 1e-2, or 6e-2 when
+            the logits are 16-bit or computed under autocast: rounding, not a view attending to another).
     """
     ids = token_ids.reshape(-1)
     seq = ids[torch.arange(7, device=ids.device) % ids.numel()]
@@ -151,6 +152,9 @@ def packing_matches_padding(model, token_ids: torch.Tensor, tolerance: float = 1
             packed = model(input_ids=packed_ids, position_ids=packed_pos, use_cache=False).logits
     finally:
         model.train(was_training)
+    if tolerance is None:
+        low_precision = padded.dtype in (torch.bfloat16, torch.float16) or torch.is_autocast_enabled(ids.device.type)
+        tolerance = 6e-2 if low_precision else 1e-2
     expected = torch.cat([padded[0, :3], padded[1], padded[1], padded[0, :3]]).float()  # [14, vocab]
     got = packed.reshape(-1, packed.shape[-1]).float()
     scale = expected.abs().max().clamp(min=1e-6)

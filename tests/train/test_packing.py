@@ -151,3 +151,9 @@ def test_a_model_that_mixes_packed_views_falls_back_to_padding(make_tiny_model, 
     assert loss_fn._packing_checked is False
     assert "padding every view instead" in caplog.text
     assert fallback.loss.item() == pytest.approx(padded_loss.loss.item(), rel=1e-6)
+
+
+def test_the_check_passes_in_bfloat16(make_tiny_model):
+    model = make_tiny_model(seed=4).to(torch.bfloat16)
+    assert packing_matches_padding(model, torch.tensor([5, 9, 13]))
+    assert not packing_matches_padding(MaskAllLlama(model), torch.tensor([5, 9, 13]))
