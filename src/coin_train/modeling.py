@@ -197,8 +197,8 @@ def labelled_forward(model, input_ids, attention_mask, position_ids, select,
     packed = pack_views(input_ids, attention_mask) if pack else None
     if packed is not None and bool((select & (packed.index < 0)).any()):
         raise ValueError("select marks padding positions: only real tokens have logits")
-    pack = packed is not None and packed.input_ids.numel() < input_ids.numel()  # else padding costs nothing more
-    if pack:
+    use_packed = packed is not None and packed.input_ids.numel() < input_ids.numel()  # else padding costs no more
+    if use_packed:
         inputs = {"input_ids": packed.input_ids, "position_ids": packed.position_ids}  # no mask: see packing
         pick = lambda hidden: packed.gather(hidden, select)  # [rows, row_len, dim] -> [n_selected, dim]
     else:
@@ -218,7 +218,7 @@ def labelled_forward(model, input_ids, attention_mask, position_ids, select,
         raise RuntimeError(f"{type(model).__name__}.forward never called its output head module; "
                            "labelled_forward needs a model that computes logits as lm_head(hidden_states)")
     logits = outputs.logits if hasattr(outputs, "logits") else outputs[0]
-    hidden = packed.unpack(captured["hidden"]) if pack else captured["hidden"]  # [views, seq, dim]
+    hidden = packed.unpack(captured["hidden"]) if use_packed else captured["hidden"]  # [views, seq, dim]
     return hidden, logits.reshape(-1, logits.shape[-1])  # [views, seq, dim], [n_selected, vocab]
 
 
