@@ -37,6 +37,16 @@ NO_GROUP = -1  # a candidate of unknown instance: never masked
 
 
 # --- pure functions ------------------------------------------------------------------------
+def at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """Upcast 16-bit tensors to float32 for a loss; float32 and float64 stay as they are.
+
+    Example:
+        >>> at_least_float32(torch.ones(1, dtype=torch.bfloat16)).dtype, at_least_float32(torch.ones(1).double()).dtype
+        (torch.float32, torch.float64)
+    """
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 def contrastive_logits(
     queries: torch.Tensor,
     candidates: torch.Tensor,
@@ -57,7 +67,7 @@ def contrastive_logits(
         candidate_groups: ``[C]`` instance ids; ``NO_GROUP`` (-1) is never masked.
 
     Returns:
-        ``[B, C]`` logits (float32).
+        ``[B, C]`` logits (at least float32).
 
     Example:
         >>> q = torch.eye(2); g = torch.tensor([7, 7])
@@ -65,8 +75,8 @@ def contrastive_logits(
         tensor([[1., -inf],
                 [-inf, 1.]])
     """
-    q = F.normalize(queries.float(), dim=-1)  # [B, D]
-    c = F.normalize(candidates.float(), dim=-1)  # [C, D]
+    q = F.normalize(at_least_float32(queries), dim=-1)  # [B, D]
+    c = F.normalize(at_least_float32(candidates), dim=-1)  # [C, D]
     logits = q @ c.T / temperature  # [B, C]
     if query_groups is None or candidate_groups is None:
         return logits
@@ -173,8 +183,8 @@ def generation_loss(logits: torch.Tensor, targets: torch.Tensor, token_kinds: to
         >>> round(generation_loss(logits, torch.tensor([1, 2, 3]), kinds).item(), 4)  # 2 * log(5)
         3.2189
     """
-    token_loss = F.cross_entropy(logits.float(), targets, reduction="none")  # [N]
-    sums = torch.zeros(3, device=logits.device).index_add(0, token_kinds, token_loss)  # [3]
+    token_loss = F.cross_entropy(at_least_float32(logits), targets, reduction="none")  # [N]
+    sums = torch.zeros(3, device=logits.device, dtype=token_loss.dtype).index_add(0, token_kinds, token_loss)  # [3]
     counts = torch.bincount(token_kinds, minlength=3)  # [3]
     present = counts > 0  # [3]
     return (sums[present] / counts[present]).sum()  # []

@@ -34,11 +34,14 @@ def single_view_batch(features, view, pad_id):
 
 
 def separate_passes(model, features, pad_id, pooling):
-    """Per view kind: HF's own loss (full logits) and the pooled final hidden state."""
+    """Per view kind: token cross-entropy over full logits (in the model's dtype) and the pooled final state."""
     gen, pooled = {}, {}
     for view in ("original", "paraphrase", "negative"):
         batch = single_view_batch(features, view, pad_id)
-        gen[view] = model(**batch).loss
+        labels = batch.pop("labels")
+        logits = model(**batch).logits  # [B, T, V]
+        gen[view] = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(),
+                                                      ignore_index=-100)
         hidden = model.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                              position_ids=batch["position_ids"]).last_hidden_state
         pooled[view] = pool(hidden, batch["attention_mask"], pooling)
@@ -55,7 +58,9 @@ def test_one_pass_loss_and_gradients_equal_separate_passes(make_tiny_model, tiny
     negative_groups = torch.tensor([f["negative_group_id"] for f in features if f[ids_column("negative")]])
     loss_fn = CoinLoss(temperature=0.05, weight=1000.0, balance="cap", pooling=pooling, pack_views=pack_views)
 
-    model = make_tiny_model(seed=3)
+    # float64: the two computations sum in different orders; in float32 that rounding alone reaches
+    # relative 1e-3 on some machines (gradients of ~10, differences of ~8e-6).
+    model = make_tiny_model(seed=3).to(torch.float64)
     batch = CoinCollator(pad_id, padding_side=padding_side)(features)
     packed = packing.pack_views(batch["input_ids"], batch["attention_mask"])
     assert packed.input_ids.numel() < 0.8 * batch["input_ids"].numel()  # packing does change the layout
@@ -72,11 +77,16 @@ def test_one_pass_loss_and_gradients_equal_separate_passes(make_tiny_model, tiny
     total = gen_loss + balance_contrastive(gen_loss, ctr, 1000.0, "cap")
     total.backward()
 
-    assert one.gen_loss.item() == pytest.approx(gen_loss.item(), rel=1e-5)
-    assert one.contrastive_loss.item() == pytest.approx(ctr.item(), rel=1e-4)
+    assert one.gen_loss.item() == pytest.approx(gen_loss.item(), rel=1e-6)
+    assert one.contrastive_loss.item() == pytest.approx(ctr.item(), rel=1e-5)
     assert one.loss.item() == pytest.approx(total.item(), rel=1e-5)
+    # The model runs in float64 but its RMSNorms compute in float32, so gradients agree to float32
+    # rounding scaled by their magnitude (observed: at most ~2 eps32 x max|grad|), never better.
+    eps32 = torch.finfo(torch.float32).eps
     for name, param in model.named_parameters():
-        assert torch.allclose(one_grads[name], param.grad, rtol=1e-3, atol=1e-6), name
+        tolerance = 32 * eps32 * param.grad.abs().max().item()
+        worst = (one_grads[name] - param.grad).abs().max().item()
+        assert worst <= tolerance, (name, worst, tolerance)
 
 
 @pytest.mark.parametrize("pack_views", [True, False], ids=["packed", "padded"])
