@@ -183,3 +183,32 @@ def torch_single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# --- tolerances ----------------------------------------------------------------------------
+def _assert_close_to_rounding(actual, expected, *, dtype=None, ulps: int = 64, what: str = "") -> None:
+    """Assert that two results of one computation, laid out or ordered differently, agree to rounding.
+
+    The tolerance is derived rather than picked: ``ulps`` x the machine epsilon of ``dtype`` (the lowest
+    precision the computation runs in; by default ``expected``'s own, at least float32 since Llama's norms
+    compute in float32) x the largest magnitude in ``expected``. Summation order changes results at that
+    scale on one CPU and not another; a real difference (a wrong mask, position or token) shows at the
+    scale of the values themselves, thousands of times above it.
+    """
+    import torch
+
+    actual, expected = torch.as_tensor(actual), torch.as_tensor(expected)
+    dtype = dtype or torch.promote_types(expected.dtype, torch.float32)
+    if dtype == torch.float64:
+        dtype = torch.float32  # the models' RMSNorm runs in float32 even for a float64 model
+    scale = expected.abs().max().item() if expected.numel() else 0.0
+    tolerance = ulps * torch.finfo(dtype).eps * max(scale, 1e-12)
+    worst = (actual.double() - expected.double()).abs().max().item() if expected.numel() else 0.0
+    assert actual.shape == expected.shape, (what, actual.shape, expected.shape)
+    assert worst <= tolerance, f"{what}: differs by {worst:.3g}, tolerance {tolerance:.3g} (max |value| {scale:.3g})"
+
+
+@pytest.fixture(scope="session")
+def close_to_rounding():
+    """The assertion above, for tests that compare two layouts of one computation."""
+    return _assert_close_to_rounding

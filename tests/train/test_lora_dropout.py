@@ -102,7 +102,7 @@ def test_fused_dropout_saves_less_for_backward(make_tiny_model):
     assert fused < 0.8 * stock
 
 
-def test_a_trained_fused_adapter_saves_and_reloads(make_tiny_model, tiny_model_dir, tmp_path):
+def test_a_trained_fused_adapter_saves_and_reloads(make_tiny_model, tiny_model_dir, tmp_path, close_to_rounding):
     model = load_model(ModelArguments(model_name_or_path=str(tiny_model_dir)),
                        LoraArguments(use_lora=True, lora_r=4, lora_dropout=0.2)).train()
     assert any(isinstance(m, DropoutLinear) for m in model.modules())
@@ -120,4 +120,4 @@ def test_a_trained_fused_adapter_saves_and_reloads(make_tiny_model, tiny_model_d
     with torch.no_grad():
         expected = model.eval()(input_ids=ids).logits
         assert not torch.allclose(expected, untouched(input_ids=ids).logits, atol=1e-3)  # the adapter trained
-        assert torch.allclose(reloaded(input_ids=ids).logits, expected, atol=1e-5)
+        close_to_rounding(reloaded(input_ids=ids).logits, expected, what="reloaded logits")
