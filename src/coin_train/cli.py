@@ -1,7 +1,7 @@
 """``coin-train``: train instruction-robust causal LMs with Contrastive Instruction Tuning.
 
 A thin layer over :func:`coin_train.trainer.run_training`. Settings come from, in increasing priority:
-the dataclass defaults, a ``--config`` YAML file, the named options below, and any other field given as
+the dataclass defaults, a ``--preset`` (``reference``: the reference code's setup), a ``--config`` YAML file, the named options below, and any other field given as
 ``--field_name VALUE`` (every field of ModelArguments, LoraArguments, DataArguments and CoinConfig, i.e.
 all of ``transformers.TrainingArguments`` too; ``--help-all`` lists them).
 """
@@ -15,7 +15,8 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from coin_train.config import CoinConfig, DataArguments, LoraArguments, ModelArguments
+from coin_train.config import (PRESETS, CoinConfig, DataArguments, LoraArguments, ModelArguments, check_pairing,
+                               preset_settings)
 
 ARGUMENT_CLASSES = (ModelArguments, LoraArguments, DataArguments, CoinConfig)
 
@@ -128,6 +129,10 @@ def main() -> None:
 @click.option("--output-dir", help="Where checkpoints and the final model are written.")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="YAML file of settings (any field; options on the command line win).")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)),
+              help="Start from a named setup; 'reference' = the reference code's: no EOS, (anchor, negative) pairs "
+                   "in order, micro-batch 2 x 32 accumulation, LoRA r=16 q/k/v/o, lr 1e-4, 10% warmup, 1 epoch. "
+                   "Any other option still overrides it (docs/training.md).")
 @click.option("--lora", is_flag=True, help="Train LoRA adapters (r=16, alpha=16, q/k/v/o; see --lora_r ...).")
 @click.option("--no-contrastive", is_flag=True, help="Baseline: generation loss only (continual instruction tuning).")
 @click.option("--max-length", type=click.IntRange(min=2), help="Max tokens per view.  [default: 256]")
@@ -145,7 +150,7 @@ def main() -> None:
 @click.option("--help-all", is_flag=True, is_eager=True, expose_value=False, callback=_print_all_options,
               help="List every setting (model, LoRA, data, CoIN and all TrainingArguments) and exit.")
 @click.pass_context
-def train(ctx: click.Context, config_file, **options) -> None:
+def train(ctx: click.Context, config_file, preset, **options) -> None:
     """Train with the CoIN objective and save a model that from_pretrained loads.
 
     \b
@@ -161,11 +166,16 @@ def train(ctx: click.Context, config_file, **options) -> None:
     """
     from coin_data.schema import SchemaError
 
-    settings = read_config_file(config_file) if config_file else {}
+    settings = preset_settings(preset) if preset else {}
+    settings.update(read_config_file(config_file) if config_file else {})
     for option, (field_name, constant) in NAMED_OPTIONS.items():
         if ctx.get_parameter_source(option) == ParameterSource.COMMANDLINE:
             settings[field_name] = options[option] if constant is None else constant
     model_args, lora_args, data_args, config = parse_settings(settings, ctx.args)
+    try:
+        check_pairing(data_args, config)
+    except ValueError as err:
+        raise click.ClickException(f"invalid setting: {err}") from None
 
     from coin_train.trainer import run_training
 

@@ -131,6 +131,18 @@ class DataArguments:
         default=False, metadata={"help": "Use the tokenizer's chat template instead of prompt_template."}
     )
     system_prompt: str | None = field(default=None, metadata={"help": "System turn in chat-template mode."})
+    add_eos: bool = field(
+        default=True,
+        metadata={"help": "End every target with the tokenizer's EOS token, so the model learns to stop and 'last' "
+                          "pooling reads the EOS state. --no_add_eos (the reference code) pools the last answer token."},
+    )
+    pair_negatives: bool = field(
+        default=False,
+        metadata={"help": "Lay the training rows out as (anchor, hard negative) pairs, each row followed by the row "
+                          "of its negative instance, as the reference code's data file does; with a batch of 2 and "
+                          "sequential sampling the other row of a batch is each anchor's in-batch negative. Rows "
+                          "without an available partner are left out (counted in a warning)."},
+    )
 
     def __post_init__(self) -> None:
         if not self.dataset_name_or_path:
@@ -142,7 +154,7 @@ class DataArguments:
     def prompt_format(self) -> PromptFormat:
         """The :class:`PromptFormat` these settings describe."""
         return PromptFormat(template=self.prompt_template, chat_template=self.chat_template,
-                            system_prompt=self.system_prompt)
+                            system_prompt=self.system_prompt, add_eos=self.add_eos)
 
 
 @dataclass
@@ -222,3 +234,52 @@ class CoinConfig(TrainingArguments):
     def uses_negatives(self) -> bool:
         """Whether the data step has to tokenize the hard-negative view at all."""
         return (self.contrastive and self.hard_negatives) or self.negative_gen_loss
+
+
+# --- presets ----------------------------------------------------------------------------
+# coin-train train --preset reference --model smollm2 --dataset coin-flan-paraphrased --output-dir out/ref
+PRESETS: dict[str, dict] = {
+    # The reference code's setup (luka-group/CoIN, run_contrastive_llama.py and its run script): no EOS, so
+    # 'last' pooling reads the last answer token; (anchor, hard negative) rows adjacent and unshuffled in
+    # micro-batches of 2, each row an anchor whose in-batch negative is the other; no extra negative
+    # columns; 64 rows per optimizer step; LoRA r=16, alpha=16, dropout 0.05 on q/k/v/o; lr 1e-4 with 10%
+    # warmup; one epoch; 256 tokens; w=1000 capped by min(w, L_gen / c); tau=0.05. (The reference loads
+    # LLaMA-7B in 8 bit with fp16 on a GPU; add --bf16/--fp16 there, nothing here assumes a GPU.)
+    "reference": {
+        "add_eos": False, "pooling": "last", "pair_negatives": True, "train_sampling_strategy": "sequential",
+        "hard_negatives": False, "negative_gen_loss": False,
+        "per_device_train_batch_size": 2, "gradient_accumulation_steps": 32,
+        "learning_rate": 1e-4, "warmup_steps": 0.1, "num_train_epochs": 1.0, "max_length": 256,
+        "temperature": 0.05, "contrastive_weight": 1000.0, "balance": "cap",
+        "use_lora": True, "lora_r": 16, "lora_alpha": 16, "lora_dropout": 0.05,
+        "lora_target_modules": list(DEFAULT_LORA_TARGETS), "optim": "adamw_torch", "seed": 42, "logging_steps": 1,
+    },
+}
+
+
+def preset_settings(name: str) -> dict:
+    """The settings a named preset gives (a copy); any of them can still be overridden.
+
+    Example:
+        >>> preset_settings("reference")["per_device_train_batch_size"]
+        2
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(sorted(PRESETS))}")
+    return {key: (list(value) if isinstance(value, list) else value) for key, value in PRESETS[name].items()}
+
+
+def check_pairing(data_args: DataArguments, config: CoinConfig) -> None:
+    """``pair_negatives`` needs pairs that stay together in one micro-batch: an even batch and sequential order.
+
+    Example:
+        >>> check_pairing(DataArguments("d"), CoinConfig(output_dir="o"))  # pairing off: nothing to check
+    """
+    if not data_args.pair_negatives:
+        return
+    if config.per_device_train_batch_size % 2:
+        raise ValueError("pair_negatives needs an even per_device_train_batch_size (pairs must share a batch), "
+                         f"got {config.per_device_train_batch_size}")
+    if config.train_sampling_strategy != "sequential":
+        raise ValueError("pair_negatives needs --train_sampling_strategy sequential (shuffling would split the "
+                         f"pairs), got {config.train_sampling_strategy!r}")

@@ -217,6 +217,48 @@ def encode_dataset(dataset, tokenizer, prompt_format: PromptFormat | None = None
     return kept
 
 
+def pair_with_negatives(encoded):
+    """Reorder encoded rows as ``[anchor, its negative, anchor, its negative, ...]``.
+
+    The negative of a row is a row of the instance its hard negative comes from (``group_id`` equal to the
+    anchor's ``negative_group_id``), taken in dataset order and used once; each row appears at most once.
+    With batches of 2 in this order, each row's in-batch negative is its partner, as in the reference
+    code's data file. Rows left without a partner are dropped, and counted in a warning.
+
+    Input columns: ``group_id``, ``negative_group_id`` (plus any others, kept).
+    Output: the same columns, rows reordered (an even number of them).
+
+    Example:
+        >>> import datasets
+        >>> rows = datasets.Dataset.from_dict({"group_id": [1, 2, 3, 4], "negative_group_id": [3, 3, 1, -1]})
+        >>> pair_with_negatives(rows)["group_id"]
+        [1, 3]
+    """
+    groups, negatives = encoded[GROUP_ID], encoded[NEGATIVE_GROUP_ID]
+    rows_of_group: dict[int, list[int]] = {}
+    for index, group in enumerate(groups):
+        rows_of_group.setdefault(group, []).append(index)
+    used = [False] * len(groups)
+    order: list[int] = []
+    for anchor, negative_group in enumerate(negatives):
+        if used[anchor] or negative_group == NO_GROUP:
+            continue
+        candidates = rows_of_group.get(negative_group, [])
+        while candidates and (used[candidates[0]] or candidates[0] == anchor):
+            candidates.pop(0)
+        if candidates:
+            partner = candidates.pop(0)
+            used[anchor] = used[partner] = True
+            order += [anchor, partner]
+    if len(order) < len(groups):
+        logger.warning("pair_negatives: %d of %d rows have no unused row of their negative's instance and are "
+                       "left out", len(groups) - len(order), len(groups))
+    if not order:
+        raise ValueError("pair_negatives: no row has its hard negative's instance among the rows; the dataset "
+                         "needs negative_instruction values that are original prompts of other rows")
+    return encoded.select(order)
+
+
 # --- batching -----------------------------------------------------------------------------
 @dataclass
 class CoinCollator:

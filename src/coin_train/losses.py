@@ -194,9 +194,10 @@ def balance_contrastive(gen_loss: torch.Tensor, ctr_loss: torch.Tensor, weight: 
                         rule: str = "cap") -> torch.Tensor:
     """The weighted contrastive term ``c = w * L_ctr``, capped at ``L_gen`` under the paper's rule.
 
-    With ``rule="cap"``, when ``c > L_gen`` it becomes ``c * (L_gen / c).detach()``: its value equals
-    ``L_gen`` and its gradient is the contrastive gradient scaled by ``L_gen / c``. ``rule="fixed"``
-    returns ``c``.
+    With ``rule="cap"`` (the reference code's rule), when ``c > L_gen`` it becomes
+    ``c * min(w, L_gen / c).detach()``. For ``w >= 1`` its value then equals ``L_gen`` and its gradient is
+    the contrastive gradient scaled by ``L_gen / c``; for ``w < 1`` the factor is at most ``w``.
+    ``rule="fixed"`` returns ``c``.
 
     Args:
         gen_loss: scalar L_gen.
@@ -216,7 +217,8 @@ def balance_contrastive(gen_loss: torch.Tensor, ctr_loss: torch.Tensor, weight: 
         return weighted
     if rule != "cap":
         raise ValueError(f"unknown balance rule {rule!r}; choose 'cap' or 'fixed'")
-    scale = torch.where(weighted > gen_loss, gen_loss / weighted, torch.ones_like(weighted)).detach()  # []
+    bounded = torch.clamp(gen_loss / weighted, max=weight)  # [] min(w, L_gen / c)
+    scale = torch.where(weighted > gen_loss, bounded, torch.ones_like(weighted)).detach()  # []
     return weighted * scale
 
 

@@ -20,8 +20,8 @@ import torch
 from transformers import Trainer
 from transformers.trainer_utils import get_last_checkpoint, set_seed
 
-from coin_train.config import CoinConfig, DataArguments, LoraArguments, ModelArguments
-from coin_train.data import CoinCollator, encode_dataset, load_coin_dataset
+from coin_train.config import CoinConfig, DataArguments, LoraArguments, ModelArguments, check_pairing
+from coin_train.data import CoinCollator, encode_dataset, load_coin_dataset, pair_with_negatives
 from coin_train.losses import CoinLoss
 from coin_train.modeling import load_model, load_tokenizer
 from coin_train.prompt import PromptFormat
@@ -116,6 +116,7 @@ def run_training(model_args: ModelArguments, lora_args: LoraArguments, data_args
         >>> run_training(ModelArguments("m"), LoraArguments(use_lora=True),           # doctest: +SKIP
         ...              DataArguments("coin-flan-paraphrased"), CoinConfig(output_dir="out"))
     """
+    check_pairing(data_args, config)
     set_seed(config.seed)
     tokenizer = load_tokenizer(model_args.model_name_or_path, model_args.trust_remote_code)
     prompt_format = data_args.prompt_format()
@@ -130,6 +131,8 @@ def run_training(model_args: ModelArguments, lora_args: LoraArguments, data_args
         if data_args.max_train_samples is not None:
             train = train.select(range(min(data_args.max_train_samples, len(train))))
         train_dataset = encode_dataset(train, **encode)
+        if data_args.pair_negatives:
+            train_dataset = pair_with_negatives(train_dataset)
         eval_dataset = None
         if wants_eval:
             evaluation = raw[data_args.eval_split]

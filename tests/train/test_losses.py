@@ -118,6 +118,16 @@ def test_balance_caps_value_at_gen_loss_and_scales_the_gradient():
     assert ctr.grad.item() == pytest.approx(1000.0 * 2.0 / 500.0)  # gradient scaled by L_gen / (w L_ctr)
 
 
+def test_balance_bounds_the_cap_factor_by_the_weight_below_one():
+    # w < 1: c = 0.5 * 10 = 5 > L_gen = 2, and min(w, L_gen / c) = min(0.5, 0.4) = 0.4 -> capped at L_gen;
+    # with L_gen = 4.9, min(0.5, 0.98) = 0.5 -> c * w = 2.5, below L_gen (the reference code's bound).
+    ctr = torch.tensor(10.0, requires_grad=True)
+    assert balance_contrastive(torch.tensor(2.0), ctr, weight=0.5).item() == pytest.approx(2.0)
+    term = balance_contrastive(torch.tensor(4.9), ctr, weight=0.5)
+    term.backward()
+    assert term.item() == pytest.approx(2.5) and ctr.grad.item() == pytest.approx(0.5 * 0.5)
+
+
 def test_balance_leaves_a_small_term_alone_and_fixed_never_caps():
     gen_loss = torch.tensor(2.0)
     ctr = torch.tensor(0.001, requires_grad=True)
