@@ -231,7 +231,7 @@ def pair_with_negatives(encoded):
     Example:
         >>> import datasets
         >>> rows = datasets.Dataset.from_dict({"group_id": [1, 2, 3, 4], "negative_group_id": [3, 3, 1, -1]})
-        >>> pair_with_negatives(rows)["group_id"]
+        >>> list(pair_with_negatives(rows)["group_id"])
         [1, 3]
     """
     groups, negatives = encoded[GROUP_ID], encoded[NEGATIVE_GROUP_ID]
