@@ -20,6 +20,9 @@ Methods, all on the same synthetic batch (B rows -> B original + B paraphrase vi
   last-position pooling, InfoNCE, the same cap rule.
 * ``reference_two_pass_fused``: the same, given our fused LoRA dropout (``coin_train.lora_dropout``), to
   separate the saving of the CoIN step itself from that of the fused dropout.
+* ``coin_top_layers``: the ``coin`` step on a second copy of the model loaded as ``coin-train
+  --train_top_layers N`` loads it (``--top-layers``; LoRA adapters on the top N layers only, or the
+  layers below frozen): the trunk runs without a graph.
 
 With LoRA (SmolLM2, dropout 0.05 as in the paper) ``plain`` and ``reference_two_pass`` use peft's own
 dropout, as a stock setup does; the ``coin*`` methods and ``reference_two_pass_fused`` use the fused one
@@ -46,7 +49,9 @@ import sys
 import time
 
 METHODS = ("plain", "coin_baseline", "coin", "coin_padded", "coin_hard_negatives", "reference_two_pass",
-           "reference_two_pass_fused")
+           "reference_two_pass_fused", "coin_top_layers")
+DEFAULT_TOP_LAYERS = 8
+TOP_LAYERS = DEFAULT_TOP_LAYERS  # set from --top-layers
 STOCK_DROPOUT = ("plain", "reference_two_pass")  # run with peft's own (unfused) LoRA dropout
 MODELS = ("tiny32k", "smollm2")
 LORA_MODELS = ("smollm2",)
@@ -97,22 +102,29 @@ BF16 = False  # set from --bf16 in main(); read by the workers
 DATASET = None  # set from --dataset in main()
 
 # --- models ----------------------------------------------------------------------------------
-def build_model(name: str, bf16: bool = False):
+def build_model(name: str, bf16: bool = False, top_layers: int | None = None):
+    """The benchmark model; ``top_layers`` loads it as ``--train_top_layers`` does."""
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+
+    from coin_train.freezing import freeze_below_top_layers
 
     if name == "tiny32k":
         torch.manual_seed(0)
         config = LlamaConfig(vocab_size=32000, hidden_size=128, intermediate_size=512, num_hidden_layers=2,
                              num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=False)
-        return LlamaForCausalLM(config), "full"
+        model = LlamaForCausalLM(config)
+        if top_layers:
+            freeze_below_top_layers(model, min(top_layers, config.num_hidden_layers))
+        return model, "full"
     if name == "smollm2":
         from coin_train.config import LoraArguments
         from coin_train.modeling import attach_lora, smollm2_path
 
         # --bf16: frozen base weights stored in bfloat16 (the usual LoRA setting); the adapters stay float32
         model = AutoModelForCausalLM.from_pretrained(smollm2_path(), dtype=torch.bfloat16 if bf16 else torch.float32)
-        return attach_lora(model, LoraArguments(use_lora=True, lora_r=16, lora_alpha=16, lora_dropout=0.05)), "lora r=16 q/k/v/o"
+        lora = LoraArguments(use_lora=True, lora_r=16, lora_alpha=16, lora_dropout=0.05)
+        return attach_lora(model, lora, top_layers=top_layers), "lora r=16 q/k/v/o"
     raise ValueError(f"unknown model {name!r}; choose from {MODELS}")
 
 
@@ -170,11 +182,11 @@ def _status_kb(field: str) -> int:
     raise KeyError(field)
 
 
-def _setup(model_name: str, threads: int, checkpointing: bool, n_rows: int):
+def _setup(model_name: str, threads: int, checkpointing: bool, n_rows: int, method: str = ""):
     import torch
 
     torch.set_num_threads(threads)
-    model, mode = build_model(model_name, BF16)
+    model, mode = build_model(model_name, BF16, TOP_LAYERS if method == "coin_top_layers" else None)
     if BF16:
         mode += " + bf16 autocast"
     if checkpointing:
@@ -202,16 +214,21 @@ def time_worker(model_name: str, methods: list[str], n_rows: int, steps: int, th
                 checkpointing: bool) -> dict:
     """All methods in one process, interleaved step by step, so a busy machine slows them alike."""
     model, mode, optimizer, rows = _setup(model_name, threads, checkpointing, n_rows)
-    steps_of = {method: step_function(method, model, rows) for method in methods}
+    optimizer_of = {method: optimizer for method in methods}
+    steps_of = {method: step_function(method, model, rows) for method in methods if method != "coin_top_layers"}
+    if "coin_top_layers" in methods:  # a second copy, loaded as --train_top_layers loads it
+        top_model, _, optimizer_of["coin_top_layers"], _ = _setup(model_name, threads, checkpointing, n_rows,
+                                                                  "coin_top_layers")
+        steps_of["coin_top_layers"] = step_function("coin_top_layers", top_model, rows)
     for method in methods:  # warm-up
-        _train_step(steps_of[method], optimizer)
+        _train_step(steps_of[method], optimizer_of[method])
     wall: dict[str, list[float]] = {method: [] for method in methods}
     cpu: dict[str, list[float]] = {method: [] for method in methods}
     for round_index in range(steps):
         order = methods[round_index % len(methods):] + methods[: round_index % len(methods)]
         for method in order:
             start, start_cpu = time.perf_counter(), time.process_time()
-            _train_step(steps_of[method], optimizer)
+            _train_step(steps_of[method], optimizer_of[method])
             wall[method].append(time.perf_counter() - start)
             cpu[method].append(time.process_time() - start_cpu)
     return {"training": mode,
@@ -225,7 +242,7 @@ def memory_worker(model_name: str, method: str, n_rows: int, steps: int, threads
     """One method in a fresh process: peak resident memory over two steps (memory does not vary by step)."""
     import torch
 
-    model, mode, optimizer, rows = _setup(model_name, threads, checkpointing, n_rows)
+    model, mode, optimizer, rows = _setup(model_name, threads, checkpointing, n_rows, method)
     loss_of = step_function(method, model, rows)
     with torch.no_grad():  # page in the weights (from_pretrained maps them lazily): not step memory
         model(input_ids=torch.tensor([rows[0]["original_input_ids"][:8]]))
@@ -242,7 +259,7 @@ def memory_worker(model_name: str, method: str, n_rows: int, steps: int, threads
 # --- driver ----------------------------------------------------------------------------------
 def _run_worker(args, *worker_args: str, env: dict | None = None) -> dict:
     command = [sys.executable, __file__, "--rows", str(args.rows), "--steps", str(args.steps),
-               "--threads", str(args.threads), *worker_args]
+               "--threads", str(args.threads), "--top-layers", str(args.top_layers), *worker_args]
     if args.activation_checkpointing:
         command.append("--activation-checkpointing")
     if args.bf16:
@@ -266,7 +283,7 @@ def summarize(results: dict[str, dict]) -> dict:
     process CPU time (``*_cpu``, steady on a shared machine); memory ratios from peak resident memory."""
     ratios = {}
     short = {"reference_two_pass": "reference", "reference_two_pass_fused": "reference_fused"}
-    for a, b in (("coin", "plain"), ("coin", "coin_baseline"), ("coin", "coin_padded"),
+    for a, b in (("coin", "plain"), ("coin", "coin_baseline"), ("coin", "coin_padded"), ("coin_top_layers", "coin"),
                  ("reference_two_pass", "coin"), ("reference_two_pass_fused", "coin")):
         if {a, b} <= results.keys() and "step_s" in results[a]:
             name = f"{short.get(a, a)}_time_vs_{b}"
@@ -294,11 +311,13 @@ def main() -> None:
                         help="bfloat16 autocast (and bfloat16 base weights for the LoRA model), as --bf16 training")
     parser.add_argument("--dataset", help="take the batch from this dataset's train split (e.g. a `coin-data build` "
                                           "folder) instead of random tokens")
+    parser.add_argument("--top-layers", type=int, default=DEFAULT_TOP_LAYERS,
+                        help="layers trained by the coin_top_layers method (--train_top_layers)")
     parser.add_argument("--time-worker", metavar="MODEL", help=argparse.SUPPRESS)
     parser.add_argument("--memory-worker", nargs=2, metavar=("MODEL", "METHOD"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    global BF16, DATASET
-    BF16, DATASET = args.bf16, args.dataset
+    global BF16, DATASET, TOP_LAYERS
+    BF16, DATASET, TOP_LAYERS = args.bf16, args.dataset, args.top_layers
     methods, measures = args.methods.split(","), args.measure.split(",")
     common = (args.rows, args.steps, args.threads, args.activation_checkpointing)
     if args.time_worker:
@@ -311,6 +330,7 @@ def main() -> None:
     report = {"device": "cpu", "threads": args.threads, "rows": args.rows, "steps": args.steps,
               "batch": args.dataset or "random tokens, FLAN-like lengths",
               "activation_checkpointing": args.activation_checkpointing, "bf16": args.bf16,
+              "top_layers": args.top_layers,
               "load_average_at_start": os.getloadavg()[0], "models": {}}
     for model_name in args.models.split(","):
         # Without LoRA (tiny32k trains every weight) there is no dropout to fuse: the fused reference is the same

@@ -51,9 +51,20 @@ class ModelArguments:
         default=False, metadata={"help": "Allow model code from the Hub repository (only for models you trust)."}
     )
 
+    # --- which weights train ------------------------------------------------------------
+    train_top_layers: int | None = field(
+        default=None,
+        metadata={"help": "Train only the top N decoder layers (LoRA adapters on them only, or their full weights "
+                          "plus the final norm and an untied head); the embeddings and the layers below run "
+                          "without gradients, so they keep no activations and the backward pass stops early "
+                          "(docs/training.md). Default: all layers."},
+    )
+
     def __post_init__(self) -> None:
         if not self.model_name_or_path:
             raise ValueError("model_name_or_path is required (--model PATH_OR_ID)")
+        if self.train_top_layers is not None and self.train_top_layers < 1:
+            raise ValueError(f"train_top_layers must be >= 1, got {self.train_top_layers}")
 
 
 @dataclass

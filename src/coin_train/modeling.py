@@ -95,16 +95,28 @@ def load_model(model_args: ModelArguments, lora_args: LoraArguments | None = Non
         if lora_args is not None and lora_args.use_lora:
             logger.warning("%s is an adapter folder: continuing its adapter, the --lora settings are ignored", path)
         model = PeftModel.from_pretrained(base, path, is_trainable=True)
-        return _fuse_dropout(model) if lora_args is None or lora_args.lora_fuse_dropout else model
+        model = _fuse_dropout(model) if lora_args is None or lora_args.lora_fuse_dropout else model
+        return _freeze_trunk(model, model_args.train_top_layers)
 
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     if lora_args is not None and lora_args.use_lora:
-        model = attach_lora(model, lora_args)
+        model = attach_lora(model, lora_args, top_layers=model_args.train_top_layers)
+    return _freeze_trunk(model, model_args.train_top_layers)
+
+
+def _freeze_trunk(model, n_top: int | None):
+    if n_top is not None:
+        from coin_train.freezing import freeze_below_top_layers
+
+        frozen, trained = freeze_below_top_layers(model, n_top)
+        logger.info("training the top %d decoder layers; the %d below run without gradients", trained, frozen)
     return model
 
 
-def attach_lora(model, lora_args: LoraArguments):
+def attach_lora(model, lora_args: LoraArguments, top_layers: int | None = None):
     """Wrap ``model`` with fresh LoRA adapters; the base weights are frozen.
+
+    With ``top_layers`` the adapters go on the top N decoder layers only (:mod:`coin_train.freezing`).
 
     With ``lora_fuse_dropout`` (the default) each adapter's dropout is fused into its A projection
     (:mod:`coin_train.lora_dropout`): the same computation with less activation memory.
@@ -122,9 +134,18 @@ def attach_lora(model, lora_args: LoraArguments):
         lora_dropout=lora_args.lora_dropout,
         target_modules="all-linear" if targets == ["all-linear"] else list(targets),
         task_type="CAUSAL_LM",
+        layers_to_transform=_top_layers(model, top_layers),
     )
     model = get_peft_model(model, config)
     return _fuse_dropout(model) if lora_args.lora_fuse_dropout else model
+
+
+def _top_layers(model, n_top: int | None) -> list[int] | None:
+    if n_top is None:
+        return None
+    from coin_train.freezing import decoder_layers, top_layer_indices
+
+    return top_layer_indices(len(decoder_layers(model)), n_top)
 
 
 def _fuse_dropout(model):
