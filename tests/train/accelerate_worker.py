@@ -6,7 +6,7 @@
 Each process writes ``RECORD_DIR/rank{R}.json``: how accelerate wrapped the model, the rows of every
 micro-batch it trained on, the features and the loss of its first micro-batch, whether it saved, and a
 checksum of its final weights; and ``RECORD_DIR/grads{R}.pt``: the gradients of the first step as the
-optimizer sees them (full tensors, gathered from the shards under FSDP).
+optimizer sees them (full tensors, gathered from the shards under FSDP and DeepSpeed ZeRO).
 
 FSDP on a machine without GPUs: torch's FSDP2 runs on CPU with gloo, but accelerate's state takes
 FSDP only on GPU-like devices and runs the launch as DDP. With ``COIN_TEST_FSDP_ON_CPU=1`` this helper
@@ -71,6 +71,22 @@ class RecordingCollator:
         return self.collator(features)
 
 
+def record_deepspeed_gradients(path: Path) -> None:
+    """Save the full gradients of DeepSpeed's first step: its engine steps inside ``backward`` and keeps
+    them in its own partitioned buffers, where no Trainer callback sees them."""
+    from deepspeed import DeepSpeedEngine
+    from deepspeed.utils import safe_get_full_grad
+
+    original_step = DeepSpeedEngine.step
+
+    def step(self, *args, **kwargs):
+        if not path.exists():  # safe_get_full_grad gathers shards: every rank calls it, in the same order
+            torch.save({name: full(safe_get_full_grad(p)) for name, p in self.module.named_parameters()}, path)
+        return original_step(self, *args, **kwargs)
+
+    DeepSpeedEngine.step = step
+
+
 class GradientRecorder(TrainerCallback):
     """Keeps the gradients of the first optimizer step (after any all-reduce or reduce-scatter)."""
 
@@ -78,7 +94,7 @@ class GradientRecorder(TrainerCallback):
         self.path = path
 
     def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
-        if state.global_step == 0:
+        if state.global_step == 0 and not self.path.exists():
             grads = {name: full(p.grad) for name, p in model.named_parameters() if p.grad is not None}
             torch.save(grads, self.path)
 
@@ -95,7 +111,10 @@ class RecordingTrainer(trainer_module.CoinTrainer):
                        "distributed_type": str(self.accelerator.distributed_type),
                        "fsdp": self.is_fsdp_enabled, "deepspeed": self.is_deepspeed_enabled}
         self.data_collator = RecordingCollator(self.data_collator, self.record)
-        self.add_callback(GradientRecorder(RECORD_DIR / f"grads{rank}.pt"))
+        if self.is_deepspeed_enabled:
+            record_deepspeed_gradients(RECORD_DIR / f"grads{rank}.pt")
+        else:
+            self.add_callback(GradientRecorder(RECORD_DIR / f"grads{rank}.pt"))
         RecordingTrainer.current = self
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):

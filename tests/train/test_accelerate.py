@@ -1,10 +1,11 @@
 """``coin-train train`` under ``accelerate launch``, two CPU processes on gloo, with the accelerate
-configs shipped in ``examples/accelerate/`` (made CPU-sized): DDP and FSDP2 split every global batch
-between the processes, gather the contrastive candidates, compute the loss and gradients of one process
-holding the whole global batch, log and save once, and save a model that reloads.
+configs shipped in ``examples/accelerate/`` (made CPU-sized): DDP, FSDP2 and DeepSpeed ZeRO-2/3 split
+every global batch between the processes, gather the contrastive candidates, compute the loss and
+gradients of one process holding the whole global batch, log and save once, and save a model that reloads.
 
-The launches take about 20 to 40 s each on two cores: they are in the slow suite (``pytest -m slow``);
-the config files are checked in the default suite.
+The launches take 30 s to several minutes each on two cores: they are in the slow suite
+(``pytest -m slow``); the DeepSpeed ones need ``pip install deepspeed`` (they are skipped without it).
+The config files and the CPU fallback are checked in the default suite.
 """
 
 from __future__ import annotations
@@ -20,11 +21,47 @@ import pytest
 import torch
 import yaml
 
+from coin_train.config import launched_without_accelerator
+
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "examples" / "accelerate"
 WORKER = Path(__file__).with_name("accelerate_worker.py")
 WORLD, ROWS_PER_PROCESS, STEPS = 2, 4, 4  # 16 instances x 2 rows = 32 rows = 4 global batches of 2 x 4
 SETTINGS = {"temperature": 0.05, "contrastive_weight": 1000.0, "balance": "cap", "pooling": "last"}
+
+
+def has_accelerator() -> bool:
+    return torch.accelerator.is_available() if hasattr(torch, "accelerator") else torch.cuda.is_available()
+
+
+@pytest.mark.parametrize("name, engine", [("single-gpu.yaml", "NO"), ("ddp-8gpu.yaml", "MULTI_GPU"),
+                                          ("fsdp2-8gpu.yaml", "FSDP"), ("deepspeed-zero3-8gpu.yaml", "DEEPSPEED")])
+def test_shipped_accelerate_configs_parse(name, engine, tmp_path):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(CONFIGS / name))
+    assert str(config.distributed_type) == f"DistributedType.{engine}"
+    assert config.num_processes == (1 if engine == "NO" else 8) and config.num_machines == 1
+    assert config.mixed_precision == "bf16" and not config.use_cpu
+    if engine == "FSDP":
+        assert config.fsdp_config["fsdp_version"] == 2
+        assert config.fsdp_config["fsdp_state_dict_type"] == "FULL_STATE_DICT"  # a from_pretrained folder
+    if engine == "DEEPSPEED":
+        assert config.deepspeed_config["zero_stage"] == 3 and config.deepspeed_config["zero3_save_16bit_model"]
+    cpu = load_config_from_file(str(cpu_variant(CONFIGS / name, tmp_path)))  # what the launch tests run
+    assert (cpu.num_processes, cpu.use_cpu, cpu.distributed_type) == (WORLD, True, config.distributed_type)
+
+
+def test_launched_processes_without_accelerator_train_on_cpu(monkeypatch):
+    # accelerate's multi-GPU/FSDP/DeepSpeed launchers do not pass `use_cpu: true` on; CoinConfig turns
+    # use_cpu on when this is true, else every process would train alone. (A CoinConfig cannot be built
+    # here with WORLD_SIZE=2: it would wait for the second process; the launch tests below build it.)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert launched_without_accelerator() is False
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert launched_without_accelerator() is False
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert launched_without_accelerator() is not has_accelerator()
 
 
 def free_port() -> int:
@@ -42,7 +79,8 @@ def cpu_variant(config_file: Path, folder: Path) -> Path:
     return path
 
 
-def launch(config_file: Path, tmp_path: Path, model_dir: Path, dataset_dir: Path, env: dict | None = None):
+def launch(config_file: Path, tmp_path: Path, model_dir: Path, dataset_dir: Path, env: dict | None = None,
+           timeout: int = 600):
     """Run the worker under `accelerate launch`; return (stdout, records per rank, output folder)."""
     records, output = tmp_path / "records", tmp_path / "out"
     records.mkdir()
@@ -54,7 +92,7 @@ def launch(config_file: Path, tmp_path: Path, model_dir: Path, dataset_dir: Path
                *[f"--{key}={value}" for key, value in SETTINGS.items()]]
     run_env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
                "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]), **(env or {})}
-    proc = subprocess.run(command, env=run_env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(command, env=run_env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     ranks = [json.loads((records / f"rank{rank}.json").read_text()) for rank in range(WORLD)]
     grads = [torch.load(records / f"grads{rank}.pt") for rank in range(WORLD)]
@@ -106,7 +144,7 @@ def check_data_parallel_run(stdout, ranks, grads, output, model_dir, tiny_tokeni
         scale = expected.abs().max().item()
         for rank in range(WORLD):
             worst = (grads[rank][name].double() - expected).abs().max().item()
-            assert worst <= 64 * eps32 * scale, (name, rank, worst, scale)
+            assert worst <= 128 * eps32 * scale, (name, rank, worst, scale)  # observed: up to 13 eps32
 
     # Logged and saved once, by the main process; the processes end with the same weights.
     logged = [line for line in stdout.splitlines() if "'contrastive_accuracy'" in line]
@@ -146,4 +184,19 @@ def test_fsdp2_with_accelerate_launch(tmp_path, tiny_model_dir, coin_dataset_dir
     assert [r["fsdp"] for r in ranks] == [True, True]
     assert [r["distributed_type"] for r in ranks] == ["DistributedType.FSDP"] * WORLD
     assert [r["wrapped_as"] for r in ranks] == ["FSDPLlamaForCausalLM"] * WORLD  # sharded by fully_shard
+    check_data_parallel_run(stdout, ranks, grads, output, tiny_model_dir, tiny_tokenizer)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", [2, 3])
+def test_deepspeed_zero_with_accelerate_launch(stage, tmp_path, tiny_model_dir, coin_dataset_dir, tiny_tokenizer):
+    pytest.importorskip("deepspeed", reason="DeepSpeed is optional: pip install deepspeed")
+    config = yaml.safe_load(cpu_variant(CONFIGS / "deepspeed-zero3-8gpu.yaml", tmp_path).read_text())
+    config["deepspeed_config"]["zero_stage"] = stage
+    (tmp_path / "zero.yaml").write_text(yaml.safe_dump(config))
+    # DeepSpeed's CPU accelerator compiles its shared-memory op on first use (minutes, then cached).
+    stdout, ranks, grads, output = launch(tmp_path / "zero.yaml", tmp_path, tiny_model_dir, coin_dataset_dir,
+                                          timeout=1200)
+    assert [r["deepspeed"] for r in ranks] == [True, True]
+    assert [r["wrapped_as"] for r in ranks] == ["DeepSpeedEngine"] * WORLD
     check_data_parallel_run(stdout, ranks, grads, output, tiny_model_dir, tiny_tokenizer)
