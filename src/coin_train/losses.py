@@ -251,7 +251,18 @@ def _all_gather_with_grad(x: torch.Tensor) -> torch.Tensor:
 
 
 def mean_over_processes(x: torch.Tensor) -> torch.Tensor:
-    """The mean of ``x`` over all processes, without gradient (``x`` itself on a single process)."""
+    """The mean of ``x`` over all processes, without gradient (``x`` itself on a single process).
+
+    Args:
+        x: a tensor of the same shape on every process.
+
+    Returns:
+        The element-wise mean, detached.
+
+    Example:
+        >>> mean_over_processes(torch.tensor([2.0, 4.0]))  # one process
+        tensor([2., 4.])
+    """
     _, world = _world()
     if world == 1:
         return x.detach()
