@@ -91,7 +91,7 @@ class CoinTrainer(Trainer):
 
 def _check_process_count(trainer: Trainer) -> None:
     """Refuse a run whose Trainer sees fewer processes than were launched (each would train alone), and
-    say so when accelerate runs an FSDP or DeepSpeed launch as plain DDP (it does on CPU)."""
+    say so when accelerate runs an FSDP or DeepSpeed launch as plain DDP (FSDP on CPU)."""
     import torch.distributed as dist
 
     launched = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
@@ -104,8 +104,8 @@ def _check_process_count(trainer: Trainer) -> None:
               "DeepSpeed": ("ACCELERATE_USE_DEEPSPEED", trainer.is_deepspeed_enabled)}
     for engine, (variable, enabled) in wanted.items():
         if os.environ.get(variable, "false").lower() == "true" and not enabled and trainer.is_world_process_zero():
-            logger.warning("the launch asked for %s, but accelerate runs it only on GPUs (and other accelerators): "
-                           "this run is DDP, every process holds the whole model", engine)
+            logger.warning("the launch asked for %s but accelerate did not enable it (it runs FSDP only on GPUs and "
+                           "other accelerators): this run is DDP, every process holds the whole model", engine)
 
 
 def _resume_target(config: CoinConfig) -> str | None:
