@@ -94,6 +94,7 @@ def launch(config_file: Path, tmp_path: Path, model_dir: Path, dataset_dir: Path
                "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]), **(env or {})}
     proc = subprocess.run(command, check=False, env=run_env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert "parallel_mode != ParallelMode.DISTRIBUTED" not in proc.stderr  # transformers saw the processes
     ranks = [json.loads((records / f"rank{rank}.json").read_text()) for rank in range(WORLD)]
     grads = [torch.load(records / f"grads{rank}.pt") for rank in range(WORLD)]
     return proc.stdout, ranks, grads, output
