@@ -1,5 +1,5 @@
 """``coin-train train`` under ``accelerate launch``, two CPU processes on gloo, with the accelerate
-configs shipped in ``examples/accelerate/`` (made CPU-sized): DDP, FSDP2 and DeepSpeed ZeRO-2/3 split
+configs shipped in ``docs/accelerate/`` (made CPU-sized): DDP, FSDP2 and DeepSpeed ZeRO-2/3 split
 every global batch between the processes, gather the contrastive candidates, compute the loss and
 gradients of one process holding the whole global batch, log and save once, and save a model that reloads.
 
@@ -24,7 +24,7 @@ import yaml
 from coin_train.config import launched_without_accelerator
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIGS = REPO / "examples" / "accelerate"
+CONFIGS = REPO / "docs" / "accelerate"
 WORKER = Path(__file__).with_name("accelerate_worker.py")
 WORLD, ROWS_PER_PROCESS, STEPS = 2, 4, 4  # 16 instances x 2 rows = 32 rows = 4 global batches of 2 x 4
 SETTINGS = {"temperature": 0.05, "contrastive_weight": 1000.0, "balance": "cap", "pooling": "last"}
