@@ -14,6 +14,8 @@ Example:
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -22,6 +24,25 @@ from transformers import TrainingArguments
 from coin_train.prompt import DEFAULT_TEMPLATE, PromptFormat
 
 DEFAULT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
+
+logger = logging.getLogger(__name__)
+
+
+def launched_without_accelerator() -> bool:
+    """Whether this is one of several launched processes (``WORLD_SIZE`` > 1) on a machine with no GPU
+    or other accelerator, where the processes can only train on CPU.
+
+    Example:
+        >>> launched_without_accelerator()  # one process (no WORLD_SIZE)
+        False
+    """
+    import torch
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    if hasattr(torch, "accelerator"):  # torch >= 2.6
+        return not torch.accelerator.is_available()
+    return not torch.cuda.is_available()
 
 
 @dataclass
@@ -228,6 +249,13 @@ class CoinConfig(TrainingArguments):
             raise ValueError(f"pooling must be 'last' or 'mean', got {self.pooling!r}")
         if self.remove_unused_columns:
             raise ValueError("remove_unused_columns must be False for CoIN (the collator needs its view columns)")
+        if not self.use_cpu and launched_without_accelerator():
+            # accelerate's torchrun launchers (multi-GPU, FSDP, DeepSpeed configs) do not pass a config's
+            # `use_cpu: true` on to the processes. Without it, transformers asks accelerate for a GPU
+            # backend; accelerate finds none, records one non-distributed process, yet initializes the
+            # process group: every process then trains the whole run on its own.
+            logger.info("%s processes and no accelerator: training on CPU (gloo)", os.environ["WORLD_SIZE"])
+            self.use_cpu = True
         super().__post_init__()
 
     @property

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import os
 from collections import defaultdict
 
 import torch
@@ -55,6 +56,7 @@ class CoinTrainer(Trainer):
                 raise ValueError("pass processing_class=tokenizer (or a data_collator) to CoinTrainer")
             data_collator = CoinCollator(tokenizer.pad_token_id, include_negatives=args.uses_negatives)
         super().__init__(model=model, args=args, data_collator=data_collator, **kwargs)
+        _check_process_count(self)
         self.coin_loss = CoinLoss.from_config(args)
         self.prompt_format = prompt_format or PromptFormat()
         self.loss_is_scaled_for_ga = False  # our loss is a per-batch mean: let Trainer divide by GA steps
@@ -85,6 +87,25 @@ class CoinTrainer(Trainer):
         super()._save(output_dir, state_dict)
         if self.args.should_save:
             self.prompt_format.save(output_dir or self.args.output_dir)
+
+
+def _check_process_count(trainer: Trainer) -> None:
+    """Refuse a run whose Trainer sees fewer processes than were launched (each would train alone), and
+    say so when accelerate runs an FSDP or DeepSpeed launch as plain DDP (FSDP on CPU)."""
+    import torch.distributed as dist
+
+    launched = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    if launched != trainer.args.world_size:
+        raise RuntimeError(
+            f"{launched} processes were launched but the Trainer sees {trainer.args.world_size}: each process "
+            "would train the whole run on its own. Pass --use_cpu true on a machine without GPUs, or launch "
+            "with `accelerate launch` / `torchrun` and a config that matches the machine.")
+    wanted = {"FSDP": ("ACCELERATE_USE_FSDP", trainer.is_fsdp_enabled),
+              "DeepSpeed": ("ACCELERATE_USE_DEEPSPEED", trainer.is_deepspeed_enabled)}
+    for engine, (variable, enabled) in wanted.items():
+        if os.environ.get(variable, "false").lower() == "true" and not enabled and trainer.is_world_process_zero():
+            logger.warning("the launch asked for %s but accelerate did not enable it (it runs FSDP only on GPUs and "
+                           "other accelerators): this run is DDP, every process holds the whole model", engine)
 
 
 def _resume_target(config: CoinConfig) -> str | None:
