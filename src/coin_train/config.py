@@ -204,6 +204,11 @@ class CoinConfig(TrainingArguments):
     label_names: list[str] | None = field(
         default_factory=lambda: ["labels"], metadata={"help": "Batch keys holding labels."}
     )
+    hub_private_repo: bool | None = field(
+        default=True,
+        metadata={"help": "With --push_to_hub: create the model repo private (the default, as coin-data publish), "
+                          "and refuse to push into an existing public repo; --hub_private_repo false for public."},
+    )
 
     def __post_init__(self) -> None:
         if self.temperature <= 0:
@@ -217,8 +222,37 @@ class CoinConfig(TrainingArguments):
         if self.remove_unused_columns:
             raise ValueError("remove_unused_columns must be False for CoIN (the collator needs its view columns)")
         super().__post_init__()
+        _check_trackers(self.report_to)
+
+    def __getstate__(self) -> dict:
+        """Pickled state without secrets: the Trainer saves ``training_args.bin`` in every checkpoint (and
+        uploads it with ``--push_to_hub``); the live object keeps its token."""
+        state = dict(self.__dict__)
+        for name in [key for key in state if key.endswith("_token") and state[key] is not None]:
+            state[name] = None
+        return state
 
     @property
     def uses_negatives(self) -> bool:
         """Whether the data step has to tokenize the hard-negative view at all."""
         return (self.contrastive and self.hard_negatives) or self.negative_gen_loss
+
+
+# --report_to value -> (module it needs, the extra that installs it)
+TRACKER_EXTRAS = {"tensorboard": ("tensorboard", "tensorboard")}
+
+
+def _check_trackers(report_to: list[str]) -> None:
+    """Refuse a ``--report_to`` tracker whose package is missing, naming the extra to install (at parse time,
+    not after the model has loaded)."""
+    import importlib
+
+    for tracker in report_to or []:
+        if tracker not in TRACKER_EXTRAS:
+            continue
+        module, extra = TRACKER_EXTRAS[tracker]
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise ValueError(f"--report_to {tracker} needs the {module} package: "
+                             f"pip install 'coin-toolkit[{extra}]'") from None
