@@ -93,7 +93,7 @@ def _read_local_card(name_or_path: str | os.PathLike, repo_type: str) -> str | N
         from huggingface_hub import try_to_load_from_cache
 
         cached = try_to_load_from_cache(repo, CARD_FILE, repo_type=repo_type)
-    except Exception:  # an odd cache layout must never break a finished training run
+    except (OSError, ValueError):  # an odd cache or id must never break a finished training run
         return None
     return Path(cached).read_text(encoding="utf-8") if isinstance(cached, str) else None
 
@@ -274,8 +274,8 @@ def _settings_rows(settings: dict) -> list[tuple[str, object]]:
     ]
     if lora.get("use_lora"):
         targets = ",".join(lora["lora_target_modules"])
-        rows.append(("LoRA", f"r={lora['lora_r']}, alpha={lora['lora_alpha']}, dropout={lora['lora_dropout']}, "
-                             f"targets {targets}"))
+        rows.append(("LoRA", (f"r={lora['lora_r']}, alpha={lora['lora_alpha']}, dropout={lora['lora_dropout']}, "
+                              f"targets {targets}")))
     elif settings.get("lora") is not None:
         rows.append(("LoRA", "no (all weights trained)"))
     if data:
@@ -333,10 +333,10 @@ def render_model_card(settings: dict, metrics: dict, base: dict, model_name: str
             "from transformers import AutoModelForCausalLM\nmodel = AutoModelForCausalLM.from_pretrained(MODEL)")
     body = [
         f"# {model_name}", "", CARD_MARKER, "",
-        f"This model is {kind} {_name(base.get('name'))}, trained with Contrastive Instruction Tuning (CoIN) on "
-        f"{_name(dataset) if dataset else 'an unrecorded dataset'} by `coin-train train` (coin-toolkit): next-token "
-        "loss on an original and a paraphrased instruction, plus an InfoNCE term that pulls the two views' "
-        "representations together and pushes other instructions (in-batch and hard negatives) away.",
+        (f"This model is {kind} {_name(base.get('name'))}, trained with Contrastive Instruction Tuning (CoIN) on "
+         f"{_name(dataset) if dataset else 'an unrecorded dataset'} by `coin-train train` (coin-toolkit): next-token "
+         "loss on an original and a paraphrased instruction, plus an InfoNCE term that pulls the two views' "
+         "representations together and pushes other instructions (in-batch and hard negatives) away."),
         "",
         "## Quick start", "",
         "```python",
@@ -352,8 +352,8 @@ def render_model_card(settings: dict, metrics: dict, base: dict, model_name: str
         *_table(_settings_rows(settings)), "",
         f"All settings and library versions: `{SETTINGS_FILE}` in this folder.", "",
         "## Final losses", "",
-        f"Last logged values after {steps} optimizer steps (`contrastive_accuracy`: in-batch top-1 retrieval of "
-        "the paired view, both directions; `train_loss`: mean over the run).", "",
+        (f"Last logged values after {steps} optimizer steps (`contrastive_accuracy`: in-batch top-1 retrieval of "
+         "the paired view, both directions; `train_loss`: mean over the run)."), "",
         *(_table(list(metrics.items()), ("metric", "value")) if metrics else ["No metrics were logged."]), "",
         "## Robustness evaluation", "",
         eval_section or _no_eval_section(), "",
@@ -427,11 +427,14 @@ def eval_section(report: dict, entry: dict) -> str:
         worst instruction, drop versus clean, flip rate) and the overall means of the models compared.
     """
     suite, settings = report["suite"], report.get("settings", {})
-    pct = lambda v: "–" if v is None else f"{100 * v:.1f}"  # noqa: E731
+
+    def pct(value: float | None) -> str:
+        return "–" if value is None else f"{100 * value:.1f}"
+
     lines = [EVAL_START,
-             f"`coin-train eval` on suite `{suite['name']}` ({len(suite.get('tasks', {}))} tasks, scoring "
-             f"`{settings.get('mode')}`): accuracy in %, mean ± population std over instructions; drop = clean − "
-             "level; flip = share of examples whose prediction changes across the level's instructions.", "",
+             (f"`coin-train eval` on suite `{suite['name']}` ({len(suite.get('tasks', {}))} tasks, scoring "
+              f"`{settings.get('mode')}`): accuracy in %, mean ± population std over instructions; drop = clean − "
+              "level; flip = share of examples whose prediction changes across the level's instructions."), "",
              "| level | accuracy | worst | drop | flip |", "|---|---|---|---|---|"]
     for level in [*suite["levels"], "overall"]:
         s = entry["overall"] if level == "overall" else entry["levels"][level]

@@ -9,8 +9,16 @@ import transformers
 import yaml
 from click.testing import CliRunner
 
-from coin_train.card import (CARD_MARKER, EVAL_END, EVAL_START, card_metadata, dataset_figures, final_metrics,
-                             hub_id, split_front_matter)
+from coin_train.card import (
+    CARD_MARKER,
+    EVAL_END,
+    EVAL_START,
+    card_metadata,
+    dataset_figures,
+    final_metrics,
+    hub_id,
+    split_front_matter,
+)
 from coin_train.cli import main
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
@@ -167,9 +175,9 @@ def test_report_to_tensorboard_without_it_names_the_extra(coin_dataset_dir, tiny
     result = CliRunner().invoke(main, ["train", "--model", str(tiny_model_dir), "--dataset", str(coin_dataset_dir),
                                        "--output-dir", str(tmp_path / "out"), "--report_to", "tensorboard", *QUIET])
     assert result.exit_code == 1
-    assert result.output.strip().splitlines() == [
+    assert result.output.strip().splitlines() == [(
         "Error: invalid setting: --report_to tensorboard needs the tensorboard package: "
-        "pip install 'coin-toolkit[tensorboard]'"]
+        "pip install 'coin-toolkit[tensorboard]'")]
     assert not (tmp_path / "out").exists()
 
 
