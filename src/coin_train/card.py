@@ -184,7 +184,8 @@ def dataset_figures(name_or_path: str | None) -> dict:
         figures["license"] = meta["license"]
     for info in meta.get("dataset_info") or []:
         if isinstance(info, dict) and info.get("config_name", "default") == "default":
-            figures["rows"] = {s["name"]: s["num_examples"] for s in info.get("splits", []) if "name" in s}
+            figures["rows"] = {s["name"]: s["num_examples"] for s in info.get("splits") or []
+                               if isinstance(s, dict) and "name" in s and "num_examples" in s}
     for key, label in (("source", "Source"), ("paraphraser", "Paraphraser")):
         match = re.search(rf"^- {label}: (.+)$", body, flags=re.MULTILINE)
         if match:

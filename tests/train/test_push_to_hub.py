@@ -70,13 +70,17 @@ def offline_hub_client(monkeypatch, tmp_path):
 def test_push_uploads_model_card_and_settings_to_a_private_repo(tiny_model_dir, coin_dataset_dir, tmp_path):
     out = tmp_path / "coin-push"
     with HubServer(token=TOKEN) as hub:
+        # The Trainer's default hub_strategy (every_save): each checkpoint is pushed in the background too.
         done = train_in_subprocess(hub, train_args(tiny_model_dir, coin_dataset_dir, out, "--push_to_hub",
-                                                   "--hub_model_id", "alice/coin-tiny"), tmp_path)
+                                                   "--hub_model_id", "alice/coin-tiny", "--save_strategy", "steps",
+                                                   "--save_steps", "1"), tmp_path)
         assert done.returncode == 0, done.stderr[-3000:]
         assert "pushed" in done.stdout and "alice/coin-tiny" in done.stdout
         repo = hub.repos["alice/coin-tiny"]
         assert repo.repo_type == "model" and repo.private
+        assert len(repo.commits) >= 3  # the repo's first commit, at least one checkpoint push, the final push
         files = hub.files("alice/coin-tiny")
+        assert not any(name.startswith("checkpoint-") for name in files)
         for name in ("README.md", "coin_config.json", "coin_prompt.json", "adapter_model.safetensors",
                      "adapter_config.json", "tokenizer.json", "trainer_state.json"):
             assert name in files, name
