@@ -237,6 +237,11 @@ class CoinConfig(TrainingArguments):
     label_names: list[str] | None = field(
         default_factory=lambda: ["labels"], metadata={"help": "Batch keys holding labels."}
     )
+    hub_private_repo: bool | None = field(
+        default=True,
+        metadata={"help": "With --push_to_hub: create the model repo private (the default, as coin-data publish), "
+                          "and refuse to push into an existing public repo; --hub_private_repo false for public."},
+    )
 
     def __post_init__(self) -> None:
         if self.temperature <= 0:
@@ -257,6 +262,15 @@ class CoinConfig(TrainingArguments):
             logger.info("%s processes and no accelerator: training on CPU (gloo)", os.environ["WORLD_SIZE"])
             self.use_cpu = True
         super().__post_init__()
+        _check_trackers(self.report_to)
+
+    def __getstate__(self) -> dict:
+        """Pickled state without secrets: the Trainer saves ``training_args.bin`` in every checkpoint (and
+        uploads it with ``--push_to_hub``); the live object keeps its token."""
+        state = dict(self.__dict__)
+        for name in [key for key in state if key.endswith("_token") and state[key] is not None]:
+            state[name] = None
+        return state
 
     @property
     def uses_negatives(self) -> bool:
@@ -311,3 +325,23 @@ def check_pairing(data_args: DataArguments, config: CoinConfig) -> None:
     if config.train_sampling_strategy != "sequential":
         raise ValueError("pair_negatives needs --train_sampling_strategy sequential (shuffling would split the "
                          f"pairs), got {config.train_sampling_strategy!r}")
+
+
+# --report_to value -> (module it needs, the extra that installs it)
+TRACKER_EXTRAS = {"tensorboard": ("tensorboard", "tensorboard")}
+
+
+def _check_trackers(report_to: list[str]) -> None:
+    """Refuse a ``--report_to`` tracker whose package is missing, naming the extra to install (at parse time,
+    not after the model has loaded)."""
+    import importlib
+
+    for tracker in report_to or []:
+        if tracker not in TRACKER_EXTRAS:
+            continue
+        module, extra = TRACKER_EXTRAS[tracker]
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise ValueError(f"--report_to {tracker} needs the {module} package: "
+                             f"pip install 'coin-toolkit[{extra}]'") from None
