@@ -1,31 +1,34 @@
-"""A loopback test double of the Hugging Face Hub HTTP protocol, for dataset repos.
+"""A loopback test double of the Hugging Face Hub HTTP protocol, for dataset and model repos.
 
 This is a small, real HTTP server (``http.server.ThreadingHTTPServer`` on 127.0.0.1, a free port,
 a background thread) that speaks the part of the Hub protocol that ``huggingface_hub`` uses to create
-a dataset repo and upload a folder to it, and that ``datasets.load_dataset("OWNER/NAME")`` uses to
-read it back. It is a double of the *Hub*, not a mock of our code: the client libraries run
+a dataset or model repo and upload a folder to it, and that ``datasets.load_dataset("OWNER/NAME")`` and
+``hf_hub_download`` use to read it back. It is a double of the *Hub*, not a mock of our code: the client libraries run
 unmodified and talk HTTP to it, so a test passes only if the bytes on the wire are right.
 
-What it implements (``{repo}`` is ``OWNER/NAME``, ``{rev}`` a branch name or a commit sha)::
+What it implements (``{repo}`` is ``OWNER/NAME``, ``{rev}`` a branch name or a commit sha, ``{kind}``
+``datasets`` or ``models``; model repos have no ``datasets/`` prefix in git and download paths, as on the Hub)::
 
-    POST /api/repos/create                                  create (409 if it exists); records `private`
+    POST /api/repos/create                                  create (409 if it exists); records `private` and
+                                                            the type (no `type`: a model repo; no
+                                                            `organization`: the token's user, `HubServer.user`)
     POST /api/validate-yaml                                 checks the README front matter parses
     GET  /api/agent-harnesses                               an empty registry (client telemetry)
-    GET  /api/datasets/{repo}[/revision/{rev}]              repo info (404 + X-Error-Code: RepoNotFound)
-    GET  /api/datasets/{repo}/tree/{rev}[/{path}]           tree listing (404 + X-Error-Code: EntryNotFound)
-    POST /api/datasets/{repo}/paths-info/{rev}              info on given paths (HfApi.get_paths_info)
-    POST /api/datasets/{repo}/preupload/{rev}               upload mode per file ("lfs" or "regular")
-    POST /datasets/{repo}.git/info/lfs/objects/batch        LFS batch API, "basic" transfer only
+    GET  /api/{kind}/{repo}[/revision/{rev}]                repo info (404 + X-Error-Code: RepoNotFound)
+    GET  /api/{kind}/{repo}/tree/{rev}[/{path}]             tree listing (404 + X-Error-Code: EntryNotFound)
+    POST /api/{kind}/{repo}/paths-info/{rev}                info on given paths (HfApi.get_paths_info)
+    POST /api/{kind}/{repo}/preupload/{rev}                 upload mode per file ("lfs" or "regular")
+    POST [/datasets]/{repo}.git/info/lfs/objects/batch      LFS batch API, "basic" transfer only
     PUT  /lfs-upload/{sha256}                               where the batch API tells clients to PUT
-    POST /api/datasets/{repo}/commit/{rev}                  NDJSON commit (file, lfsFile, deletedFile/Folder)
-    GET  /datasets/{repo}/resolve/{rev}/{path}              file download (HEAD too; Range supported)
+    POST /api/{kind}/{repo}/commit/{rev}                    NDJSON commit (file, lfsFile, deletedFile/Folder)
+    GET  [/datasets]/{repo}/resolve/{rev}/{path}            file download (HEAD too; Range supported)
 
 Anything else is answered 404 and recorded with ``route=None`` (see :meth:`HubServer.unknown_requests`),
 which is how the list above was found, and how a test notices a client that starts using a new endpoint.
 Xet storage is not implemented: clients must run with ``HF_HUB_DISABLE_XET=1`` (or
 ``huggingface_hub.constants.HF_HUB_DISABLE_XET = True`` in-process), which makes them use LFS. Also
-left out: multipart LFS, paginated listings, branches other than ``main``, pull requests, model and
-Space repos, and the ``refs/convert/parquet`` revision (answered 404 RevisionNotFound, as for any
+left out: multipart LFS, paginated listings, branches other than ``main``, pull requests, Space repos,
+a model and a dataset repo with the same id, and the ``refs/convert/parquet`` revision (answered 404 RevisionNotFound, as for any
 unknown revision).
 
 Access rules follow the Hub: writes need the expected bearer token (401 otherwise); reading a private
@@ -94,10 +97,11 @@ class StoredFile:
 
 @dataclass
 class Repo:
-    """A dataset repo: its visibility and the snapshot of files at each commit."""
+    """A dataset or model repo: its visibility and the snapshot of files at each commit."""
 
     repo_id: str
     private: bool
+    repo_type: str = "dataset"  # "dataset" or "model"
     commits: dict[str, dict[str, StoredFile]] = field(default_factory=dict)  # sha -> {path: file}
     head: str = ""  # sha of the tip of `main`
 
@@ -138,6 +142,7 @@ class HubServer:
         errors: route name -> HTTP status to answer instead of handling it (e.g. ``{"commit": 500}``),
             to test how clients behave when the Hub fails. Route names are the first column of ``ROUTES``.
         root: folder for stored blobs; a temporary folder (removed on exit) when None.
+        user: the token owner's name: the namespace of a repo created without an organization.
 
     Attributes:
         url: the endpoint to give clients, e.g. ``http://127.0.0.1:54321``.
@@ -146,8 +151,10 @@ class HubServer:
         root: where blobs are stored (every file the server writes is under it).
     """
 
-    def __init__(self, token: str = "hf_test_token", errors: dict[str, int] | None = None, root=None):
+    def __init__(self, token: str = "hf_test_token", errors: dict[str, int] | None = None, root=None,
+                 user: str = "alice"):
         self._token = token
+        self.user = user
         self.errors = dict(errors or {})
         self._own_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix="hub-double-") if root is None else root)
@@ -221,9 +228,10 @@ class HubServer:
         had = auth.lower().startswith("bearer ")
         return had, had and auth[len("bearer ") :].strip() == self._token
 
-    def _repo(self, repo_id: str, token_ok: bool) -> Repo:
+    def _repo(self, repo_id: str, token_ok: bool, kind: str | None = None) -> Repo:
+        """The repo, checked for existence, access and (with ``kind``: datasets/models) type."""
         repo = self.repos.get(repo_id)
-        if repo is None:
+        if repo is None or (kind is not None and repo.repo_type != _KINDS.get(kind, kind)):
             raise HubError(404, f"Repository {repo_id} not found", "RepoNotFound")
         if repo.private and not token_ok:
             # The Hub does not tell anonymous users whether a private repo exists.
@@ -276,6 +284,9 @@ def _entries(files: dict[str, StoredFile], paths) -> list[dict]:
 
 REPO = r"(?P<repo>[^/]+/[^/]+?)"
 REV = r"(?P<rev>[^/]+)"
+KIND = r"(?P<kind>datasets|models)"  # in /api/ paths
+PREFIX = r"(?:/(?P<kind>datasets))?"  # in git and download paths: models have none
+_KINDS = {"datasets": "dataset", "models": "model"}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -288,15 +299,15 @@ class _Handler(BaseHTTPRequestHandler):
         ("create", "POST", r"/api/repos/create", "create_repo", True),
         ("validate-yaml", "POST", r"/api/validate-yaml", "validate_yaml", False),
         ("agent-harnesses", "GET", r"/api/agent-harnesses", "agent_harnesses", False),
-        ("info", "GET", rf"/api/datasets/{REPO}(?:/revision/{REV})?", "repo_info", False),
-        ("tree", "GET", rf"/api/datasets/{REPO}/tree/{REV}(?:/(?P<path>.*))?", "tree", False),
-        ("paths-info", "POST", rf"/api/datasets/{REPO}/paths-info/{REV}", "paths_info", False),
-        ("preupload", "POST", rf"/api/datasets/{REPO}/preupload/{REV}", "preupload", True),
-        ("lfs-batch", "POST", rf"/datasets/{REPO}\.git/info/lfs/objects/batch", "lfs_batch", True),
+        ("info", "GET", rf"/api/{KIND}/{REPO}(?:/revision/{REV})?", "repo_info", False),
+        ("tree", "GET", rf"/api/{KIND}/{REPO}/tree/{REV}(?:/(?P<path>.*))?", "tree", False),
+        ("paths-info", "POST", rf"/api/{KIND}/{REPO}/paths-info/{REV}", "paths_info", False),
+        ("preupload", "POST", rf"/api/{KIND}/{REPO}/preupload/{REV}", "preupload", True),
+        ("lfs-batch", "POST", rf"{PREFIX}/{REPO}\.git/info/lfs/objects/batch", "lfs_batch", True),
         ("lfs-upload", "PUT", r"/lfs-upload/(?P<sha256>[0-9a-f]{64})", "lfs_upload", False),
-        ("commit", "POST", rf"/api/datasets/{REPO}/commit/{REV}", "commit", True),
-        ("resolve", "GET", rf"/datasets/{REPO}/resolve/{REV}/(?P<path>.+)", "resolve", False),
-        ("resolve", "HEAD", rf"/datasets/{REPO}/resolve/{REV}/(?P<path>.+)", "resolve", False),
+        ("commit", "POST", rf"/api/{KIND}/{REPO}/commit/{REV}", "commit", True),
+        ("resolve", "GET", rf"{PREFIX}/{REPO}/resolve/{REV}/(?P<path>.+)", "resolve", False),
+        ("resolve", "HEAD", rf"{PREFIX}/{REPO}/resolve/{REV}/(?P<path>.+)", "resolve", False),
     ]
 
     def log_message(self, format, *args):  # keep test output clean
@@ -338,6 +349,8 @@ class _Handler(BaseHTTPRequestHandler):
             if writes and not token_ok:
                 raise HubError(401, "You must be authenticated to do this", "Unauthorized")
             args = {k: unquote(v) for k, v in match.groupdict().items() if v is not None}
+            if "repo" in args:
+                args["kind"] = match.groupdict().get("kind") or "models"  # no prefix: a model repo
             status = handler(**args)
         except HubError as err:
             status = err.status
@@ -393,16 +406,18 @@ class _Handler(BaseHTTPRequestHandler):
     # --- repos ---
     def create_repo(self) -> int:
         payload = self._json_body()
-        if payload.get("type") != "dataset":
-            raise HubError(400, "the Hub double only hosts dataset repos")
-        repo_id = f"{payload.get('organization')}/{payload['name']}"
-        url = f"{self.hub.url}/datasets/{repo_id}"
+        repo_type = payload.get("type") or "model"  # the client sends no type for a model repo
+        if repo_type not in ("dataset", "model"):
+            raise HubError(400, "the Hub double only hosts dataset and model repos")
+        repo_id = f"{payload.get('organization') or self.hub.user}/{payload['name']}"
+        url = f"{self.hub.url}/datasets/{repo_id}" if repo_type == "dataset" else f"{self.hub.url}/{repo_id}"
         with self.hub._lock:
             if repo_id in self.hub.repos:
                 # The Hub's 409 carries the url: create_repo(exist_ok=True) reads it.
-                raise HubError(409, "You already created this dataset repo", url=url)
+                raise HubError(409, f"You already created this {repo_type} repo", url=url)
             repo = Repo(
-                repo_id, private=payload.get("visibility") == "private" or bool(payload.get("private"))
+                repo_id, private=payload.get("visibility") == "private" or bool(payload.get("private")),
+                repo_type=repo_type,
             )
             # Like the Hub, a new repo starts with one commit holding a .gitattributes.
             initial = {".gitattributes": self.hub._regular_file(GITATTRIBUTES.encode())}
@@ -424,9 +439,9 @@ class _Handler(BaseHTTPRequestHandler):
         # huggingface_hub fetches this registry (best effort) to tell agents from people; none here.
         return self._send_json({"standardEnvVars": [], "harnesses": {}})
 
-    def repo_info(self, repo: str, rev: str = DEFAULT_BRANCH) -> int:
+    def repo_info(self, repo: str, kind: str, rev: str = DEFAULT_BRANCH) -> int:
         with self.hub._lock:
-            r = self.hub._repo(repo, self.token_ok)
+            r = self.hub._repo(repo, self.token_ok, kind)
             sha, files = self.hub._snapshot(r, rev)
         owner = repo.split("/")[0]
         return self._send_json(
@@ -448,9 +463,9 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     # --- listing ---
-    def tree(self, repo: str, rev: str, path: str = "") -> int:
+    def tree(self, repo: str, kind: str, rev: str, path: str = "") -> int:
         with self.hub._lock:
-            _, files = self.hub._snapshot(self.hub._repo(repo, self.token_ok), rev)
+            _, files = self.hub._snapshot(self.hub._repo(repo, self.token_ok, kind), rev)
         path = path.strip("/")
         if path and path not in _directories(files):
             raise HubError(404, f"{path} does not exist on {rev}", "EntryNotFound")
@@ -461,9 +476,9 @@ class _Handler(BaseHTTPRequestHandler):
             below = [p for p in below if "/" not in p[len(prefix) :]]
         return self._send_json(_entries(files, below))
 
-    def paths_info(self, repo: str, rev: str) -> int:
+    def paths_info(self, repo: str, kind: str, rev: str) -> int:
         with self.hub._lock:
-            _, files = self.hub._snapshot(self.hub._repo(repo, self.token_ok), rev)
+            _, files = self.hub._snapshot(self.hub._repo(repo, self.token_ok, kind), rev)
         content_type = self.headers.get("Content-Type", "")
         if content_type.startswith("application/json"):
             paths = self._json_body().get("paths", [])
@@ -472,9 +487,9 @@ class _Handler(BaseHTTPRequestHandler):
         return self._send_json(_entries(files, [p.strip("/") for p in paths]))
 
     # --- upload ---
-    def preupload(self, repo: str, rev: str) -> int:
+    def preupload(self, repo: str, kind: str, rev: str) -> int:
         with self.hub._lock:
-            _, existing = self.hub._snapshot(self.hub._repo(repo, self.token_ok), rev)
+            _, existing = self.hub._snapshot(self.hub._repo(repo, self.token_ok, kind), rev)
         out = []
         for item in self._json_body().get("files", []):
             path, sample = item["path"], base64.b64decode(item.get("sample", ""))
@@ -486,9 +501,9 @@ class _Handler(BaseHTTPRequestHandler):
             )
         return self._send_json({"files": out, "commitOid": None})
 
-    def lfs_batch(self, repo: str) -> int:
+    def lfs_batch(self, repo: str, kind: str) -> int:
         with self.hub._lock:
-            self.hub._repo(repo, self.token_ok)
+            self.hub._repo(repo, self.token_ok, kind)
         payload = self._json_body()
         if payload.get("operation") != "upload" or "basic" not in payload.get("transfers", ["basic"]):
             raise HubError(400, "the Hub double supports LFS uploads with the basic transfer only")
@@ -513,12 +528,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.hub._store(self.body)  # idempotent: two files with the same content may both be PUT
         return self._send(200, b"", "text/plain")
 
-    def commit(self, repo: str, rev: str) -> int:
+    def commit(self, repo: str, kind: str, rev: str) -> int:
         if rev != DEFAULT_BRANCH:
             raise HubError(404, f"Invalid rev id: {rev}", "RevisionNotFound")
         lines = [json.loads(line) for line in self.body.splitlines() if line.strip()]
         with self.hub._lock:
-            r = self.hub._repo(repo, self.token_ok)
+            r = self.hub._repo(repo, self.token_ok, kind)
             files = dict(r.commits[r.head])
             message = "commit"
             for line in lines:
@@ -546,13 +561,13 @@ class _Handler(BaseHTTPRequestHandler):
                 else:
                     raise HubError(400, f"unsupported commit operation {key!r}")
             sha = self.hub._new_commit(r, files, message)
-        url = f"{self.hub.url}/datasets/{repo}/commit/{sha}"
+        url = f"{self.hub.url}/{'datasets/' if kind == 'datasets' else ''}{repo}/commit/{sha}"
         return self._send_json({"success": True, "commitOid": sha, "commitUrl": url, "pullRequestUrl": None})
 
     # --- download ---
-    def resolve(self, repo: str, rev: str, path: str) -> int:
+    def resolve(self, repo: str, kind: str, rev: str, path: str) -> int:
         with self.hub._lock:
-            sha, files = self.hub._snapshot(self.hub._repo(repo, self.token_ok), rev)
+            sha, files = self.hub._snapshot(self.hub._repo(repo, self.token_ok, kind), rev)
         stored = files.get(path)
         if stored is None:
             raise HubError(404, f"Entry not found: {path}", "EntryNotFound")

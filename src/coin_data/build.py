@@ -83,6 +83,11 @@ class BuildConfig:
     max_rows: int | None = field(
         default=None, metadata={"help": "Read at most this many rows (per task for 'flan'); None reads all."}
     )
+    license: str | None = field(
+        default=None,
+        metadata={"help": "License of the data for the card (a Hub license id: apache-2.0, cc-by-4.0, other ...). "
+                  "None: the source's (embedded corpus and FLAN: apache-2.0; Alpaca: cc-by-nc-4.0), else 'unknown'."},
+    )
     # --- paraphrasing ---------------------------------------------------------
     paraphraser: str = field(
         default="rules", metadata={"help": "Backend spec: 'rules' (offline), 'openai:MODEL' or 'hf:MODEL'."}

@@ -25,7 +25,11 @@ from coin_data import schema
 
 DEFAULT_CONFIG = "default"
 TEMPLATES_CONFIG = "templates"
-LICENSE = "apache-2.0"
+LICENSE = "apache-2.0"  # the embedded corpus, written by this project
+UNKNOWN_LICENSE = "unknown"  # a Hub license id: the data's license was not given
+# The license of each known source's data (Hub license ids): FLAN (google-research/FLAN) is Apache-2.0;
+# Stanford Alpaca (tatsu-lab/alpaca) is CC BY-NC 4.0. A user's own rows or templates: unknown unless given.
+SOURCE_LICENSES = {"embedded": LICENSE, "flan": "apache-2.0", "alpaca": "cc-by-nc-4.0"}
 
 
 def data_path(config: str, split: str) -> str:
@@ -34,16 +38,38 @@ def data_path(config: str, split: str) -> str:
     return f"{folder}/{split}-00000-of-00001.parquet"
 
 
-def yaml_header(split_sizes: Mapping[str, tuple[int, int]], candidate_size: tuple[int, int]) -> str:
+def dataset_license(config) -> str:
+    """The card's license: ``config.license`` when given, else the source's (:data:`SOURCE_LICENSES`).
+
+    The embedded corpus is this project's (Apache-2.0); a ``--corpus`` folder, a templates file or mapped
+    rows are the user's own data, whose license is ``unknown`` unless given.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> [dataset_license(SimpleNamespace(source=s, corpus=None, license=None)) for s in ("flan", "alpaca", "hf")]
+        ['apache-2.0', 'cc-by-nc-4.0', 'unknown']
+    """
+    given = getattr(config, "license", None)
+    if given:
+        return given
+    source = getattr(config, "source", "embedded")
+    if source == "embedded" and getattr(config, "corpus", None):
+        return UNKNOWN_LICENSE
+    return SOURCE_LICENSES.get(source, UNKNOWN_LICENSE)
+
+
+def yaml_header(split_sizes: Mapping[str, tuple[int, int]], candidate_size: tuple[int, int],
+                license_id: str = LICENSE) -> str:
     """The YAML block the Hub and ``load_dataset`` read.
 
     Args:
         split_sizes: ``split -> (num_examples, num_bytes)`` of the default config.
         candidate_size: ``(num_examples, num_bytes)`` of the templates config.
+        license_id: Hub license identifier (:func:`dataset_license`).
     """
     total = sum(n for n, _ in split_sizes.values())
     meta = {
-        "license": LICENSE,
+        "license": license_id,
         "language": ["en"],
         "pretty_name": "CoIN contrastive instruction pairs",
         "task_categories": ["text-generation"],
@@ -100,19 +126,37 @@ def histogram(values: Sequence[float], low: float, high: float, bins: int = 10, 
     return "\n".join(lines)
 
 
-def summary(values: Sequence[float]) -> str:
-    """``n, mean, min, p10, median, p90, max`` of ``values`` as one line."""
+def summary_numbers(values: Sequence[float]) -> dict[str, float]:
+    """``n, mean, min, p10, median, p90, max`` of ``values`` as numbers (``{"n": 0}`` when empty).
+
+    Example:
+        >>> summary_numbers([0.5, 1.0])
+        {'n': 2, 'mean': 0.75, 'min': 0.5, 'p10': 0.5, 'median': 1.0, 'p90': 1.0, 'max': 1.0}
+    """
     if not values:
-        return "n=0"
+        return {"n": 0}
     ordered = sorted(values)
 
     def quantile(q: float) -> float:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
-    return (
-        f"n={len(ordered)}, mean={statistics.fmean(ordered):.3f}, min={ordered[0]:.3f}, p10={quantile(0.1):.3f}, "
-        f"median={quantile(0.5):.3f}, p90={quantile(0.9):.3f}, max={ordered[-1]:.3f}"
-    )
+    return {"n": len(ordered), "mean": statistics.fmean(ordered), "min": ordered[0], "p10": quantile(0.1),
+            "median": quantile(0.5), "p90": quantile(0.9), "max": ordered[-1]}
+
+
+def format_summary(numbers: Mapping[str, float]) -> str:
+    """:func:`summary_numbers` as one line, three decimals.
+
+    Example:
+        >>> format_summary(summary_numbers([0.5, 1.0]))
+        'n=2, mean=0.750, min=0.500, p10=0.500, median=1.000, p90=1.000, max=1.000'
+    """
+    return ", ".join(f"{name}={value}" if name == "n" else f"{name}={value:.3f}" for name, value in numbers.items())
+
+
+def summary(values: Sequence[float]) -> str:
+    """``n, mean, min, p10, median, p90, max`` of ``values`` as one line."""
+    return format_summary(summary_numbers(values))
 
 
 def render_card(result, split_sizes: Mapping[str, tuple[int, int]], candidate_size: tuple[int, int]) -> str:
@@ -165,6 +209,7 @@ def render_card(result, split_sizes: Mapping[str, tuple[int, int]], candidate_si
         + (f"--tasks {','.join(config.tasks)} " if config.tasks else "")
         + f"--paraphraser {config.paraphraser} --paraphrases-per-template {config.paraphrases_per_template} "
         + views_option(config)
+        + (f"--license {config.license} " if getattr(config, "license", None) else "")
         + f"--threshold {verify.threshold} --seed {config.seed}`",
         "",
         "## Candidate verdicts",
@@ -198,13 +243,9 @@ def render_card(result, split_sizes: Mapping[str, tuple[int, int]], candidate_si
         *views_section(stats, getattr(config, "perturbation_views", ())),
         *(mined_section(stats.mined, stats.mined_rejected, stats.mined_similarities, config.mining,
                         stats.mining_index) if getattr(config, "mine_negatives", False) else []),
-        "## License",
-        "",
-        "The embedded corpus was written by the coin-toolkit developers and is released under Apache-2.0. "
-        "Data built from other sources keeps those sources' licenses.",
-        "",
+        *license_section(config),
     ]
-    return yaml_header(split_sizes, candidate_size) + "\n" + "\n".join(body)
+    return yaml_header(split_sizes, candidate_size, dataset_license(config)) + "\n" + "\n".join(body)
 
 
 _COLUMN_DOCS = {
@@ -233,6 +274,27 @@ _COLUMN_DOCS = {
     schema.MINED_NEGATIVE_SIMILARITY: "embedding cosine of the two templates (below the false-negative guard)",
     schema.MINED_NEGATIVE_SOURCE: "`mined:same_instance`, `mined:other_instance`, or `none:<reason>`",
 }
+
+
+def license_section(config) -> list[str]:
+    """The card's "License" section: which license the YAML names, and why."""
+    license_id = dataset_license(config)
+    source = getattr(config, "source", "embedded")
+    if getattr(config, "license", None):
+        text = f"`{license_id}`, as given with `--license` when the dataset was built."
+    elif source == "embedded" and not config.corpus:
+        text = ("`apache-2.0`: the embedded corpus was written by the coin-toolkit developers and is released "
+                "under Apache-2.0.")
+    elif source == "flan":
+        text = ("`apache-2.0`, the license of FLAN (google-research/FLAN), whose templates and rows this data "
+                "was built from; the datasets FLAN collects keep their own licenses.")
+    elif source == "alpaca":
+        text = ("`cc-by-nc-4.0`, the license of the Stanford Alpaca data (tatsu-lab/alpaca) this was built from: "
+                "non-commercial use only.")
+    else:
+        text = ("`unknown`: built from the user's own data, whose license was not given. Rebuild with "
+                "`--license ID` (a Hub license identifier) to state it.")
+    return ["## License", "", text + " Paraphrases and negatives are derived from that data.", ""]
 
 
 def source_description(config) -> str:

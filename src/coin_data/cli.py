@@ -77,6 +77,9 @@ def main() -> None:
 @click.option("--split", default="train", show_default=True, help="Split to read.")
 @click.option("--column-map", help="ours=theirs pairs, e.g. 'input=context,output=response' (or a JSON object).")
 @click.option("--max-rows", type=click.IntRange(min=1), help="Read at most this many rows (per task for flan).")
+@click.option("--license", "license_id", metavar="ID",
+              help="License of the data, for the card (Hub license id, e.g. cc-by-4.0). Default: the source's "
+              "(embedded, flan: apache-2.0; alpaca: cc-by-nc-4.0), else unknown.")
 @click.option("--mine-negatives", is_flag=True,
               help="Also mine, per template, the nearest instruction of another task (false-negative guarded).")
 @click.option("--perturbation-views", metavar="LEVELS",
@@ -118,7 +121,7 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary.")
 @friendly_errors
 def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, embedding_model, seed, overwrite,
-          scale, quiet, dry_run, perturbation_views, **backend_values):
+          scale, quiet, dry_run, perturbation_views, license_id, **backend_values):
     """Paraphrase templates, verify them, mine hard negatives, and write the dataset.
 
     \b
@@ -169,6 +172,7 @@ def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, em
         mine_negatives=source_values["mine_negatives"],
         mining=MineConfig(accept_threshold=threshold),  # the guard's paraphrase level is the verifier's
         perturbation_views=perturbation_views,
+        license=license_id,
     )
     if dry_run:
         click.echo(estimate_summary(estimate_paraphrasing(config), config))

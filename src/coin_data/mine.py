@@ -716,6 +716,8 @@ def _updated_card(text: str, sizes, folder, section: list[str]) -> str:
     """The card with fresh YAML sizes and the "Mined negatives" section replaced or added."""
     import re
 
+    import yaml
+
     from coin_data import card
 
     body = text.split("---\n", 2)[2] if text.startswith("---\n") and text.count("---\n") >= 2 else text
@@ -732,4 +734,6 @@ def _updated_card(text: str, sizes, folder, section: list[str]) -> str:
         body = body.replace("## License", new + "## License", 1)
     else:
         body = body.rstrip("\n") + "\n\n" + new
-    return card.yaml_header(sizes, candidate_size) + body
+    meta = yaml.safe_load(text.split("---\n", 2)[1]) if text.startswith("---\n") and text.count("---\n") >= 2 else None
+    license_id = meta.get("license", card.UNKNOWN_LICENSE) if isinstance(meta, dict) else card.UNKNOWN_LICENSE
+    return card.yaml_header(sizes, candidate_size, license_id) + body  # the build's license stays

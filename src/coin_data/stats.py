@@ -15,7 +15,7 @@ import datasets
 import pyarrow.parquet as pq
 
 from coin_data import schema
-from coin_data.card import DEFAULT_CONFIG, TEMPLATES_CONFIG, data_path, summary
+from coin_data.card import DEFAULT_CONFIG, TEMPLATES_CONFIG, data_path, format_summary, summary_numbers
 from coin_data.views import is_perturbation_view
 
 
@@ -31,8 +31,9 @@ def dataset_stats(folder: str | Path) -> dict:
 
     Returns:
         A JSON-ready dict: rows per split, rows per task, negatives by source, perturbation-view rows by
-        ``paraphrase_source`` (``views``), verdict counts, and similarity summaries (``similarity`` covers
-        paraphrase rows only; ``view_similarity`` the perturbation views).
+        ``paraphrase_source`` (``views``), verdict counts, and similarity summaries as numbers
+        (``{"n", "mean", "min", "p10", "median", "p90", "max"}``; ``similarity`` covers paraphrase rows
+        only, ``view_similarity`` the perturbation views).
     """
     folder = Path(folder)
     report: dict = {"folder": str(folder), "rows": {}, "tasks": {}, "negatives": {}, "views": {}}
@@ -56,9 +57,9 @@ def dataset_stats(folder: str | Path) -> dict:
         negative_similarities += [s for s in ds[schema.NEGATIVE_SIMILARITY] if s is not None]
     candidates = _load_split(folder, TEMPLATES_CONFIG, "train")
     report["verdicts"] = dict(sorted(Counter(candidates[schema.VERDICT]).items()))
-    report["similarity"] = summary(similarities)
-    report["negative_similarity"] = summary(negative_similarities)
-    report["view_similarity"] = summary(view_similarities)
+    report["similarity"] = summary_numbers(similarities)
+    report["negative_similarity"] = summary_numbers(negative_similarities)
+    report["view_similarity"] = summary_numbers(view_similarities)
     report["views"] = dict(sorted(report["views"].items()))
     report["tasks"] = dict(sorted(report["tasks"].items()))
     return report
@@ -73,9 +74,9 @@ def format_stats(report: dict) -> str:
     lines += [f"    {task.ljust(width)}  {n}" for task, n in report["tasks"].items()]
     lines.append("  candidate verdicts: " + ", ".join(f"{v} {n}" for v, n in report["verdicts"].items()))
     lines.append("  hard negatives: " + ", ".join(f"{s} {n}" for s, n in sorted(report["negatives"].items())))
-    lines.append(f"  paraphrase similarity: {report['similarity']}")
+    lines.append(f"  paraphrase similarity: {format_summary(report['similarity'])}")
     if report.get("views"):
         lines.append("  perturbation views: " + ", ".join(f"{s} {n}" for s, n in report["views"].items()))
-        lines.append(f"  perturbation view similarity: {report['view_similarity']}")
-    lines.append(f"  negative input similarity: {report['negative_similarity']}")
+        lines.append(f"  perturbation view similarity: {format_summary(report['view_similarity'])}")
+    lines.append(f"  negative input similarity: {format_summary(report['negative_similarity'])}")
     return "\n".join(lines)

@@ -163,8 +163,12 @@ def train(ctx: click.Context, config_file, preset, **options) -> None:
     Any other setting is accepted as --field_name VALUE (e.g. --bf16 --activation_checkpointing
     --lora_r 8 --save_steps 200 --logging_steps 5); run with --help-all for the full list.
     Multi-GPU: accelerate launch -m coin_train.cli train ... (DDP, FSDP or DeepSpeed).
+    Writes README.md (model card) and coin_config.json (all settings) with the model; --push_to_hub
+    [--hub_model_id OWNER/NAME] uploads both to a private repo; --report_to tensorboard logs the losses
+    (pip install 'coin-toolkit[tensorboard]').
     """
     from coin_data.schema import SchemaError
+    from coin_train.hub import PushError
 
     settings = preset_settings(preset) if preset else {}
     settings.update(read_config_file(config_file) if config_file else {})
@@ -181,12 +185,14 @@ def train(ctx: click.Context, config_file, preset, **options) -> None:
 
     try:
         trainer = run_training(model_args, lora_args, data_args, config)
-    except (SchemaError, KeyError, FileNotFoundError) as err:
+    except (SchemaError, KeyError, FileNotFoundError, PushError) as err:
         raise click.ClickException(str(err).strip("'\"")) from None
     if trainer.args.should_save:
         history = [entry for entry in trainer.state.log_history if "loss" in entry]
         last = f"; last logged loss {history[-1]['loss']:.4f}" if history else ""
         click.echo(f"trained {trainer.state.global_step} steps{last}; model saved to {config.output_dir}")
+        if config.push_to_hub and trainer.hub_model_id:
+            click.echo(f"pushed {config.output_dir} with its model card to {trainer.hub_model_id} on the Hub")
 
 
 
@@ -249,6 +255,11 @@ def eval_command(model, suite, out_dir, compare, tasks, levels, max_examples, ma
     except (OSError, ValueError) as err:
         raise click.ClickException(f"cannot evaluate: {err}") from None
     paths = write_report(report, out_dir)
+    from coin_train.card import update_eval_section
+
+    for model_id, entry in zip([model, *compare], report["models"]):  # cards of models trained here
+        if update_eval_section(model_id, report, entry):
+            click.echo(f"updated the results section of {Path(model_id) / 'README.md'}")
     for entry in report["models"]:
         means = ", ".join(f"{level} {100 * entry['levels'][level]['mean']:.1f}" for level in built.levels
                           if entry["levels"][level]["mean"] is not None)

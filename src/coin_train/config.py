@@ -14,6 +14,8 @@ Example:
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -22,6 +24,25 @@ from transformers import TrainingArguments
 from coin_train.prompt import DEFAULT_TEMPLATE, PromptFormat
 
 DEFAULT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
+
+logger = logging.getLogger(__name__)
+
+
+def launched_without_accelerator() -> bool:
+    """Whether this is one of several launched processes (``WORLD_SIZE`` > 1) on a machine with no GPU
+    or other accelerator, where the processes can only train on CPU.
+
+    Example:
+        >>> launched_without_accelerator()  # one process (no WORLD_SIZE)
+        False
+    """
+    import torch
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    if hasattr(torch, "accelerator"):  # torch >= 2.6
+        return not torch.accelerator.is_available()
+    return not torch.cuda.is_available()
 
 
 @dataclass
@@ -227,6 +248,11 @@ class CoinConfig(TrainingArguments):
     label_names: list[str] | None = field(
         default_factory=lambda: ["labels"], metadata={"help": "Batch keys holding labels."}
     )
+    hub_private_repo: bool | None = field(
+        default=True,
+        metadata={"help": "With --push_to_hub: create the model repo private (the default, as coin-data publish), "
+                          "and refuse to push into an existing public repo; --hub_private_repo false for public."},
+    )
 
     def __post_init__(self) -> None:
         if self.temperature <= 0:
@@ -239,7 +265,23 @@ class CoinConfig(TrainingArguments):
             raise ValueError(f"pooling must be 'last' or 'mean', got {self.pooling!r}")
         if self.remove_unused_columns:
             raise ValueError("remove_unused_columns must be False for CoIN (the collator needs its view columns)")
+        if not self.use_cpu and launched_without_accelerator():
+            # accelerate's torchrun launchers (multi-GPU, FSDP, DeepSpeed configs) do not pass a config's
+            # `use_cpu: true` on to the processes. Without it, transformers asks accelerate for a GPU
+            # backend; accelerate finds none, records one non-distributed process, yet initializes the
+            # process group: every process then trains the whole run on its own.
+            logger.info("%s processes and no accelerator: training on CPU (gloo)", os.environ["WORLD_SIZE"])
+            self.use_cpu = True
         super().__post_init__()
+        _check_trackers(self.report_to)
+
+    def __getstate__(self) -> dict:
+        """Pickled state without secrets: the Trainer saves ``training_args.bin`` in every checkpoint (and
+        uploads it with ``--push_to_hub``); the live object keeps its token."""
+        state = dict(self.__dict__)
+        for name in [key for key in state if key.endswith("_token") and state[key] is not None]:
+            state[name] = None
+        return state
 
     @property
     def uses_negatives(self) -> bool:
@@ -294,3 +336,23 @@ def check_pairing(data_args: DataArguments, config: CoinConfig) -> None:
     if config.train_sampling_strategy != "sequential":
         raise ValueError("pair_negatives needs --train_sampling_strategy sequential (shuffling would split the "
                          f"pairs), got {config.train_sampling_strategy!r}")
+
+
+# --report_to value -> (module it needs, the extra that installs it)
+TRACKER_EXTRAS = {"tensorboard": ("tensorboard", "tensorboard")}
+
+
+def _check_trackers(report_to: list[str]) -> None:
+    """Refuse a ``--report_to`` tracker whose package is missing, naming the extra to install (at parse time,
+    not after the model has loaded)."""
+    import importlib
+
+    for tracker in report_to or []:
+        if tracker not in TRACKER_EXTRAS:
+            continue
+        module, extra = TRACKER_EXTRAS[tracker]
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise ValueError(f"--report_to {tracker} needs the {module} package: "
+                             f"pip install 'coin-toolkit[{extra}]'") from None

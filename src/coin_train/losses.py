@@ -165,7 +165,8 @@ def info_nce(
     return loss
 
 
-def generation_loss(logits: torch.Tensor, targets: torch.Tensor, token_kinds: torch.Tensor) -> torch.Tensor:
+def generation_loss(logits: torch.Tensor, targets: torch.Tensor, token_kinds: torch.Tensor,
+                    kind_counts: torch.Tensor | None = None) -> torch.Tensor:
     """Token cross-entropy averaged within each view kind, summed over kinds (``CE(orig) + CE(para)``).
 
     This equals the sum of the losses of separate per-view passes, as in the reference code.
@@ -174,6 +175,9 @@ def generation_loss(logits: torch.Tensor, targets: torch.Tensor, token_kinds: to
         logits: ``[N, vocab]`` at the labelled positions only.
         targets: ``[N]`` next-token ids.
         token_kinds: ``[N]`` view kind of each position (``ORIGINAL``, ``PARAPHRASE``, ``NEGATIVE``).
+        kind_counts: ``[3]`` token count of each kind to divide by (default: the counts of ``token_kinds``).
+            Data parallelism passes the mean count per process, so that the processes' losses average to
+            the loss of their whole global batch.
 
     Returns:
         Scalar loss (0 when ``N == 0``).
@@ -185,13 +189,13 @@ def generation_loss(logits: torch.Tensor, targets: torch.Tensor, token_kinds: to
     """
     token_loss = F.cross_entropy(at_least_float32(logits), targets, reduction="none")  # [N]
     sums = torch.zeros(3, device=logits.device, dtype=token_loss.dtype).index_add(0, token_kinds, token_loss)  # [3]
-    counts = torch.bincount(token_kinds, minlength=3)  # [3]
+    counts = torch.bincount(token_kinds, minlength=3) if kind_counts is None else kind_counts  # [3]
     present = counts > 0  # [3]
     return (sums[present] / counts[present]).sum()  # []
 
 
 def balance_contrastive(gen_loss: torch.Tensor, ctr_loss: torch.Tensor, weight: float,
-                        rule: str = "cap") -> torch.Tensor:
+                        rule: str = "cap", totals: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """The weighted contrastive term ``c = w * L_ctr``, capped at ``L_gen`` under the paper's rule.
 
     With ``rule="cap"`` (the reference code's rule), when ``c > L_gen`` it becomes
@@ -204,6 +208,9 @@ def balance_contrastive(gen_loss: torch.Tensor, ctr_loss: torch.Tensor, weight: 
         ctr_loss: scalar L_ctr.
         weight: w.
         rule: ``"cap"`` or ``"fixed"``.
+        totals: ``(L_gen, L_ctr)`` of the whole global batch when ``gen_loss`` and ``ctr_loss`` are one
+            process's share of it: the cap compares these, so every process scales alike, as one process
+            holding the whole batch would (default: ``(gen_loss, ctr_loss)``).
 
     Returns:
         Scalar contrastive term to add to ``gen_loss``.
@@ -217,8 +224,10 @@ def balance_contrastive(gen_loss: torch.Tensor, ctr_loss: torch.Tensor, weight: 
         return weighted
     if rule != "cap":
         raise ValueError(f"unknown balance rule {rule!r}; choose 'cap' or 'fixed'")
-    bounded = torch.clamp(gen_loss / weighted, max=weight)  # [] min(w, L_gen / c)
-    scale = torch.where(weighted > gen_loss, bounded, torch.ones_like(weighted)).detach()  # []
+    gen_total, ctr_total = (gen_loss, ctr_loss) if totals is None else totals
+    weighted_total = weight * ctr_total  # []
+    bounded = torch.clamp(gen_total / weighted_total, max=weight)  # [] min(w, L_gen / c)
+    scale = torch.where(weighted_total > gen_total, bounded, torch.ones_like(weighted_total)).detach()  # []
     return weighted * scale
 
 
@@ -240,6 +249,29 @@ def _all_gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     import torch.distributed as dist
 
     return all_gather_single_autograd(x, 0, dist.group.WORLD)
+
+
+def mean_over_processes(x: torch.Tensor) -> torch.Tensor:
+    """The mean of ``x`` over all processes, without gradient (``x`` itself on a single process).
+
+    Args:
+        x: a tensor of the same shape on every process.
+
+    Returns:
+        The element-wise mean, detached.
+
+    Example:
+        >>> mean_over_processes(torch.tensor([2.0, 4.0]))  # one process
+        tensor([2., 4.])
+    """
+    _, world = _world()
+    if world == 1:
+        return x.detach()
+    import torch.distributed as dist
+
+    total = x.detach().clone()
+    dist.all_reduce(total)  # sum
+    return total / world
 
 
 def gather_rows(x: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -293,7 +325,10 @@ class CoinLoss(nn.Module):
             still computed, without gradient, so both runs log comparable numbers.
         hard_negatives: use the batch's negative views as extra candidates.
         negative_gen_loss: also train generation on the negative views.
-        gather_across_devices: score against the views of every process, not only the local ones.
+        gather_across_devices: score against the views of every process, not only the local ones, and
+            treat the processes' micro-batches as one global batch: token and anchor means and the cap
+            are taken over all of them, so that the processes' losses average to the loss of one process
+            holding the global batch, and their averaged gradients (DDP, FSDP, DeepSpeed) to its gradients.
         pack_views: run the views packed into fuller rows instead of padded (:mod:`coin_train.packing`):
             the same loss with less memory and time. Checked once against the padded forward; a model
             that does not support it falls back to padding with a warning.
@@ -343,7 +378,10 @@ class CoinLoss(nn.Module):
         select[:, :-1] = (next_labels != IGNORE_INDEX) & trained[:, None]
         hidden, logits = labelled_forward(model, input_ids, batch["attention_mask"], batch["position_ids"],
                                           select, pack=self._packing(model, batch))  # [V, L, H], [N, vocab]
-        gen = generation_loss(logits, next_labels[select[:, :-1]], kinds[:, None].expand_as(select)[select])
+        token_kinds = kinds[:, None].expand_as(select)[select]  # [N]
+        global_batch = self.gather_across_devices and _world()[1] > 1
+        kind_counts = mean_over_processes(torch.bincount(token_kinds, minlength=3).float()) if global_batch else None
+        gen = generation_loss(logits, next_labels[select[:, :-1]], token_kinds, kind_counts)
 
         with torch.set_grad_enabled(self.contrastive and torch.is_grad_enabled()):
             pooled = pool(hidden, batch["attention_mask"], self.pooling)  # [V, H]
@@ -354,7 +392,10 @@ class CoinLoss(nn.Module):
                 pooled[2 * n_rows :] if self.hard_negatives else None,
                 groups, batch.get("negative_group_ids") if self.hard_negatives else None,
             )
-        loss = (gen + balance_contrastive(gen, ctr, self.weight, self.balance)) if self.contrastive else gen
+        if not self.contrastive:
+            return CoinLossOutput(gen, gen.detach(), ctr.detach(), accuracy.detach())
+        totals = tuple(mean_over_processes(torch.stack([gen, ctr]))) if global_batch and self.balance == "cap" else None
+        loss = gen + balance_contrastive(gen, ctr, self.weight, self.balance, totals)
         return CoinLossOutput(loss, gen.detach(), ctr.detach(), accuracy.detach())
 
     def _packing(self, model, batch) -> bool:
@@ -383,8 +424,12 @@ class CoinLoss(nn.Module):
                 negatives, _ = gather_rows(negatives)  # [K_all, H]
                 negative_groups = None if negative_groups is None else gather_rows(negative_groups)[0]
         targets = offset + torch.arange(len(originals), device=originals.device)  # [B]
-        return symmetric_info_nce(
+        loss, accuracy = symmetric_info_nce(
             originals, paraphrases, anchor_candidates=anchor_cands, positive_candidates=positive_cands,
             negative_candidates=negatives, targets=targets, temperature=self.temperature, groups=groups,
             candidate_groups=cand_groups, negative_groups=negative_groups,
         )
+        # Means over the local anchors, reweighted so that the processes' values average to the mean over
+        # all anchors (micro-batches may differ in size, e.g. the last one of an epoch).
+        share = len(originals) * _world()[1] / len(anchor_cands) if self.gather_across_devices else 1.0
+        return loss * share, accuracy * share

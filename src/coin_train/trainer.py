@@ -2,7 +2,8 @@
 
 The trainer overrides ``compute_loss`` (the loss lives in :class:`coin_train.losses.CoinLoss`) and
 ``log`` (to add ``gen_loss``, ``contrastive_loss`` and ``contrastive_accuracy``), and writes the prompt
-format next to every saved model. Everything else (optimizer, schedule, mixed precision, gradient
+format, the run's settings (``coin_config.json``) and a model card (``README.md``, :mod:`coin_train.card`)
+next to every saved model. Everything else (optimizer, schedule, mixed precision, gradient
 checkpointing, checkpoints, resuming, DDP/FSDP/DeepSpeed via accelerate) is the stock Trainer.
 
 Example:
@@ -14,14 +15,17 @@ Example:
 from __future__ import annotations
 
 import logging
+import os
 from collections import defaultdict
 
 import torch
 from transformers import Trainer
 from transformers.trainer_utils import get_last_checkpoint, set_seed
 
+from coin_train.card import write_model_outputs
 from coin_train.config import CoinConfig, DataArguments, LoraArguments, ModelArguments, check_pairing
 from coin_train.data import CoinCollator, encode_dataset, load_coin_dataset, pair_with_negatives
+from coin_train.hub import hub_errors, prepare_push, upload_failure
 from coin_train.losses import CoinLoss
 from coin_train.modeling import load_model, load_tokenizer
 from coin_train.prompt import PromptFormat
@@ -39,6 +43,8 @@ class CoinTrainer(Trainer):
         args: a :class:`CoinConfig`.
         data_collator: default :class:`CoinCollator` built from ``processing_class``'s pad token.
         prompt_format: saved as ``coin_prompt.json`` with every checkpoint, for evaluation.
+        run_args: ``(ModelArguments, LoraArguments, DataArguments)`` of the run, for ``coin_config.json`` and
+            the model card (which then name the base model, dataset and LoRA settings).
         **kwargs: any other ``Trainer`` argument (``train_dataset``, ``eval_dataset``, ``processing_class`` ...).
 
     Logged (train, and with an ``eval_`` prefix at evaluation): ``loss``, ``gen_loss``,
@@ -46,7 +52,7 @@ class CoinTrainer(Trainer):
     """
 
     def __init__(self, model=None, args: CoinConfig | None = None, data_collator=None, *,
-                 prompt_format: PromptFormat | None = None, **kwargs):
+                 prompt_format: PromptFormat | None = None, run_args: tuple | None = None, **kwargs):
         if not isinstance(args, CoinConfig):
             raise TypeError(f"CoinTrainer needs a CoinConfig, got {type(args).__name__}")
         tokenizer = kwargs.get("processing_class")
@@ -55,8 +61,10 @@ class CoinTrainer(Trainer):
                 raise ValueError("pass processing_class=tokenizer (or a data_collator) to CoinTrainer")
             data_collator = CoinCollator(tokenizer.pad_token_id, include_negatives=args.uses_negatives)
         super().__init__(model=model, args=args, data_collator=data_collator, **kwargs)
+        _check_process_count(self)
         self.coin_loss = CoinLoss.from_config(args)
         self.prompt_format = prompt_format or PromptFormat()
+        self.run_args = run_args
         self.loss_is_scaled_for_ga = False  # our loss is a per-batch mean: let Trainer divide by GA steps
         self._coin_metrics: dict[str, dict[str, list[torch.Tensor]]] = {
             "train": defaultdict(list), "eval": defaultdict(list)}
@@ -85,6 +93,31 @@ class CoinTrainer(Trainer):
         super()._save(output_dir, state_dict)
         if self.args.should_save:
             self.prompt_format.save(output_dir or self.args.output_dir)
+            write_model_outputs(output_dir or self.args.output_dir, self, self.run_args)
+
+    def create_model_card(self, *args, **kwargs) -> None:
+        """Our card instead of the Trainer's draft (``push_to_hub`` calls this just before uploading)."""
+        if self.is_world_process_zero():
+            write_model_outputs(self.args.output_dir, self, self.run_args)
+
+
+def _check_process_count(trainer: Trainer) -> None:
+    """Refuse a run whose Trainer sees fewer processes than were launched (each would train alone), and
+    say so when accelerate runs an FSDP or DeepSpeed launch as plain DDP (FSDP on CPU)."""
+    import torch.distributed as dist
+
+    launched = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    if launched != trainer.args.world_size:
+        raise RuntimeError(
+            f"{launched} processes were launched but the Trainer sees {trainer.args.world_size}: each process "
+            "would train the whole run on its own. Pass --use_cpu true on a machine without GPUs, or launch "
+            "with `accelerate launch` / `torchrun` and a config that matches the machine.")
+    wanted = {"FSDP": ("ACCELERATE_USE_FSDP", trainer.is_fsdp_enabled),
+              "DeepSpeed": ("ACCELERATE_USE_DEEPSPEED", trainer.is_deepspeed_enabled)}
+    for engine, (variable, enabled) in wanted.items():
+        if os.environ.get(variable, "false").lower() == "true" and not enabled and trainer.is_world_process_zero():
+            logger.warning("the launch asked for %s but accelerate did not enable it (it runs FSDP only on GPUs and "
+                           "other accelerators): this run is DDP, every process holds the whole model", engine)
 
 
 def _resume_target(config: CoinConfig) -> str | None:
@@ -118,6 +151,7 @@ def run_training(model_args: ModelArguments, lora_args: LoraArguments, data_args
     """
     check_pairing(data_args, config)
     set_seed(config.seed)
+    push_to = prepare_push(config) if config.should_save else None  # before minutes of loading, not after training
     tokenizer = load_tokenizer(model_args.model_name_or_path, model_args.trust_remote_code)
     prompt_format = data_args.prompt_format()
     wants_eval = config.eval_strategy != "no" and data_args.eval_split is not None
@@ -142,8 +176,12 @@ def run_training(model_args: ModelArguments, lora_args: LoraArguments, data_args
 
     model = load_model(model_args, lora_args)
     trainer = CoinTrainer(model=model, args=config, train_dataset=train_dataset, eval_dataset=eval_dataset,
-                          processing_class=tokenizer, prompt_format=prompt_format)
+                          processing_class=tokenizer, prompt_format=prompt_format,
+                          run_args=(model_args, lora_args, data_args))
     trainer.train(resume_from_checkpoint=_resume_target(config))
-    trainer.save_model()
-    trainer.save_state()
+    trainer.save_state()  # before save_model: with push_to_hub, save_model uploads the folder
+    try:
+        trainer.save_model()
+    except hub_errors() as err:
+        raise upload_failure(err, config, push_to) from None
     return trainer

@@ -20,15 +20,30 @@ def runner():
 
 def test_build_writes_folder_and_prints_summary(runner, tmp_path):
     out = tmp_path / "coin-flan-paraphrased"
-    result = runner.invoke(main, ["build", "--tasks", "grammar", "-k", "1", "--out", str(out)])
+    result = runner.invoke(main, ["build", "--tasks", "grammar", "-k", "1", "--out", str(out),
+                                  "--license", "cc-by-sa-4.0"])
     assert result.exit_code == 0, result.output
     assert f"Wrote {out}" in result.output
     assert "paraphrase calls   6 (6 templates x 1)" in result.output
     assert (out / "data" / "train-00000-of-00001.parquet").is_file()
+    card = (out / "README.md").read_text()
+    assert "\nlicense: cc-by-sa-4.0\n" in card and "--license cc-by-sa-4.0 " in card
     stats = runner.invoke(main, ["stats", str(out), "--json"])
     assert stats.exit_code == 0, stats.output
     report = json.loads(stats.output)
     assert list(report["tasks"]) == ["grammar"] and report["rows"]["train"] > 0
+    # score summaries are numbers; the text output keeps its one-line form
+    similarity = report["similarity"]
+    assert list(similarity) == ["n", "mean", "min", "p10", "median", "p90", "max"]
+    assert isinstance(similarity["n"], int) and similarity["n"] > 0
+    assert similarity["min"] <= similarity["p10"] <= similarity["median"] <= similarity["p90"] <= similarity["max"]
+    assert similarity["min"] <= similarity["mean"] <= similarity["max"] <= 1.0
+    assert report["view_similarity"] == {"n": 0}
+    text = runner.invoke(main, ["stats", str(out)]).output
+    line = (f"n={similarity['n']}, mean={similarity['mean']:.3f}, min={similarity['min']:.3f}, "
+            f"p10={similarity['p10']:.3f}, median={similarity['median']:.3f}, p90={similarity['p90']:.3f}, "
+            f"max={similarity['max']:.3f}")
+    assert f"\n  paraphrase similarity: {line}\n" in text
     again = runner.invoke(main, ["build", "--tasks", "grammar", "--out", str(out)])
     assert again.exit_code == 1 and "already exists; pass --overwrite" in again.output
 

@@ -397,6 +397,7 @@ def test_cli_builds_a_valid_dataset_from_local_flan_files(flan_file, tmp_path, s
     assert "## Template induction (FLAN rows)" in card
     assert "no_template_match" in card and "Wirte a summry" in card
     assert "--source flan" in card
+    assert "\nlicense: apache-2.0\n" in card and "the license of FLAN (google-research/FLAN)" in card
 
 
 # --- the Hub path, against a loopback double of the Hub ---------------------------------------------

@@ -223,7 +223,7 @@ def built(tmp_path_factory, shared_model):
                      "label": "good" if i % 2 else "bad"})
     (root / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     config = BuildConfig(source="templates", templates=str(root / "tasks.yaml"),
-                         data_files=(str(root / "rows.jsonl"),), paraphrases_per_template=1)
+                         data_files=(str(root / "rows.jsonl"),), paraphrases_per_template=1, license="cc-by-4.0")
     result = run_build(config)
     return root, write_dataset(result, root / "plain"), result
 
@@ -262,6 +262,8 @@ def test_build_with_mining_fills_columns_and_card(built):
     assert sum(result.stats.mined.values()) == len(rows)
     card = (write_dataset(result, root / "mined-build") / "README.md").read_text()
     assert "## Mined negatives" in card and "mined_negative_source" in card
+    # the user's own rows and templates, no --license: the card does not claim one
+    assert "\nlicense: unknown\n" in card and "Rebuild with `--license ID`" in card
 
 
 def test_mine_command_adds_columns_to_a_built_folder(built, tmp_path):
@@ -278,6 +280,9 @@ def test_mine_command_adds_columns_to_a_built_folder(built, tmp_path):
     assert sum(n for s, n in sources.items() if s.startswith("mined:")) > 0
     card = (out / "README.md").read_text()
     assert card.count("## Mined negatives") == 1
+    # the license given to the build survives re-mining, in the YAML and in the body
+    assert "\nlicense: cc-by-4.0\n" in (folder / "README.md").read_text() and "\nlicense: cc-by-4.0\n" in card
+    assert "`cc-by-4.0`, as given with `--license`" in card
     # the input folder is untouched, and refusing to overwrite it is the default
     assert set(datasets.load_dataset(str(folder))["train"][schema.MINED_NEGATIVE_SOURCE]) == {None}
     again = CliRunner().invoke(main, ["mine", str(folder), "--out", str(out)])

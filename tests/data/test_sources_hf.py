@@ -240,3 +240,4 @@ def test_cli_builds_alpaca_offline_with_mined_negatives(tmp_path, shared_model):
     assert mined and all(row[schema.MINED_NEGATIVE] != row[schema.ORIGINAL] for row in mined)
     card = (out / "README.md").read_text()
     assert "Alpaca-style rows" in card and "## Mined negatives" in card
+    assert "\nlicense: cc-by-nc-4.0\n" in card and "non-commercial use only" in card

@@ -12,7 +12,8 @@ import torch
 
 from coin_train.losses import info_nce
 
-WORLD, ROWS, DIM = 2, 3, 8
+WORLD, DIM = 2, 8
+ROWS_PER_RANK = (4, 2)  # unequal micro-batches (e.g. the last of an epoch): each rank's share is reweighted
 NEGATIVES_PER_RANK = (0, 3)  # ragged on purpose, one process with none: no collective may hang
 
 WORKER = textwrap.dedent(f"""
@@ -21,7 +22,7 @@ WORKER = textwrap.dedent(f"""
     dist.init_process_group("gloo")
     rank = dist.get_rank()
     data = torch.load(sys.argv[1])
-    rows = slice(rank * {ROWS}, (rank + 1) * {ROWS})
+    rows = slice(sum({ROWS_PER_RANK}[:rank]), sum({ROWS_PER_RANK}[: rank + 1]))
     negs = slice(sum({NEGATIVES_PER_RANK}[:rank]), sum({NEGATIVES_PER_RANK}[: rank + 1]))
     o = data["o"][rows].clone().requires_grad_()
     p = data["p"][rows].clone().requires_grad_()
@@ -44,7 +45,7 @@ def free_port() -> int:
 
 def test_gathered_candidates_match_one_process_on_the_whole_batch(tmp_path):
     gen = torch.Generator().manual_seed(0)
-    n_rows, n_neg = WORLD * ROWS, sum(NEGATIVES_PER_RANK)
+    n_rows, n_neg = sum(ROWS_PER_RANK), sum(NEGATIVES_PER_RANK)
     groups = torch.arange(n_rows)
     groups[4] = groups[1]  # rows on different ranks that are views of one instance: masked across processes
     data = {"o": torch.randn(n_rows, DIM, generator=gen), "p": torch.randn(n_rows, DIM, generator=gen),
