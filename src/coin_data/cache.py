@@ -7,6 +7,8 @@ One SQLite file (``<cache_dir>/paraphrase.sqlite``) in WAL mode with two tables:
   finds the answer and makes no call.
 - ``calls``: one row per API call (attempts and re-asks included) with its status and token usage, so
   spending is accounted per call even when a build stops before finishing.
+- ``replies``: the raw reply to each request body that got one, so a build killed between a first
+  answer and its re-ask never pays for (or gets a different) first answer again.
 
 Every write is its own transaction, committed before the next call starts, so a build killed with
 SIGKILL loses at most the calls in flight; started again, it asks only for what is missing. Only final
@@ -63,6 +65,12 @@ CREATE TABLE IF NOT EXISTS calls (
     created REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS calls_key ON calls (key);
+CREATE TABLE IF NOT EXISTS replies (
+    key TEXT PRIMARY KEY,
+    content TEXT,
+    refusal TEXT,
+    created REAL NOT NULL
+);
 """
 
 
@@ -187,6 +195,17 @@ class AnswerCache:
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 values,
             )
+
+    def put_reply(self, key: str, content: str | None, refusal: str | None) -> None:
+        """Store the raw reply to the request body hashed as ``key``; committed on return."""
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?)", (key, content, refusal, time.time()))
+
+    def get_reply(self, key: str) -> tuple[str | None, str | None] | None:
+        """``(content, refusal)`` stored for the request body hashed as ``key``, or ``None``."""
+        with self._lock:
+            row = self._db.execute("SELECT content, refusal FROM replies WHERE key = ?", (key,)).fetchone()
+        return None if row is None else (row[0], row[1])
 
     def __contains__(self, key: str) -> bool:
         with self._lock:
