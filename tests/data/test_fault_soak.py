@@ -7,6 +7,7 @@ deterministic, so a build that retries every fault with the same request body mu
 fault-free build ends. Backoffs are tiny here; the logic is the one the defaults use.
 """
 
+import json
 import os
 import signal
 import sqlite3
@@ -67,14 +68,15 @@ def test_thirty_percent_transport_faults_lose_nothing_over_several_seeds(tmp_pat
     assert met == set(TRANSPORT_FAULTS)  # every fault kind was met across the seeds
 
 
-# --- the whole build, uninterrupted and killed, under faults ----------------------------------------
+# --- shared by the kill tests ---------------------------------------------------------------------
 
-TASKS = "sentiment,spam"  # 12 templates
+TASKS = "sentiment,spam"  # 12 templates, for the end-to-end builds
 # A few first answers are malformed in every run (the same ones: content faults are drawn per body and
 # server seed), so re-asks happen and a kill can fall between a first answer and its re-ask.
 CONTENT = {"malformed": 0.25}
 SEED = 11
-ANSWERED_BEFORE_KILL = 5
+KILL_AFTER = 30  # successful replies (of about 90) before the server holds every call and the client is killed
+ANSWERED_BEFORE_KILL = 5  # the same, for the 12-template end-to-end build
 
 
 def build_args(url: str, cache: Path, out: Path) -> list[str]:
@@ -111,6 +113,53 @@ def wait_for(condition, timeout: float, what: str) -> None:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
 
+
+# --- killed mid-run under faults -------------------------------------------------------------------
+
+# Runs the backend alone in a subprocess (no embedding model to load), so that it can be SIGKILLed.
+KILL_SCRIPT = """
+import json, sys
+from coin_data.paraphrase import ParaphraseRequest, get_paraphraser
+from coin_data.templates import parse_template
+url, cache, options, specs = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
+requests = [ParaphraseRequest(parse_template(text, task, tid), k, tuple(words), seed)
+            for text, task, tid, k, words, seed in specs]
+get_paraphraser("openai:fake", base_url=url, cache_dir=cache, **options).paraphrase(requests)
+"""
+
+
+def test_killed_under_faults_then_resumed_answers_each_body_once(tmp_path):
+    requests = paraphrase_requests(load_corpus(BuildConfig()), BuildConfig())
+    specs = [(r.template.text, r.template.task, r.template.template_id, r.k, list(r.protected_words), r.seed)
+             for r in requests]
+    with ChatServer(Faults(**CONTENT), seed=SEED) as server:  # the same model answers, no transport fault
+        reference = [(r.candidates, r.failure) for r in backend(server, tmp_path / "ref").paraphrase(requests)]
+        bodies = len(server.successes())
+        assert any(call.reask for call in server.calls)
+    faults = Faults(**{**vars(Faults.transport(0.3, **FAULTS)), **CONTENT})
+    cache = tmp_path / "cache"
+    with ChatServer(faults, seed=SEED, stall_after=KILL_AFTER) as server:
+        proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, server.url, str(cache), json.dumps(FAST),
+                                 json.dumps(specs)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for(lambda: server.waiting() >= 1 and replies_committed(cache) == KILL_AFTER, 120,
+                     "replies to be committed and calls to be in flight")
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        assert proc.returncode == -signal.SIGKILL
+        server.release()
+        results = backend(server, cache).paraphrase(requests)
+        successes, attempts = server.successes(), server.attempts()
+        held = [call for call in server.calls if call.outcome == "stalled"]
+    assert held and any(call.reask for call in server.calls)
+    assert not [r for r in results if r.lost]
+    assert [(r.candidates, r.failure) for r in results] == reference  # as if nothing had happened
+    assert len(successes) == bodies and set(successes.values()) == {1}  # no body answered twice across the kill
+    assert max(attempts.values()) <= MAX_RETRIES + 2  # + the attempt held at the kill
+
+
+# --- the whole build, uninterrupted and killed, under faults ----------------------------------------
 
 @pytest.mark.slow  # four builds with the embedding model: over a minute on the 2-core machine
 def test_build_under_faults_and_killed_resumes_to_the_same_bytes(tmp_path):
