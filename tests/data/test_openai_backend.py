@@ -23,6 +23,7 @@ from coin_data.templates import parse_template, slot_lock_violation  # noqa: E40
 
 # Short timeouts and backoffs keep fault tests fast; the logic is the same as with the defaults.
 FAST = {"timeout": 1.0, "backoff_base": 0.01, "backoff_max": 0.05}
+SEED_LOSING_SOME = 1  # with 50 % errors on the 6 sentiment templates, this seed fails some and not all
 FAILURES = {"malformed_json", "wrong_count", "refusal", "executed_instruction", "slot_changed"}
 
 
@@ -348,3 +349,40 @@ def test_cli_budget_stop_writes_nothing(tmp_path):
     assert result.exit_code == 1 and "budget reached" in result.output and "--max-calls 2" in result.output
     assert not out.exists() and not list(tmp_path.glob(".out*"))
     assert json.loads(json.dumps(AnswerCache(tmp_path / "cache").spending()))["calls"] == 2
+
+
+def test_cli_lost_templates_stop_the_build_unless_partial_is_allowed(tmp_path):
+    # Half the attempts fail with 500 and no retry is allowed: some templates are lost, others answered.
+    # The draws are fixed by (seed, body, attempt), so a fresh server with the same seed loses the same ones.
+    out = tmp_path / "out"
+
+    def build(*extra):
+        with ChatServer(Faults(server_error=0.5), seed=SEED_LOSING_SOME) as server:
+            result = CliRunner().invoke(main, [
+                "build", "--tasks", "sentiment", "--paraphraser", "openai:fake", "--base-url", server.url,
+                "--cache-dir", str(tmp_path / f"cache{len(extra)}"), "--max-retries", "0", "--timeout", "5",
+                "--out", str(out), *extra])
+            return result, len(server.calls) - len(server.successes())
+
+    refused, lost = build()
+    assert 0 < lost < 6
+    assert refused.exit_code == 1 and not out.exists() and not list(tmp_path.glob(".out*"))
+    last = refused.output.strip().splitlines()[-1]
+    assert last.startswith(f"Error: {lost} of 6 template(s) lost: no answer from the server "
+                           f"(retries_exhausted: 500 {lost}); no dataset was written"), last
+    assert "--allow-partial" in last
+    assert len(AnswerCache(tmp_path / "cache0")) == 6 - lost  # the answered ones are cached for the rerun
+    partial, lost_again = build("--allow-partial")
+    assert lost_again == lost and partial.exit_code == 3, partial.output
+    assert partial.output.strip().splitlines()[-1] == (
+        f"Partial dataset: {lost} of 6 template(s) lost: no answer from the server (retries_exhausted: 500 {lost})")
+    assert re.search(rf"templates lost\s+{lost} \(retries_exhausted: 500 {lost}\)", partial.output)
+    assert re.search(rf"api faults retried\s+{lost} \(500 {lost}\)", partial.output)
+    card = (out / "README.md").read_text()
+    assert f"Templates lost (the server never answered; not in this dataset, allowed by --allow-partial): {lost}" in card
+    assert re.search(rf"API faults retried .*: {lost} \(500 {lost}\); unusable answers re-asked: 0", card)
+    import datasets
+
+    templates = datasets.load_dataset("parquet", data_files=str(out / "templates" / "train-*.parquet"))["train"]
+    failed = [(v, r) for v, r in zip(templates["verdict"], templates["reason"]) if v == "paraphrase_failed"]
+    assert failed == [("paraphrase_failed", "retries_exhausted: 500")] * lost
