@@ -253,7 +253,7 @@ class OpenAIParaphraser:
                 cache.close()
         missing = sum(1 for outcome in outcomes.values() if outcome is None)
         if missing:
-            raise BudgetExhausted(self._budget_message(budget, len(groups), missing))
+            raise BudgetExhausted(budget.stop_message(len(groups), missing, options.cache_dir))
         return self._results(requests, groups, outcomes)
 
     def _results(
@@ -274,19 +274,6 @@ class OpenAIParaphraser:
                     lost=outcome.lost,
                 )
         return results  # type: ignore[return-value]
-
-    def _budget_message(self, budget: Budget, unique: int, missing: int) -> str:
-        limits = []
-        if self.options.max_calls is not None:
-            limits.append(f"--max-calls {self.options.max_calls}")
-        if self.options.max_cost is not None:
-            limits.append(f"--max-cost {self.options.max_cost}")
-        where = f" in {self.options.cache_dir}" if self.options.cache_dir else ""
-        return (
-            f"budget reached ({', '.join(limits)}): {budget.calls} call(s) made, ${budget.spent:.4f} spent; "
-            f"{unique - missing} of {unique} template request(s) answered and cached{where}, {missing} left. "
-            "No dataset was written. Run the same command with a larger budget to continue from the cache."
-        )
 
     # --- one request ----------------------------------------------------------------
 

@@ -4,16 +4,12 @@ Everything that can go wrong *below* the model's answer is a transport fault, an
 is retried with the same request body, with backoff, within one bounded attempt budget
 (``max_retries + 1`` attempts per logical call):
 
-==================  ===============================================================================
-cause               what the client saw
-==================  ===============================================================================
-``408`` ... ``5xx``  an HTTP status: 408, 409, 429 and every 5xx (``Retry-After`` sets the wait)
-``timeout``         no answer within ``timeout`` seconds (a stalled server or proxy)
-``connection``      the connection was refused, dropped or reset, or closed before the whole body
-``truncated_body``  a 200 whose body is not complete JSON (a proxy or a restarting server cut it)
-``no_choices``      a 200 whose JSON is not a chat completion with ``choices`` (a proxy's error page)
-``invalid_response`` a body the client could not validate
-==================  ===============================================================================
+- ``408``, ``409``, ``429``, ``5xx``: that HTTP status (``Retry-After`` sets the wait);
+- ``timeout``: no answer within ``timeout`` seconds (a stalled server or proxy);
+- ``connection``: refused, dropped or reset, or closed before the whole body arrived;
+- ``truncated_body``: a 200 whose body is not complete JSON (a proxy or a restarting server cut it);
+- ``no_choices``: a 200 whose JSON is not a chat completion with ``choices`` (a proxy's error page);
+- ``invalid_response``: a body the client could not validate.
 
 Only when the budget is spent does a call fail, with its cause (``retries_exhausted: <cause>``); a
 status that retrying cannot change (400, 404, 413 ...) fails at once as ``http_<status>``, and 401/403
@@ -89,11 +85,11 @@ class Reply:
 
 @dataclass
 class RetryPolicy:
-    """How often and how long to retry a call (the fields of ``OpenAIOptions`` of the same names)."""
+    """How often and how long to retry a call (defaults and help: the ``OpenAIOptions`` fields of these names)."""
 
-    max_retries: int = 8
-    backoff_base: float = 1.0
-    backoff_max: float = 30.0
+    max_retries: int
+    backoff_base: float
+    backoff_max: float
 
 
 # --- limits ----------------------------------------------------------------------------------
@@ -151,6 +147,17 @@ class Budget:
         """Replace a call's reservation with its actual cost."""
         self.reserved = max(0.0, self.reserved - estimated_cost)
         self.spent += actual_cost
+
+    def stop_message(self, unique: int, missing: int, cache_dir: str | None) -> str:
+        """What a build stopped by this budget tells the user (``missing`` of ``unique`` requests unanswered)."""
+        limits = [f"--max-calls {self.max_calls}"] if self.max_calls is not None else []
+        limits += [f"--max-cost {self.max_cost}"] if self.max_cost is not None else []
+        where = f" in {cache_dir}" if cache_dir else ""
+        return (
+            f"budget reached ({', '.join(limits)}): {self.calls} call(s) made, ${self.spent:.4f} spent; "
+            f"{unique - missing} of {unique} template request(s) answered and cached{where}, {missing} left. "
+            "No dataset was written. Run the same command with a larger budget to continue from the cache."
+        )
 
 
 # --- faults and backoff --------------------------------------------------------------------
