@@ -1,6 +1,6 @@
 """A content-addressed cache of paraphrase answers that survives crashes and makes reruns free.
 
-One SQLite file (``<cache_dir>/paraphrase.sqlite``) in WAL mode with two tables:
+One SQLite file (``<cache_dir>/paraphrase.sqlite``) in WAL mode with three tables:
 
 - ``answers``: the final outcome of one request, keyed by a hash of everything that determines it
   (backend, model, prompt version, template text, k, protected words, sampling parameters, seed). A rerun
@@ -11,9 +11,9 @@ One SQLite file (``<cache_dir>/paraphrase.sqlite``) in WAL mode with two tables:
   answer and its re-ask never pays for (or gets a different) first answer again.
 
 Every write is its own transaction, committed before the next call starts, so a build killed with
-SIGKILL loses at most the calls in flight; started again, it asks only for what is missing. Only final
-outcomes are stored: a transport failure (rate limit, timeout, retries exhausted) is not, so a rerun
-tries again. Nothing secret goes in: keys are hashes of request content, and API keys are never part
+SIGKILL loses at most the calls in flight; started again, it asks only for what is missing. Only what
+the server answered is stored: a transport failure (rate limit, timeout, cut-off body, retries
+exhausted) is not, so a rerun tries again. Nothing secret goes in: keys are hashes of request content, and API keys are never part
 of a request's content.
 
 Example:
