@@ -149,7 +149,12 @@ class Budget:
         self.spent += actual_cost
 
     def stop_message(self, unique: int, missing: int, cache_dir: str | None) -> str:
-        """What a build stopped by this budget tells the user (``missing`` of ``unique`` requests unanswered)."""
+        """What a build stopped by this budget tells the user (``missing`` of ``unique`` requests unanswered).
+
+        Example:
+            >>> Budget(max_calls=2, max_cost=None).stop_message(5, 3, None).split(";")[0]
+            'budget reached (--max-calls 2): 0 call(s) made, $0.0000 spent'
+        """
         limits = [f"--max-calls {self.max_calls}"] if self.max_calls is not None else []
         limits += [f"--max-cost {self.max_cost}"] if self.max_cost is not None else []
         where = f" in {cache_dir}" if cache_dir else ""
