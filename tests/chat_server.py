@@ -12,8 +12,12 @@ Faults (:class:`Faults`), each at its own rate:
 
 =================  ========================================================================
 transport          drawn per (request body, attempt): ``rate_limit`` (429 + Retry-After),
-                   ``server_error`` (500), ``slow`` (answers after ``slow_seconds``, past the
-                   client's timeout), ``drop`` (closes the connection without an answer)
+                   ``server_error`` (500), ``unavailable`` (503 + Retry-After), ``slow``
+                   (answers after ``slow_seconds``, past the client's timeout), ``drop`` (closes
+                   the connection without an answer), ``truncated`` (200 whose JSON body is cut
+                   short, Content-Length matching the cut: a proxy that relays a broken answer),
+                   ``cut`` (200 whose headers promise the whole body, then the connection
+                   closes halfway), ``no_choices`` (200 with a JSON body that has no ``choices``)
 content            drawn per request body (so a repeated request gets the same answer):
                    ``malformed`` (truncated JSON), ``refusal``, ``slot_break`` (renames a slot),
                    ``executed`` (answers the instruction instead of rewording it)
@@ -48,7 +52,7 @@ from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-TRANSPORT_FAULTS = ("rate_limit", "server_error", "slow", "drop")
+TRANSPORT_FAULTS = ("rate_limit", "server_error", "unavailable", "slow", "drop", "truncated", "cut", "no_choices")
 CONTENT_FAULTS = ("malformed", "refusal", "slot_break", "executed")
 _TEMPLATE = re.compile(r"<template>\n(.*?)\n</template>", re.DOTALL)
 _K = re.compile(r"Write exactly (\d+)")
@@ -73,20 +77,31 @@ class Faults:
 
     rate_limit: float = 0.0
     server_error: float = 0.0
+    unavailable: float = 0.0
     slow: float = 0.0
     drop: float = 0.0
+    truncated: float = 0.0
+    cut: float = 0.0
+    no_choices: float = 0.0
     malformed: float = 0.0
     refusal: float = 0.0
     slot_break: float = 0.0
     executed: float = 0.0
-    retry_after: float = 0.05  # seconds, sent in the Retry-After header of a 429
+    retry_after: float = 0.05  # seconds, sent in the Retry-After header of a 429 or 503
     slow_seconds: float = 2.0
 
     @classmethod
     def mixed(cls, total: float, **extra) -> "Faults":
-        """``total`` spread evenly over all eight faults."""
+        """``total`` spread evenly over every fault, transport and content."""
         share = total / (len(TRANSPORT_FAULTS) + len(CONTENT_FAULTS))
         return cls(**{name: share for name in TRANSPORT_FAULTS + CONTENT_FAULTS}, **extra)
+
+    @classmethod
+    def transport(cls, total: float, **extra) -> "Faults":
+        """``total`` spread evenly over the transport faults only: every fault comes from the wire, none
+        from the model (what a fault-injecting proxy in front of a healthy server produces)."""
+        share = total / len(TRANSPORT_FAULTS)
+        return cls(**{name: share for name in TRANSPORT_FAULTS}, **extra)
 
 
 @dataclass
@@ -95,7 +110,7 @@ class Call:
 
     body: str  # sha256 of the request body's messages + model (identifies a logical call)
     attempt: int  # 1 for the first time this body arrived, 2 for its first retry, ...
-    outcome: str  # ok | rate_limit | server_error | slow | drop | malformed | refusal | ... | stalled
+    outcome: str  # ok | rate_limit | server_error | ... | truncated | malformed | refusal | ... | stalled
     template: str | None
     reask: bool
     authorized: bool
@@ -299,6 +314,18 @@ class ChatServer:
                                {"Retry-After": f"{faults.retry_after:g}"})
                 elif outcome == "server_error":
                     self._json(500, {"error": {"message": "internal error", "type": "server_error"}})
+                elif outcome == "unavailable":
+                    self._json(503, {"error": {"message": "overloaded", "type": "server_error"}},
+                               {"Retry-After": f"{faults.retry_after:g}"})
+                elif outcome == "truncated":
+                    data = json.dumps(server._answer(request, "ok")).encode()
+                    self._send(200, data[: len(data) // 2])
+                elif outcome == "cut":
+                    data = json.dumps(server._answer(request, "ok")).encode()
+                    self._send(200, data[: len(data) // 2], length=len(data))
+                    self.close_connection = True
+                elif outcome == "no_choices":
+                    self._json(200, {"error": {"message": "upstream closed", "type": "proxy_error"}})
                 elif outcome == "drop":
                     self.close_connection = True  # no status line: the client sees a dropped connection
                 elif outcome == "slow":
@@ -310,11 +337,14 @@ class ChatServer:
                     self._json(200, server._answer(request, outcome))
 
             def _json(self, status: int, payload: dict, headers: dict | None = None) -> None:
-                data = json.dumps(payload).encode()
+                self._send(status, json.dumps(payload).encode(), headers)
+
+            def _send(self, status: int, data: bytes, headers: dict | None = None, length: int | None = None) -> None:
+                """Write a response; ``length`` other than ``len(data)`` announces more bytes than are sent."""
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
+                    self.send_header("Content-Length", str(len(data) if length is None else length))
                     for name, value in (headers or {}).items():
                         self.send_header(name, value)
                     self.end_headers()

@@ -40,6 +40,7 @@ from coin_data.embed import EmbeddingCache, SentenceTransformerEmbedder
 from coin_data.mine import MineConfig
 from coin_data.negatives import NONE_ALL_SAME_TARGET, SAME_TEMPLATE, NegativePicker, stable_seed
 from coin_data.paraphrase import ParaphraseRequest, ParaphraseResult, Usage, get_paraphraser
+from coin_data.paraphrase.base import TemplatesLost
 from coin_data.sources import Corpus, Instance, TaskSpec, load_corpus_dir, load_embedded_corpus
 from coin_data.templates import Template, parse_template
 from coin_data.verify import KEPT, Verdict, VerifyConfig, verify_candidates
@@ -95,6 +96,11 @@ class BuildConfig:
     paraphrases_per_template: int = field(default=2, metadata={"help": "Candidates requested per template (k)."})
     paraphraser_options: dict[str, Any] = field(
         default_factory=dict, metadata={"help": "Backend settings (e.g. base_url for openai). Never put secrets here."}
+    )
+    allow_partial: bool = field(
+        default=False,
+        metadata={"help": "Build even when templates got no answer from the server (lost after their retries); "
+                  "the card counts them. False: stop with TemplatesLost and write nothing (a rerun asks again)."},
     )
     # --- verification ---------------------------------------------------------
     verify: VerifyConfig = field(default_factory=VerifyConfig, metadata={"help": "Equivalence thresholds."})
@@ -159,6 +165,7 @@ class BuildStats:
     candidates: int = 0  # candidates returned by the backend
     verdicts: Counter = field(default_factory=Counter)
     failed_templates: Counter = field(default_factory=Counter)  # reason -> templates with no candidate
+    lost_templates: Counter = field(default_factory=Counter)  # cause -> templates the server never answered
     templates_without_paraphrase: int = 0
     rows: dict[str, int] = field(default_factory=dict)
     negatives: Counter = field(default_factory=Counter)
@@ -227,6 +234,9 @@ def run_build(config: BuildConfig | None = None, progress: bool = False) -> Buil
     with clock("paraphrase"):
         with tqdm(total=len(requests), desc="paraphrase", unit="template", disable=not progress) as bar:
             results = paraphraser.paraphrase(requests, progress=bar.update)
+    lost = Counter(result.failure for result in results if result.lost)
+    if lost and not config.allow_partial:
+        raise TemplatesLost(lost, len(results))
     cache = EmbeddingCache(SentenceTransformerEmbedder(config.embedding_model))
     with clock("verify"):
         kept, candidates = verify_results(results, cache, config, stats)
@@ -370,7 +380,7 @@ def verify_results(
         stats.paraphrase_calls += result.request.k
         stats.usage.add(result.usage)
         if result.failure and not result.candidates:
-            stats.failed_templates[result.failure] += 1
+            (stats.lost_templates if result.lost else stats.failed_templates)[result.failure] += 1
             _add_candidate(table, template, "", "", Verdict(FAILED, result.failure), result.source)
         for index, text in enumerate(result.candidates[: result.request.k]):
             verdict = next(verdicts)

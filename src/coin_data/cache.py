@@ -1,17 +1,19 @@
 """A content-addressed cache of paraphrase answers that survives crashes and makes reruns free.
 
-One SQLite file (``<cache_dir>/paraphrase.sqlite``) in WAL mode with two tables:
+One SQLite file (``<cache_dir>/paraphrase.sqlite``) in WAL mode with three tables:
 
 - ``answers``: the final outcome of one request, keyed by a hash of everything that determines it
   (backend, model, prompt version, template text, k, protected words, sampling parameters, seed). A rerun
   finds the answer and makes no call.
 - ``calls``: one row per API call (attempts and re-asks included) with its status and token usage, so
   spending is accounted per call even when a build stops before finishing.
+- ``replies``: the raw reply to each request body that got one, so a build killed between a first
+  answer and its re-ask never pays for (or gets a different) first answer again.
 
 Every write is its own transaction, committed before the next call starts, so a build killed with
-SIGKILL loses at most the calls in flight; started again, it asks only for what is missing. Only final
-outcomes are stored: a transport failure (rate limit, timeout, retries exhausted) is not, so a rerun
-tries again. Nothing secret goes in: keys are hashes of request content, and API keys are never part
+SIGKILL loses at most the calls in flight; started again, it asks only for what is missing. Only what
+the server answered is stored: a transport failure (rate limit, timeout, cut-off body, retries
+exhausted) is not, so a rerun tries again. Nothing secret goes in: keys are hashes of request content, and API keys are never part
 of a request's content.
 
 Example:
@@ -63,6 +65,12 @@ CREATE TABLE IF NOT EXISTS calls (
     created REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS calls_key ON calls (key);
+CREATE TABLE IF NOT EXISTS replies (
+    key TEXT PRIMARY KEY,
+    content TEXT,
+    refusal TEXT,
+    created REAL NOT NULL
+);
 """
 
 
@@ -187,6 +195,17 @@ class AnswerCache:
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 values,
             )
+
+    def put_reply(self, key: str, content: str | None, refusal: str | None) -> None:
+        """Store the raw reply to the request body hashed as ``key``; committed on return."""
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?)", (key, content, refusal, time.time()))
+
+    def get_reply(self, key: str) -> tuple[str | None, str | None] | None:
+        """``(content, refusal)`` stored for the request body hashed as ``key``, or ``None``."""
+        with self._lock:
+            row = self._db.execute("SELECT content, refusal FROM replies WHERE key = ?", (key,)).fetchone()
+        return None if row is None else (row[0], row[1])
 
     def __contains__(self, key: str) -> bool:
         with self._lock:

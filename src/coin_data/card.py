@@ -22,6 +22,7 @@ from typing import Mapping, Sequence
 import yaml
 
 from coin_data import schema
+from coin_data.paraphrase.base import count_summary
 
 DEFAULT_CONFIG = "default"
 TEMPLATES_CONFIG = "templates"
@@ -201,6 +202,9 @@ def render_card(result, split_sizes: Mapping[str, tuple[int, int]], candidate_si
         f"- Paraphrase calls (candidates requested): {stats.paraphrase_calls} = {stats.templates} templates x "
         f"{config.paraphrases_per_template}; API requests {stats.usage.requests}; tokens in/out "
         f"{stats.usage.prompt_tokens}/{stats.usage.completion_tokens}; cost ${stats.usage.cost:.4f}",
+        *([f"- API faults retried (no whole answer: status, timeout, connection, cut-off body): "
+           f"{count_summary(stats.usage.faults)}; unusable answers re-asked: {count_summary(stats.usage.reasks)}"]
+          if stats.usage.requests else []),
         f"- Unique strings embedded: {stats.embedding_strings}",
         "",
         "Reproduce: `coin-data build "
@@ -223,6 +227,8 @@ def render_card(result, split_sizes: Mapping[str, tuple[int, int]], candidate_si
         f"Templates whose backend produced no candidate: {sum(stats.failed_templates.values())}"
         + "".join(f"; {reason}: {n}" for reason, n in sorted(stats.failed_templates.items())),
         f"Templates left with no kept paraphrase (no paraphrase rows): {stats.templates_without_paraphrase}",
+        *([f"Templates lost (the server never answered; not in this dataset, allowed by --allow-partial): "
+           f"{count_summary(stats.lost_templates)}"] if stats.lost_templates else []),
         "",
         "## Similarity of kept paraphrases",
         "",

@@ -16,6 +16,8 @@ import click
 from coin_data import schema
 
 DEFAULT_OUT = "coin-flan-paraphrased"
+# Exit code of a build written with --allow-partial that lost templates (1: error, 2: usage error).
+EXIT_PARTIAL = 3
 
 
 def friendly_errors(func):
@@ -109,7 +111,11 @@ def main() -> None:
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
               help="[openai] Seconds before a call is abandoned and retried. [default: 60]")
 @click.option("--max-retries", type=click.IntRange(min=0),
-              help="[openai] Retries per call on 429, 5xx, timeouts, dropped connections. [default: 4]")
+              help="[openai] Retries per call, same body, after a fault below the model's answer (429, 5xx, "
+              "timeout, dropped connection, cut-off body). [default: 8]")
+@click.option("--allow-partial", is_flag=True,
+              help="Write the dataset even if templates got no answer within their retries (they are counted in "
+              "the card; exit code 3). Without it such a build writes nothing and exits 1; rerun to fill in.")
 @click.option("--price-in", type=click.FloatRange(min=0), help="[openai] USD per million prompt tokens.")
 @click.option("--price-out", type=click.FloatRange(min=0), help="[openai] USD per million completion tokens.")
 @click.option("--max-cost", type=click.FloatRange(min=0),
@@ -121,7 +127,7 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary.")
 @friendly_errors
 def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, embedding_model, seed, overwrite,
-          scale, quiet, dry_run, perturbation_views, license_id, **backend_values):
+          scale, quiet, dry_run, perturbation_views, license_id, allow_partial, **backend_values):
     """Paraphrase templates, verify them, mine hard negatives, and write the dataset.
 
     \b
@@ -142,6 +148,7 @@ def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, em
     from coin_data.build import BuildConfig, estimate_paraphrasing, run_build
     from coin_data.layout import check_output, write_dataset
     from coin_data.mine import MineConfig
+    from coin_data.paraphrase.base import lost_line
     from coin_data.sources import parse_column_map
     from coin_data.verify import VerifyConfig
 
@@ -173,6 +180,7 @@ def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, em
         mining=MineConfig(accept_threshold=threshold),  # the guard's paraphrase level is the verifier's
         perturbation_views=perturbation_views,
         license=license_id,
+        allow_partial=allow_partial,
     )
     if dry_run:
         click.echo(estimate_summary(estimate_paraphrasing(config), config))
@@ -181,6 +189,9 @@ def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, em
     path = write_dataset(result, out, overwrite=overwrite)
     if not quiet:
         click.echo(build_summary(result, path))
+    if result.stats.lost_templates:  # only with --allow-partial: without it the build raised TemplatesLost
+        click.echo(f"Partial dataset: {lost_line(result.stats.lost_templates, result.stats.templates)}", err=True)
+        sys.exit(EXIT_PARTIAL)
 
 
 _SOURCE_OPTIONS = ("source", "templates_file", "data_files", "dataset", "config_name", "split", "column_map",
@@ -241,6 +252,8 @@ def estimate_summary(estimate, config) -> str:
 
 def build_summary(result, path: Path) -> str:
     """The closing table printed by ``coin-data build``."""
+    from coin_data.paraphrase.base import count_summary
+
     stats = result.stats
     kept = stats.verdicts.get("kept", 0)
     rejected = ", ".join(f"{v} {n}" for v, n in sorted(stats.verdicts.items()) if v != "kept") or "none"
@@ -252,8 +265,11 @@ def build_summary(result, path: Path) -> str:
         ("rejected", rejected),
         ("templates failed", str(sum(stats.failed_templates.values()))
          + "".join(f"; {reason} {n}" for reason, n in sorted(stats.failed_templates.items()))),
+        *([("templates lost", count_summary(stats.lost_templates))] if stats.lost_templates else []),
         ("api usage", f"{stats.usage.requests} requests, tokens in/out {stats.usage.prompt_tokens}/"
          f"{stats.usage.completion_tokens}, ${stats.usage.cost:.4f}"),
+        *([("api faults retried", count_summary(stats.usage.faults)),
+           ("answers re-asked", count_summary(stats.usage.reasks))] if stats.usage.requests else []),
         ("rows", ", ".join(f"{split} {n}" for split, n in stats.rows.items())),
         ("hard negatives", ", ".join(f"{s} {n}" for s, n in sorted(stats.negatives.items()))),
         *([("mined negatives", ", ".join(f"{s} {n}" for s, n in sorted(stats.mined.items())))]

@@ -11,6 +11,7 @@ from coin_data import schema
 from coin_data.build import BuildConfig, input_text, run_build
 from coin_data.layout import OutputExistsError, write_dataset
 from coin_data.paraphrase import ParaphraseResult
+from coin_data.paraphrase.base import TemplatesLost
 from coin_data.sources import Instance
 from coin_data.templates import parse_template
 
@@ -153,6 +154,26 @@ def test_backend_failures_are_counted_not_dropped(monkeypatch):
     assert len(failed) == 3 and {r[schema.REASON] for r in failed} == {"refusal"}
     assert result.stats.templates_without_paraphrase >= 3
     assert set(result.dataset["train"][schema.PARAPHRASE_SOURCE]) == {"flaky"}
+
+
+class _LosingBackend(_FlakyBackend):
+    """A backend double whose every other template got no answer from the server (lost)."""
+
+    def paraphrase(self, requests, progress=None):
+        results = super().paraphrase(requests, progress)
+        for result in results[1::2]:
+            result.failure, result.lost = "retries_exhausted: timeout", True
+        return results
+
+
+def test_lost_templates_stop_the_build_unless_partial_is_allowed(monkeypatch):
+    monkeypatch.setattr(build_module, "get_paraphraser", lambda spec, **options: _LosingBackend())
+    with pytest.raises(TemplatesLost, match=r"3 of 6 template\(s\) lost: .*\(retries_exhausted: timeout 3\)"):
+        run_build(BuildConfig(tasks=("spam",), paraphrases_per_template=1))
+    result = run_build(BuildConfig(tasks=("spam",), paraphrases_per_template=1, allow_partial=True))
+    assert result.stats.lost_templates == {"retries_exhausted: timeout": 3} and not result.stats.failed_templates
+    lost = [r for r in result.candidates if r[schema.VERDICT] == "paraphrase_failed"]
+    assert {r[schema.REASON] for r in lost} == {"retries_exhausted: timeout"} and len(lost) == 3
 
 
 def test_task_without_other_targets_says_so(tmp_path):

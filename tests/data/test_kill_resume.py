@@ -42,7 +42,7 @@ def dataset_files(folder: Path) -> dict[str, bytes]:
     files = {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     # The card reports this run's spending, which is smaller for the resumed run by design.
     card = files.pop("README.md").decode().splitlines()
-    files["README.md"] = "\n".join(line for line in card if "API requests" not in line).encode()
+    files["README.md"] = "\n".join(line for line in card if "API requests" not in line and "API faults" not in line).encode()
     return files
 
 

@@ -57,19 +57,35 @@ class ParaphraseRequest:
 
 @dataclass
 class Usage:
-    """What a result cost: API requests, tokens, and whether it came from the cache."""
+    """What a result cost: API requests, tokens, and whether it came from the cache.
+
+    The two kinds of trouble are counted apart: ``faults`` are attempts that got no whole answer
+    (transport: a status, a timeout, a dropped connection, a cut-off body; retried with the same body),
+    ``reasks`` are whole answers that were unusable and asked again (keyed by the first answer's failure).
+
+    Example:
+        >>> total = Usage(requests=2, faults={"timeout": 1})
+        >>> total.add(Usage(requests=2, faults={"timeout": 1, "503": 1}, reasks={"malformed_json": 1}))
+        >>> total.requests, total.faults, total.reasks
+        (4, {'timeout': 2, '503': 1}, {'malformed_json': 1})
+    """
 
     requests: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached: bool = False
     cost: float = 0.0
+    faults: dict[str, int] = field(default_factory=dict)  # transport cause -> failed attempts
+    reasks: dict[str, int] = field(default_factory=dict)  # failure of the first answer -> re-asks
 
     def add(self, other: "Usage") -> None:
         self.requests += other.requests
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
         self.cost += other.cost
+        for mine, theirs in ((self.faults, other.faults), (self.reasks, other.reasks)):
+            for name, count in theirs.items():
+                mine[name] = mine.get(name, 0) + count
 
 
 @dataclass
@@ -82,6 +98,9 @@ class ParaphraseResult:
         source: backend and model, e.g. ``"rules"`` or ``"openai:gpt-4o-mini"``.
         failure: why no candidate could be produced (``None`` when some were); the card counts these.
         usage: cost of producing the result.
+        lost: no answer came back (the transport's attempt budget is spent, or the server refused the
+            request for good): ``failure`` names the cause, nothing is cached, and a rerun asks again.
+            A build stops on lost templates unless it allows a partial dataset.
     """
 
     request: ParaphraseRequest
@@ -89,6 +108,7 @@ class ParaphraseResult:
     source: str
     failure: str | None = None
     usage: Usage = field(default_factory=Usage)
+    lost: bool = False
 
 
 @runtime_checkable
@@ -109,3 +129,42 @@ class Paraphraser(Protocol):
 
 class ParaphraserError(RuntimeError):
     """A backend cannot run at all (unknown spec, missing model or credentials)."""
+
+
+class TemplatesLost(ParaphraserError):
+    """Some templates got no answer from the server; the build wrote nothing (see ``allow_partial``).
+
+    Example:
+        >>> str(TemplatesLost({"retries_exhausted: timeout": 2}, 72)).split(";")[0]
+        '2 of 72 template(s) lost: no answer from the server (retries_exhausted: timeout 2)'
+    """
+
+    def __init__(self, causes: dict[str, int], templates: int):
+        self.causes = dict(causes)
+        super().__init__(
+            f"{lost_line(causes, templates)}; no dataset was written. Answered templates are cached: run the "
+            "same command again to ask only for the lost ones, or pass --allow-partial to write the dataset "
+            "without them."
+        )
+
+
+def lost_line(causes: dict[str, int], templates: int) -> str:
+    """``'N of M template(s) lost: no answer from the server (cause n, ...)'``.
+
+    Example:
+        >>> lost_line({"http_404": 1}, 3)
+        '1 of 3 template(s) lost: no answer from the server (http_404 1)'
+    """
+    named = ", ".join(f"{cause} {n}" for cause, n in sorted(causes.items()))
+    return f"{sum(causes.values())} of {templates} template(s) lost: no answer from the server ({named})"
+
+
+def count_summary(counts: dict[str, int]) -> str:
+    """The total of ``counts`` and, when there is any, each name's count: ``'3 (503 1, timeout 2)'``, ``'0'``.
+
+    Example:
+        >>> count_summary({"timeout": 2, "503": 1}), count_summary({})
+        ('3 (503 1, timeout 2)', '0')
+    """
+    named = ", ".join(f"{name} {n}" for name, n in sorted(counts.items()) if n)
+    return f"{sum(counts.values())} ({named})" if named else "0"
