@@ -9,12 +9,15 @@ all of ``transformers.TrainingArguments`` too; ``--help-all`` lists them).
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import shlex
 import typing
 from pathlib import Path
 
 import click
 from click.core import ParameterSource
 
+from coin_data.cli import one_line_errors
 from coin_train.config import CoinConfig, DataArguments, LoraArguments, ModelArguments
 
 ARGUMENT_CLASSES = (ModelArguments, LoraArguments, DataArguments, CoinConfig)
@@ -38,13 +41,15 @@ NAMED_OPTIONS = {
     "per_device_train_batch_size": ("per_device_train_batch_size", None),
     "learning_rate": ("learning_rate", None),
     "resume_from_checkpoint": ("resume_from_checkpoint", None),
+    "overwrite_output_dir": ("overwrite_output_dir", True),
 }
 
 
 def _parser():
     from transformers import HfArgumentParser
 
-    return HfArgumentParser(ARGUMENT_CLASSES, prog="coin-train train")
+    # allow_abbrev=False: '--learning_rat' must be refused, not taken as --learning_rate
+    return HfArgumentParser(ARGUMENT_CLASSES, prog="coin-train train", allow_abbrev=False)
 
 
 def _fields() -> dict[str, dataclasses.Field]:
@@ -108,7 +113,51 @@ def _print_all_options(ctx: click.Context, _param, value: bool) -> None:
         ctx.exit()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+class _Main(click.Group):
+    """Keeps the command line as typed, to print the exact resume command after Ctrl-C."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[ARGV_KEY] = list(args)
+        return super().parse_args(ctx, args)
+
+
+ARGV_KEY = "coin_train.argv"
+# Options dropped from the command line when printing the resume command (with their value, if any).
+_RESUME_DROPS = {"--resume-from-checkpoint": True, "--resume_from_checkpoint": True,
+                 "--overwrite_output_dir": False, "--overwrite-output-dir": False}
+
+
+def resume_command(argv: list[str]) -> str:
+    """The command that continues the interrupted run ``argv`` (``train ...`` as typed).
+
+    Example:
+        >>> resume_command(["train", "--model", "m", "--output-dir", "out", "--overwrite_output_dir"])
+        'coin-train train --model m --output-dir out --resume-from-checkpoint latest'
+    """
+    kept, skip = [], False
+    for index, arg in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in _RESUME_DROPS:
+            takes_value = _RESUME_DROPS[name] or (index + 1 < len(argv) and argv[index + 1].lower() in
+                                                   ("true", "false", "yes", "no", "1", "0"))
+            skip = takes_value and "=" not in arg
+            continue
+        kept.append(arg)
+    return shlex.join(["coin-train", *kept, "--resume-from-checkpoint", "latest"])
+
+
+def _train_errors() -> tuple[type[BaseException], ...]:
+    from coin_data.schema import SchemaError
+    from coin_train.outputs import OutputDirError
+    from coin_train.sources import SourceError, hub_errors
+
+    return (SourceError, OutputDirError, SchemaError, KeyError, FileNotFoundError, *hub_errors())
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(package_name="coin-toolkit")
 def main() -> None:
     """Contrastive Instruction Tuning (CoIN) for any causal LM.
@@ -141,7 +190,10 @@ def main() -> None:
 @click.option("--num-train-epochs", type=float, help="Epochs.  [default: 1]")
 @click.option("--per-device-train-batch-size", type=int, help="Dataset rows per device per step.  [default: 8]")
 @click.option("--learning-rate", type=float, help="Peak learning rate.  [default: 1e-4]")
-@click.option("--resume-from-checkpoint", help="A checkpoint folder, or 'latest' (the newest in --output-dir).")
+@click.option("--resume-from-checkpoint",
+              help="A checkpoint folder, or 'latest' (the newest checkpoint of the run in --output-dir).")
+@click.option("--overwrite_output_dir", "--overwrite-output-dir", "overwrite_output_dir", is_flag=True,
+              help="Replace the previous run in a non-empty --output-dir (refused otherwise).")
 @click.option("--help-all", is_flag=True, is_eager=True, expose_value=False, callback=_print_all_options,
               help="List every setting (model, LoRA, data, CoIN and all TrainingArguments) and exit.")
 @click.pass_context
@@ -159,25 +211,50 @@ def train(ctx: click.Context, config_file, **options) -> None:
     --lora_r 8 --save_steps 200 --logging_steps 5); run with --help-all for the full list.
     Multi-GPU: accelerate launch -m coin_train.cli train ... (DDP, FSDP or DeepSpeed).
     """
-    from coin_data.schema import SchemaError
-
     settings = read_config_file(config_file) if config_file else {}
     for option, (field_name, constant) in NAMED_OPTIONS.items():
         if ctx.get_parameter_source(option) == ParameterSource.COMMANDLINE:
             settings[field_name] = options[option] if constant is None else constant
     model_args, lora_args, data_args, config = parse_settings(settings, ctx.args)
+    _train(ctx, model_args, lora_args, data_args, config)
 
+
+@one_line_errors(_train_errors())
+def _train(ctx: click.Context, model_args, lora_args, data_args, config) -> None:
+    from coin_train.outputs import check_output_dir
+    from coin_train.sources import check_push_target
     from coin_train.trainer import run_training
 
+    run = check_output_dir(config)
+    if config.push_to_hub:
+        check_push_target(config.hub_model_id, config.output_dir)
+    if run.checkpoint and config.should_save:
+        click.echo(f"resuming from {run.checkpoint} (step {run.step} of the run in {config.output_dir})")
     try:
-        trainer = run_training(model_args, lora_args, data_args, config)
-    except (SchemaError, KeyError, FileNotFoundError) as err:
-        raise click.ClickException(str(err).strip("'\"")) from None
+        trainer = run_training(model_args, lora_args, data_args, config, run=run)
+    except KeyboardInterrupt:
+        if config.should_save:
+            click.echo(_interrupted(config, run.run_id, ctx.meta.get(ARGV_KEY, ["train"])), err=True)
+        ctx.exit(130)
     if trainer.args.should_save:
         history = [entry for entry in trainer.state.log_history if "loss" in entry]
         last = f"; last logged loss {history[-1]['loss']:.4f}" if history else ""
         click.echo(f"trained {trainer.state.global_step} steps{last}; model saved to {config.output_dir}")
 
+
+def _interrupted(config: CoinConfig, run_id: str, argv: list[str]) -> str:
+    """What to say after Ctrl-C: the last checkpoint and the exact command that resumes from it."""
+    from coin_train.outputs import latest_checkpoint
+
+    last = latest_checkpoint(config.output_dir, run_id)
+    if last is not None:
+        return (f"Interrupted; the last checkpoint is {last[1]} (step {last[0]}). Resume with:\n"
+                f"  {resume_command(argv)}")
+    strategy = getattr(config.save_strategy, "value", config.save_strategy)
+    every = {"no": "checkpoints are off (--save_strategy no)", "epoch": "one is saved after each epoch"}.get(
+        strategy, f"one is saved every {config.save_steps:g} steps (--save_steps)")
+    return (f"Interrupted before the first checkpoint ({every}); nothing to resume. Start again with "
+            "--overwrite_output_dir.")
 
 
 @main.command("eval")
@@ -232,6 +309,8 @@ def eval_command(model, suite, out_dir, compare, tasks, levels, max_examples, ma
         built = build_suite(suite_config)
     except (SuiteError, PerturbationError, WordNetMissingError, ValueError) as err:
         raise click.ClickException(str(err)) from None
+    if importlib.util.find_spec("matplotlib") is None:  # say so now, not after minutes of scoring
+        raise click.ClickException("report.png needs matplotlib: pip install 'coin-toolkit[plot]' (or matplotlib)")
     n_prompts = sum(len(t.instructions) * len(t.examples) for t in built.tasks)
     click.echo(f"suite {built.name}: {len(built.tasks)} tasks, {n_prompts} prompts per model, levels {', '.join(built.levels)}")
     try:
