@@ -154,7 +154,8 @@ def _train_errors() -> tuple[type[BaseException], ...]:
     from coin_train.outputs import OutputDirError
     from coin_train.sources import SourceError, hub_errors
 
-    return (SourceError, OutputDirError, SchemaError, KeyError, FileNotFoundError, *hub_errors())
+    # ValueError: settings the Trainer itself refuses, and data none of which fits --max-length
+    return (SourceError, OutputDirError, SchemaError, KeyError, FileNotFoundError, ValueError, *hub_errors())
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

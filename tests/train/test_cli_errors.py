@@ -196,6 +196,42 @@ def test_dataset_missing_a_column_names_it(coin_rows, tiny_model_dir, tmp_path):
     assert error_line(result).startswith(f"Error: {folder} [train]: missing column(s) 'paraphrased_instruction' (has: ")
 
 
+def test_no_row_fits_max_length(tiny_model_dir, coin_dataset_dir, tmp_path):
+    result = invoke("train", "--model", tiny_model_dir, "--dataset", coin_dataset_dir, "--output-dir",
+                    tmp_path / "out", *SHORT, "--max-length", "3")
+    assert result.exit_code == 1
+    assert error_line(result) == "Error: no row fits in max_length=3: all 32 prompts are too long"
+
+
+def _load_hub_server():
+    """Import tests/hub_server.py by path (tests/ is no package)."""
+    import importlib.util
+
+    if "hub_server" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("hub_server", Path(__file__).parents[1] / "hub_server.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["hub_server"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["hub_server"]
+
+
+def test_hub_dataset_id_is_checked_against_a_reachable_hub(monkeypatch, tiny_model_dir, tmp_path):
+    from huggingface_hub import HfApi, constants
+
+    from coin_train.sources import check_hub_repo
+
+    with _load_hub_server().HubServer(token="hf_test_token") as hub:
+        monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        HfApi(endpoint=hub.url, token="hf_test_token").create_repo("org/coin-data", repo_type="dataset")
+        assert check_hub_repo("org/coin-data", "dataset", "dataset") is True
+        result = invoke("train", "--model", tiny_model_dir, "--dataset", "org/no-such-data", "--output-dir",
+                        tmp_path / "out", *SHORT)
+    assert result.exit_code == 1
+    assert error_line(result) == ("Error: org/no-such-data: no such folder, and no dataset of that name on the Hub "
+                                  "(a private one needs a token: HF_TOKEN or `hf auth login`)")
+
+
 # --- adapters trained from a relative path ------------------------------------------------------
 def test_adapter_from_a_relative_model_path_evaluates_from_another_folder(
         monkeypatch, tiny_model_dir, coin_dataset_dir, tmp_path):
@@ -262,6 +298,18 @@ def test_push_to_hub_offline_fails_before_training(hub_unreachable, tiny_model_d
     assert error_line(result) == (f"Error: --push_to_hub: the Hub ({CLOSED_PORT}) cannot be reached; train without "
                                   f"--push_to_hub (the model is saved in {tmp_path / 'out'}) and upload it later")
     assert not (tmp_path / "out").exists()
+
+
+def test_eval_without_matplotlib_says_so_before_scoring(monkeypatch, tiny_model_dir, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the optional extra were not installed
+    from coin_train import modeling
+
+    monkeypatch.setattr(modeling, "load_for_inference", lambda *a, **k: pytest.fail("scored before the check"))
+    result = invoke("eval", "--model", tiny_model_dir, "--out", tmp_path / "eval", "--tasks", "sentiment",
+                    "--levels", "clean", "--max-examples", "2")
+    assert result.exit_code == 1
+    assert error_line(result) == ("Error: report.png needs matplotlib: pip install 'coin-toolkit[plot]' "
+                                  "(or matplotlib)")
 
 
 # --- output folders and resuming ----------------------------------------------------------------
