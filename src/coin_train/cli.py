@@ -254,8 +254,10 @@ def _interrupted(config: CoinConfig, run_id: str, argv: list[str]) -> str:
     strategy = getattr(config.save_strategy, "value", config.save_strategy)
     every = {"no": "checkpoints are off (--save_strategy no)", "epoch": "one is saved after each epoch"}.get(
         strategy, f"one is saved every {config.save_steps:g} steps (--save_steps)")
-    return (f"Interrupted before the first checkpoint ({every}); nothing to resume. Start again with "
-            "--overwrite_output_dir.")
+    folder = Path(config.output_dir)
+    again = ("the same command and --overwrite_output_dir" if folder.is_dir() and any(folder.iterdir())
+             else "the same command")
+    return f"Interrupted before the first checkpoint ({every}); nothing to resume. Start again with {again}."
 
 
 @main.command("eval")

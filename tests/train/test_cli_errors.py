@@ -423,3 +423,18 @@ def test_ctrl_c_prints_the_resume_command_that_continues_the_run(tiny_model_dir,
     assert result.exit_code == 0, result.output
     assert first_line(result) == f"resuming from {out / f'checkpoint-{step}'} (step {step} of the run in {out})"
     assert f"trained {step + 1} steps" in result.output
+
+
+def test_interrupted_before_the_first_checkpoint_says_there_is_nothing_to_resume(tmp_path):
+    from coin_train.cli import _interrupted
+    from coin_train.config import CoinConfig
+
+    out = tmp_path / "out"
+    config = CoinConfig(output_dir=str(out), save_steps=50, use_cpu=True)
+    assert _interrupted(config, "run-1", ["train"]) == (
+        "Interrupted before the first checkpoint (one is saved every 50 steps (--save_steps)); nothing to resume. "
+        "Start again with the same command.")
+    out.mkdir()
+    (out / "coin_run.json").write_text('{"run_id": "run-1"}')
+    assert _interrupted(config, "run-1", ["train"]).endswith(
+        "Start again with the same command and --overwrite_output_dir.")
