@@ -86,6 +86,7 @@ def load_coin_dataset(path: str, name: str | None = None, splits: tuple[str, ...
         1008
     """
     import datasets
+    from datasets.data_files import EmptyDatasetError
     from datasets.exceptions import DatasetGenerationError
 
     from coin_train.sources import SourceError, check_dataset
@@ -97,6 +98,9 @@ def load_coin_dataset(path: str, name: str | None = None, splits: tuple[str, ...
             loaded = datasets.load_dataset(builder, data_files={"train": str(path)})
         else:
             loaded = datasets.load_dataset(path, name)
+    except EmptyDatasetError:
+        raise SourceError(f"{path}: no data files in the folder (parquet, jsonl, json or csv); build a dataset "
+                          f"with `coin-data build --out {path}`") from None
     except (DatasetGenerationError, ValueError, StopIteration) as err:
         if isinstance(err, schema.SchemaError):
             raise

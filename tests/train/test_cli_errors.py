@@ -188,6 +188,22 @@ def test_zero_row_jsonl_file(tiny_model_dir, tmp_path):
     assert error_line(result) == f"Error: {rows}: the file has no rows; give a file with rows or remove it"
 
 
+def test_dataset_folder_without_data_files_or_without_the_train_split(tiny_model_dir, coin_dataset_dir, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = invoke("train", "--model", tiny_model_dir, "--dataset", empty, "--output-dir", tmp_path / "out", *SHORT)
+    assert result.exit_code == 1
+    assert error_line(result) == (f"Error: {empty}: no data files in the folder (parquet, jsonl, json or csv); build "
+                                  f"a dataset with `coin-data build --out {empty}`")
+    validation_only = tmp_path / "validation-only"
+    (validation_only / "data").mkdir(parents=True)
+    shutil.copy(coin_dataset_dir / "data" / "validation-00000-of-00001.parquet", validation_only / "data")
+    result = invoke("train", "--model", tiny_model_dir, "--dataset", validation_only, "--output-dir",
+                    tmp_path / "out", *SHORT)
+    assert result.exit_code == 1
+    assert error_line(result) == f"Error: {validation_only}: no split 'train' (has: validation)"
+
+
 def test_dataset_missing_a_column_names_it(coin_rows, tiny_model_dir, tmp_path):
     table = datasets.Dataset.from_list(coin_rows, features=schema.FEATURES).remove_columns(schema.PARAPHRASED)
     folder = _dataset_folder(tmp_path / "no-paraphrase", table)
