@@ -257,7 +257,11 @@ def check_training_ranges(args) -> None:
     """Refuse out-of-range ``TrainingArguments`` values (``--max-steps 0`` would otherwise train a step).
 
     Example:
-        >>> check_training_ranges(CoinConfig.__new__(CoinConfig))  # doctest: +SKIP
+        >>> try:
+        ...     CoinConfig(output_dir="out", max_steps=0)
+        ... except ValueError as err:
+        ...     print(err)
+        max_steps must be >= 1 (or -1: train num_train_epochs), got 0
     """
     if args.max_steps == 0 or args.max_steps < -1:
         raise ValueError(f"max_steps must be >= 1 (or -1: train num_train_epochs), got {args.max_steps}")

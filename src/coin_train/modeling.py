@@ -97,6 +97,10 @@ def adapter_base(path: str | os.PathLike) -> ModelSource:
     Raises:
         coin_train.sources.SourceError: the base model cannot be found (an adapter saved with a relative
             base path by an older version, run from another folder, names it).
+
+    Example:
+        >>> adapter_base("out/lora").name  # doctest: +SKIP
+        '/home/me/models/tiny'
     """
     base = json.loads((Path(path) / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
     try:
@@ -137,9 +141,10 @@ def load_model(model_args: ModelArguments, lora_args: LoraArguments | None = Non
         model = PeftModel.from_pretrained(base, path, is_trainable=True)
         return _fuse_dropout(model) if lora_args is None or lora_args.lora_fuse_dropout else model
 
-    model = _from_pretrained(locate_model(path), path, **kwargs)  # a local folder as an absolute path, so an
+    # Loaded by its absolute path (a local folder), so an adapter records a base path valid from any folder.
+    model = _from_pretrained(locate_model(path), path, **kwargs)
     if lora_args is not None and lora_args.use_lora:
-        model = attach_lora(model, lora_args)  # adapter records a base path valid from any folder
+        model = attach_lora(model, lora_args)
     return model
 
 

@@ -48,7 +48,12 @@ class RunFolder:
 
 
 def read_run_id(folder: str | Path) -> str | None:
-    """The run id recorded in ``folder`` (an output folder or a checkpoint), or None."""
+    """The run id recorded in ``folder`` (an output folder or a checkpoint), or None.
+
+    Example:
+        >>> read_run_id("/nonexistent") is None
+        True
+    """
     path = Path(folder) / RUN_FILE
     try:
         return json.loads(path.read_text(encoding="utf-8"))["run_id"]
@@ -57,7 +62,12 @@ def read_run_id(folder: str | Path) -> str | None:
 
 
 def write_run_id(folder: str | Path, run_id: str) -> None:
-    """Record ``run_id`` in ``folder`` (done for the output folder and each saved checkpoint)."""
+    """Record ``run_id`` in ``folder`` (done for the output folder and each saved checkpoint).
+
+    Example:
+        >>> write_run_id("run-folder", "abc"); read_run_id("run-folder")
+        'abc'
+    """
     Path(folder).mkdir(parents=True, exist_ok=True)
     (Path(folder) / RUN_FILE).write_text(json.dumps({"run_id": run_id}) + "\n", encoding="utf-8")
 
@@ -153,7 +163,11 @@ def check_output_dir(config) -> RunFolder:
 
 def claim_output_dir(config, run: RunFolder) -> None:
     """Make ``config.output_dir`` this run's: delete a previous run (fresh runs only, after
-    :func:`check_output_dir` allowed it) and record the run id. Only the main process writes; all wait."""
+    :func:`check_output_dir` allowed it) and record the run id. Only the main process writes; all wait.
+
+    Example:
+        >>> claim_output_dir(config, check_output_dir(config))  # doctest: +SKIP
+    """
     from accelerate import PartialState
 
     folder = Path(config.output_dir)
@@ -166,6 +180,11 @@ def claim_output_dir(config, run: RunFolder) -> None:
 
 
 def latest_checkpoint(folder: str | Path, run_id: str) -> tuple[int, Path] | None:
-    """The newest ``(step, checkpoint)`` of run ``run_id`` in ``folder``, or None (e.g. after Ctrl-C)."""
+    """The newest ``(step, checkpoint)`` of run ``run_id`` in ``folder``, or None (e.g. after Ctrl-C).
+
+    Example:
+        >>> latest_checkpoint("/nonexistent", "abc") is None
+        True
+    """
     own = checkpoints(folder, run_id)
     return own[-1] if own else None

@@ -61,7 +61,12 @@ def looks_local(name: str) -> bool:
 
 
 def hub_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean the Hub refused, failed or could not be reached (shared with coin_data)."""
+    """Exceptions that mean the Hub refused, failed or could not be reached (shared with coin_data).
+
+    Example:
+        >>> ConnectionError in hub_errors()
+        True
+    """
     from coin_data.publish import _hub_errors
 
     return _hub_errors()
@@ -74,6 +79,10 @@ def ask_hub(repo_id: str, repo_type: str = "model") -> str:
 
     Raises:
         huggingface_hub.errors.HFValidationError: ``repo_id`` is not a valid Hub id.
+
+    Example:
+        >>> ask_hub("HuggingFaceTB/SmolLM2-135M-Instruct")  # doctest: +SKIP
+        'unreachable'
     """
     from huggingface_hub import HfApi, constants
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
@@ -106,6 +115,10 @@ def check_hub_repo(repo_id: str, repo_type: str = "model", what: str = "model") 
     Raises:
         SourceError: the Hub says there is no such repository (or it is private and no token was given),
             or ``repo_id`` is no valid Hub id.
+
+    Example:
+        >>> check_hub_repo("ORG/coin-flan-paraphrased", "dataset", "dataset")  # doctest: +SKIP
+        True
     """
     from huggingface_hub.errors import HFValidationError
 
@@ -124,6 +137,9 @@ def check_push_target(hub_model_id: str | None, output_dir: str) -> None:
 
     Raises:
         SourceError: the Hub cannot be reached (or ``HF_HUB_OFFLINE`` is set).
+
+    Example:
+        >>> check_push_target("me/coin-smollm2", "out/coin")  # doctest: +SKIP
     """
     from huggingface_hub import constants
     from huggingface_hub.errors import HFValidationError
@@ -240,6 +256,9 @@ def check_data_files(path: Path) -> None:
 
     datasets reports a corrupt parquet file without its name, an empty one as an arrow batch-size error,
     and an empty JSON Lines file as a bare ``StopIteration``.
+
+    Example:
+        >>> check_data_files(Path("coin-flan-paraphrased"))  # doctest: +SKIP
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
