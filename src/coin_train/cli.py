@@ -304,6 +304,9 @@ def eval_command(model, suite, out_dir, compare, tasks, levels, max_examples, ma
     from coin_train.report import write_report
     from coin_train.suites import SuiteConfig, SuiteError, build_suite
 
+    check_models([model, *compare])
+    if importlib.util.find_spec("matplotlib") is None:  # say so now, not after minutes of scoring
+        raise click.ClickException("report.png needs matplotlib: pip install 'coin-toolkit[plot]' (or matplotlib)")
     try:
         suite_config = SuiteConfig(suite=suite, tasks=tasks, levels=levels, max_examples=max_examples,
                                    max_instructions=max_instructions, seed=seed, paraphraser=paraphraser,
@@ -312,8 +315,6 @@ def eval_command(model, suite, out_dir, compare, tasks, levels, max_examples, ma
         built = build_suite(suite_config)
     except (SuiteError, PerturbationError, WordNetMissingError, ValueError) as err:
         raise click.ClickException(str(err)) from None
-    if importlib.util.find_spec("matplotlib") is None:  # say so now, not after minutes of scoring
-        raise click.ClickException("report.png needs matplotlib: pip install 'coin-toolkit[plot]' (or matplotlib)")
     n_prompts = sum(len(t.instructions) * len(t.examples) for t in built.tasks)
     click.echo(f"suite {built.name}: {len(built.tasks)} tasks, {n_prompts} prompts per model, levels {', '.join(built.levels)}")
     try:
@@ -326,6 +327,25 @@ def eval_command(model, suite, out_dir, compare, tasks, levels, max_examples, ma
                           if entry["levels"][level]["mean"] is not None)
         click.echo(f"{entry['name']}: accuracy % {means}; {entry['examples_per_second']:.1f} prompts/s")
     click.echo(f"wrote {paths['json']}, {paths['markdown'].name}, {paths['plot'].name}")
+
+def check_models(models: list[str]) -> None:
+    """Locate every model (and an adapter's base model) before the suite is built and scored.
+
+    Example:
+        >>> check_models(["./no_such_model"])  # doctest: +SKIP
+        Error: cannot evaluate: ./no_such_model: no such folder (...)
+    """
+    from coin_train.modeling import adapter_base, is_adapter_dir
+    from coin_train.sources import SourceError, locate_model
+
+    try:
+        for name in models:
+            source = locate_model(name)
+            if is_adapter_dir(source.name):
+                adapter_base(source.name)
+    except SourceError as err:
+        raise click.ClickException(f"cannot evaluate: {err}") from None
+
 
 if __name__ == "__main__":  # `accelerate launch -m coin_train.cli train ...`
     main()

@@ -250,7 +250,7 @@ def test_hub_dataset_id_is_checked_against_a_reachable_hub(monkeypatch, tiny_mod
 
 # --- adapters trained from a relative path ------------------------------------------------------
 def test_adapter_from_a_relative_model_path_evaluates_from_another_folder(
-        monkeypatch, tiny_model_dir, coin_dataset_dir, tmp_path):
+        hub_unreachable, monkeypatch, tiny_model_dir, coin_dataset_dir, tmp_path):
     work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
     shutil.copytree(tiny_model_dir, work / "tiny")
     elsewhere.mkdir()
@@ -262,19 +262,26 @@ def test_adapter_from_a_relative_model_path_evaluates_from_another_folder(
     assert json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"] == str(work / "tiny")
 
     monkeypatch.chdir(elsewhere)
+    result = invoke("eval", "--model", "./no_such_model", "--out", "eval")
+    assert result.exit_code == 1
+    assert error_line(result) == ("Error: cannot evaluate: ./no_such_model: no such folder (give a folder written "
+                                  "by save_pretrained, a Hub id, or 'smollm2' for the bundled SmolLM2-135M-Instruct)")
+    assert "suite" not in result.output  # refused before the suite is built
     eval_args = ["eval", "--model", adapter, "--out", "eval", "--tasks", "sentiment", "--levels", "clean",
                  "--max-examples", "2", "--max-instructions", "1"]
     result = invoke(*eval_args)
     assert result.exit_code == 0, result.output
     assert (elsewhere / "eval" / "report.json").is_file()
 
-    # An adapter written by an older version, with the base model as a relative path: one clear line.
+    # An adapter written by an older version, with the base model as a relative path: one clear line
+    # (from another folder, 'tiny' can only be a Hub id, and the Hub is unreachable here).
     config = json.loads((adapter / "adapter_config.json").read_text())
     (adapter / "adapter_config.json").write_text(json.dumps(config | {"base_model_name_or_path": "tiny"}))
     result = invoke(*eval_args)
     assert result.exit_code == 1
-    assert f"Error: cannot evaluate: {adapter} is a LoRA adapter whose base model cannot be found: tiny: " in \
-        result.output
+    assert error_line(result).startswith(
+        f"Error: cannot evaluate: {adapter} is a LoRA adapter whose base model cannot be found: tiny: not a local "
+        "folder, and the Hub cannot be reached")
 
 
 # --- flags and values ------------------------------------------------------------------------
@@ -403,7 +410,7 @@ def _cli(*args) -> list[str]:
 def test_subprocess_offline_hub_model_prints_one_line_and_no_traceback(coin_dataset_dir, tmp_path):
     done = subprocess.run(_cli("train", "--model", "HuggingFaceTB/SmolLM2-135M-Instruct", "--dataset",
                                coin_dataset_dir, "--output-dir", tmp_path / "out", *SHORT),
-                          env=_cli_env(tmp_path), capture_output=True, text=True, timeout=300)
+                          check=False, env=_cli_env(tmp_path), capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1].startswith(
         "Error: HuggingFaceTB/SmolLM2-135M-Instruct: not a local folder, and the Hub cannot be reached")
