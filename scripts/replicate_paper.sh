@@ -45,11 +45,17 @@ fi
 COMMON=(--model "$MODEL" --dataset "$DATA" --lora --max-length 256 --learning-rate 1e-4
         --num-train-epochs 1 --per-device-train-batch-size "$BATCH" --gradient_accumulation_steps "$ACCUM"
         --bf16 --logging_steps 10 --save_steps 500)
+train_arm() {  # OUT [options]: skip a finished run, continue a stopped one, restart one without checkpoints
+  local out=$1; shift
+  [ -f "$out/adapter_config.json" ] && return
+  local start=()
+  if compgen -G "$out/checkpoint-*" > /dev/null; then start=(--resume-from-checkpoint latest)
+  elif [ -d "$out" ]; then start=(--overwrite_output_dir); fi
+  $TRAIN train "${COMMON[@]}" "$@" --output-dir "$out" "${start[@]}"
+}
 for seed in $SEEDS; do
-  [ -f "$WORK/baseline-seed$seed/adapter_config.json" ] || \
-    $TRAIN train "${COMMON[@]}" --seed "$seed" --no-contrastive --output-dir "$WORK/baseline-seed$seed"
-  [ -f "$WORK/coin-seed$seed/adapter_config.json" ] || \
-    $TRAIN train "${COMMON[@]}" --seed "$seed" --output-dir "$WORK/coin-seed$seed"
+  train_arm "$WORK/baseline-seed$seed" --seed "$seed" --no-contrastive
+  train_arm "$WORK/coin-seed$seed" --seed "$seed"
 done
 
 # 3. Robustness: GLUE validation (up to 300 examples per task), 6 instructions per task at 5 levels,

@@ -20,6 +20,33 @@ DEFAULT_OUT = "coin-flan-paraphrased"
 EXIT_PARTIAL = 3
 
 
+def one_line_errors(expected: tuple[type[BaseException], ...], settings: tuple[type[BaseException], ...] = ()):
+    """Decorator factory: ``expected`` errors become ``Error: <message>``, ``settings`` errors (config
+    ``__post_init__`` checks) ``Error: invalid setting: <message>``; exit code 1 and no traceback.
+
+    The one mechanism behind both CLIs (``coin-train`` passes its own error types).
+
+    Example:
+        >>> @one_line_errors((FileNotFoundError,))
+        ... def command(): raise FileNotFoundError("data.jsonl: no such file")
+    """
+
+    def decorate(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            try:
+                return func(*args, **kwargs)
+            except expected as err:
+                message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)  # no repr quotes
+                raise click.ClickException(str(message)) from None
+            except settings as err:
+                raise click.ClickException(f"invalid setting: {err}") from None
+
+        return wrapper
+
+    return decorate
+
+
 def friendly_errors(func):
     """Turn the library's input errors into ``Error: <message>`` and exit code 1 (no traceback)."""
     from coin_data.layout import EmptyDatasetError, OutputExistsError
@@ -33,17 +60,8 @@ def friendly_errors(func):
         CorpusError, TemplateError, OutputExistsError, EmptyDatasetError, VerifyInputError, ParaphraserError, PublishError,
         schema.SchemaError,
     )
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except expected as err:
-            raise click.ClickException(str(err)) from None
-        except ValueError as err:  # invalid settings caught by config __post_init__
-            raise click.ClickException(f"invalid setting: {err}") from None
-
-    return wrapper
+    # ValueError: invalid settings caught by config __post_init__
+    return one_line_errors(expected, settings=(ValueError,))(func)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -9,12 +9,15 @@ all of ``transformers.TrainingArguments`` too; ``--help-all`` lists them).
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import shlex
 import typing
 from pathlib import Path
 
 import click
 from click.core import ParameterSource
 
+from coin_data.cli import one_line_errors
 from coin_train.config import (PRESETS, CoinConfig, DataArguments, LoraArguments, ModelArguments, check_pairing,
                                preset_settings)
 
@@ -39,13 +42,15 @@ NAMED_OPTIONS = {
     "per_device_train_batch_size": ("per_device_train_batch_size", None),
     "learning_rate": ("learning_rate", None),
     "resume_from_checkpoint": ("resume_from_checkpoint", None),
+    "overwrite_output_dir": ("overwrite_output_dir", True),
 }
 
 
 def _parser():
     from transformers import HfArgumentParser
 
-    return HfArgumentParser(ARGUMENT_CLASSES, prog="coin-train train")
+    # allow_abbrev=False: '--learning_rat' must be refused, not taken as --learning_rate
+    return HfArgumentParser(ARGUMENT_CLASSES, prog="coin-train train", allow_abbrev=False)
 
 
 def _fields() -> dict[str, dataclasses.Field]:
@@ -109,7 +114,53 @@ def _print_all_options(ctx: click.Context, _param, value: bool) -> None:
         ctx.exit()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+class _Main(click.Group):
+    """Keeps the command line as typed, to print the exact resume command after Ctrl-C."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[ARGV_KEY] = list(args)
+        return super().parse_args(ctx, args)
+
+
+ARGV_KEY = "coin_train.argv"
+# Options dropped from the command line when printing the resume command (with their value, if any).
+_RESUME_DROPS = {"--resume-from-checkpoint": True, "--resume_from_checkpoint": True,
+                 "--overwrite_output_dir": False, "--overwrite-output-dir": False}
+
+
+def resume_command(argv: list[str]) -> str:
+    """The command that continues the interrupted run ``argv`` (``train ...`` as typed).
+
+    Example:
+        >>> resume_command(["train", "--model", "m", "--output-dir", "out", "--overwrite_output_dir"])
+        'coin-train train --model m --output-dir out --resume-from-checkpoint latest'
+    """
+    kept, skip = [], False
+    for index, arg in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in _RESUME_DROPS:
+            takes_value = _RESUME_DROPS[name] or (index + 1 < len(argv) and argv[index + 1].lower() in
+                                                   ("true", "false", "yes", "no", "1", "0"))
+            skip = takes_value and "=" not in arg
+            continue
+        kept.append(arg)
+    return shlex.join(["coin-train", *kept, "--resume-from-checkpoint", "latest"])
+
+
+def _train_errors() -> tuple[type[BaseException], ...]:
+    from coin_data.schema import SchemaError
+    from coin_train.hub import PushError
+    from coin_train.outputs import OutputDirError
+    from coin_train.sources import SourceError, hub_errors
+
+    # ValueError: settings the Trainer itself refuses, and data none of which fits --max-length
+    return (SourceError, OutputDirError, PushError, SchemaError, KeyError, FileNotFoundError, ValueError, *hub_errors())
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(package_name="coin-toolkit")
 def main() -> None:
     """Contrastive Instruction Tuning (CoIN) for any causal LM.
@@ -146,7 +197,10 @@ def main() -> None:
 @click.option("--num-train-epochs", type=float, help="Epochs.  [default: 1]")
 @click.option("--per-device-train-batch-size", type=int, help="Dataset rows per device per step.  [default: 8]")
 @click.option("--learning-rate", type=float, help="Peak learning rate.  [default: 1e-4]")
-@click.option("--resume-from-checkpoint", help="A checkpoint folder, or 'latest' (the newest in --output-dir).")
+@click.option("--resume-from-checkpoint",
+              help="A checkpoint folder, or 'latest' (the newest checkpoint of the run in --output-dir).")
+@click.option("--overwrite_output_dir", "--overwrite-output-dir", "overwrite_output_dir", is_flag=True,
+              help="Replace the previous run in a non-empty --output-dir (refused otherwise).")
 @click.option("--help-all", is_flag=True, is_eager=True, expose_value=False, callback=_print_all_options,
               help="List every setting (model, LoRA, data, CoIN and all TrainingArguments) and exit.")
 @click.pass_context
@@ -167,9 +221,6 @@ def train(ctx: click.Context, config_file, preset, **options) -> None:
     [--hub_model_id OWNER/NAME] uploads both to a private repo; --report_to tensorboard logs the losses
     (pip install 'coin-toolkit[tensorboard]').
     """
-    from coin_data.schema import SchemaError
-    from coin_train.hub import PushError
-
     settings = preset_settings(preset) if preset else {}
     settings.update(read_config_file(config_file) if config_file else {})
     for option, (field_name, constant) in NAMED_OPTIONS.items():
@@ -180,13 +231,23 @@ def train(ctx: click.Context, config_file, preset, **options) -> None:
         check_pairing(data_args, config)
     except ValueError as err:
         raise click.ClickException(f"invalid setting: {err}") from None
+    _train(ctx, model_args, lora_args, data_args, config)
 
+
+@one_line_errors(_train_errors())
+def _train(ctx: click.Context, model_args, lora_args, data_args, config) -> None:
+    from coin_train.outputs import check_output_dir
     from coin_train.trainer import run_training
 
+    run = check_output_dir(config)
+    if run.checkpoint and config.should_save:
+        click.echo(f"resuming from {run.checkpoint} (step {run.step} of the run in {config.output_dir})")
     try:
-        trainer = run_training(model_args, lora_args, data_args, config)
-    except (SchemaError, KeyError, FileNotFoundError, PushError) as err:
-        raise click.ClickException(str(err).strip("'\"")) from None
+        trainer = run_training(model_args, lora_args, data_args, config, run=run)
+    except KeyboardInterrupt:
+        if config.should_save:
+            click.echo(_interrupted(config, run.run_id, ctx.meta.get(ARGV_KEY, ["train"])), err=True)
+        ctx.exit(130)
     if trainer.args.should_save:
         history = [entry for entry in trainer.state.log_history if "loss" in entry]
         last = f"; last logged loss {history[-1]['loss']:.4f}" if history else ""
@@ -194,6 +255,22 @@ def train(ctx: click.Context, config_file, preset, **options) -> None:
         if config.push_to_hub and trainer.hub_model_id:
             click.echo(f"pushed {config.output_dir} with its model card to {trainer.hub_model_id} on the Hub")
 
+
+def _interrupted(config: CoinConfig, run_id: str, argv: list[str]) -> str:
+    """What to say after Ctrl-C: the last checkpoint and the exact command that resumes from it."""
+    from coin_train.outputs import latest_checkpoint
+
+    last = latest_checkpoint(config.output_dir, run_id)
+    if last is not None:
+        return (f"Interrupted; the last checkpoint is {last[1]} (step {last[0]}). Resume with:\n"
+                f"  {resume_command(argv)}")
+    strategy = getattr(config.save_strategy, "value", config.save_strategy)
+    every = {"no": "checkpoints are off (--save_strategy no)", "epoch": "one is saved after each epoch"}.get(
+        strategy, f"one is saved every {config.save_steps:g} steps (--save_steps)")
+    folder = Path(config.output_dir)
+    again = ("the same command and --overwrite_output_dir" if folder.is_dir() and any(folder.iterdir())
+             else "the same command")
+    return f"Interrupted before the first checkpoint ({every}); nothing to resume. Start again with {again}."
 
 
 @main.command("eval")
@@ -240,6 +317,9 @@ def eval_command(model, suite, out_dir, compare, tasks, levels, max_examples, ma
     from coin_train.report import write_report
     from coin_train.suites import SuiteConfig, SuiteError, build_suite
 
+    check_models([model, *compare])
+    if importlib.util.find_spec("matplotlib") is None:  # say so now, not after minutes of scoring
+        raise click.ClickException("report.png needs matplotlib: pip install 'coin-toolkit[plot]' (or matplotlib)")
     try:
         suite_config = SuiteConfig(suite=suite, tasks=tasks, levels=levels, max_examples=max_examples,
                                    max_instructions=max_instructions, seed=seed, paraphraser=paraphraser,
@@ -265,6 +345,25 @@ def eval_command(model, suite, out_dir, compare, tasks, levels, max_examples, ma
                           if entry["levels"][level]["mean"] is not None)
         click.echo(f"{entry['name']}: accuracy % {means}; {entry['examples_per_second']:.1f} prompts/s")
     click.echo(f"wrote {paths['json']}, {paths['markdown'].name}, {paths['plot'].name}")
+
+def check_models(models: list[str]) -> None:
+    """Locate every model (and an adapter's base model) before the suite is built and scored.
+
+    Example:
+        >>> check_models(["./no_such_model"])  # doctest: +SKIP
+        Error: cannot evaluate: ./no_such_model: no such folder (...)
+    """
+    from coin_train.modeling import adapter_base, is_adapter_dir
+    from coin_train.sources import SourceError, locate_model
+
+    try:
+        for name in models:
+            source = locate_model(name)
+            if is_adapter_dir(source.name):
+                adapter_base(source.name)
+    except SourceError as err:
+        raise click.ClickException(f"cannot evaluate: {err}") from None
+
 
 if __name__ == "__main__":  # `accelerate launch -m coin_train.cli train ...`
     main()

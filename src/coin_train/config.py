@@ -120,6 +120,8 @@ class LoraArguments:
             raise ValueError(f"lora_r must be >= 1, got {self.lora_r}")
         if not 0.0 <= self.lora_dropout < 1.0:
             raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        if self.lora_alpha <= 0:
+            raise ValueError(f"lora_alpha must be > 0, got {self.lora_alpha}")
         if not self.lora_target_modules:
             raise ValueError("lora_target_modules is empty")
 
@@ -181,6 +183,9 @@ class DataArguments:
             raise ValueError("dataset_name_or_path is required (--dataset PATH_OR_ID)")
         if self.max_length < 2:
             raise ValueError(f"max_length must be >= 2 (a prompt token and a target token), got {self.max_length}")
+        for name in ("max_train_samples", "max_eval_samples", "num_proc"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         self.prompt_format()  # validates the template
 
     def prompt_format(self) -> PromptFormat:
@@ -238,6 +243,14 @@ class CoinConfig(TrainingArguments):
                           "back to padding with a warning. --no_pack_views always pads."},
     )
 
+    # --- output folder ------------------------------------------------------------------
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Train into an --output-dir that already holds files: the previous run there (its "
+                          "checkpoints and final model) is deleted first. Without it a non-empty folder is "
+                          "refused, unless --resume-from-checkpoint continues the run it holds."},
+    )
+
     # --- defaults that differ from TrainingArguments ----------------------------------
     learning_rate: float = field(default=1e-4, metadata={"help": "Peak learning rate (the paper: 1e-4 with LoRA)."})
     num_train_epochs: float = field(default=1.0, metadata={"help": "Epochs over the training split."})
@@ -272,8 +285,9 @@ class CoinConfig(TrainingArguments):
             # process group: every process then trains the whole run on its own.
             logger.info("%s processes and no accelerator: training on CPU (gloo)", os.environ["WORLD_SIZE"])
             self.use_cpu = True
+        check_training_ranges(self)
         super().__post_init__()
-        _check_trackers(self.report_to)
+        check_report_to(self.report_to)
 
     def __getstate__(self) -> dict:
         """Pickled state without secrets: the Trainer saves ``training_args.bin`` in every checkpoint (and
@@ -338,21 +352,68 @@ def check_pairing(data_args: DataArguments, config: CoinConfig) -> None:
                          f"pairs), got {config.train_sampling_strategy!r}")
 
 
-# --report_to value -> (module it needs, the extra that installs it)
-TRACKER_EXTRAS = {"tensorboard": ("tensorboard", "tensorboard")}
+# --- checks of TrainingArguments fields (out-of-range values are refused, not silently adjusted) ----------
+_AT_LEAST_ONE = ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps")
+_POSITIVE = ("logging_steps", "save_steps", "eval_steps")
+_NOT_NEGATIVE = ("learning_rate", "weight_decay", "max_grad_norm", "warmup_steps")
+
+# report_to integration -> the extra of this project that installs it (where there is one)
+REPORT_TO_EXTRAS = {"tensorboard": "tensorboard"}
+# report_to integration -> packages that provide it (any one of them)
+REPORT_TO_PACKAGES = {
+    "tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",), "mlflow": ("mlflow",),
+    "comet_ml": ("comet_ml",), "clearml": ("clearml",), "trackio": ("trackio",), "swanlab": ("swanlab",),
+    "dvclive": ("dvclive",), "neptune": ("neptune",), "codecarbon": ("codecarbon",), "azure_ml": ("azureml",),
+    "flyte": ("flytekit",), "dagshub": ("dagshub",),
+}
 
 
-def _check_trackers(report_to: list[str]) -> None:
-    """Refuse a ``--report_to`` tracker whose package is missing, naming the extra to install (at parse time,
-    not after the model has loaded)."""
-    import importlib
+def check_training_ranges(args) -> None:
+    """Refuse out-of-range ``TrainingArguments`` values (``--max-steps 0`` would otherwise train a step).
 
-    for tracker in report_to or []:
-        if tracker not in TRACKER_EXTRAS:
-            continue
-        module, extra = TRACKER_EXTRAS[tracker]
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            raise ValueError(f"--report_to {tracker} needs the {module} package: "
-                             f"pip install 'coin-toolkit[{extra}]'") from None
+    Example:
+        >>> try:
+        ...     CoinConfig(output_dir="out", max_steps=0)
+        ... except ValueError as err:
+        ...     print(err)
+        max_steps must be >= 1 (or -1: train num_train_epochs), got 0
+    """
+    if args.max_steps == 0 or args.max_steps < -1:
+        raise ValueError(f"max_steps must be >= 1 (or -1: train num_train_epochs), got {args.max_steps}")
+    if args.max_steps == -1 and args.num_train_epochs <= 0:
+        raise ValueError(f"num_train_epochs must be > 0, got {args.num_train_epochs}")
+    for name in _AT_LEAST_ONE:
+        if getattr(args, name) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(args, name)}")
+    for name in _POSITIVE:
+        value = getattr(args, name, None)
+        if value is not None and value <= 0:
+            raise ValueError(f"{name} must be > 0, got {value}")
+    for name in _NOT_NEGATIVE:
+        value = getattr(args, name, None)
+        if value is not None and value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
+
+
+def _installed(package: str) -> bool:
+    import importlib.util
+    import sys
+
+    if package in sys.modules:  # None there means "imports of it fail"
+        return sys.modules[package] is not None
+    return importlib.util.find_spec(package) is not None
+
+
+def check_report_to(report_to: list[str]) -> None:
+    """Each ``--report_to`` integration needs its package: say which, before any model is loaded.
+
+    Example:
+        >>> check_report_to([])
+    """
+    for name in report_to or []:
+        packages = REPORT_TO_PACKAGES.get(name)
+        if packages and not any(_installed(package) for package in packages):
+            extra = REPORT_TO_EXTRAS.get(name)
+            install = f"pip install 'coin-toolkit[{extra}]'" if extra else f"pip install {packages[0]}"
+            raise ValueError(f"--report_to {name} needs the {packages[0]} package: {install} "
+                             "(or choose another --report_to, or none)")

@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -57,11 +58,18 @@ def prompt_length_column(view: str) -> str:
 
 
 # --- loading ------------------------------------------------------------------------------
+DATA_FILE_BUILDERS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv"}
+
+
 def load_coin_dataset(path: str, name: str | None = None, splits: tuple[str, ...] = ("train",)):
-    """Read the published dataset (local folder or Hub id) and check its training columns.
+    """Read the published dataset (local folder, data file or Hub id) and check its training columns.
+
+    A local path is checked before any Hub call (a missing folder fails at once), every parquet file must
+    be readable and hold rows, and each requested split must have rows and the training columns.
 
     Args:
-        path: ``load_dataset`` path, e.g. ``"coin-flan-paraphrased"`` or ``"ORG/coin-flan-paraphrased"``.
+        path: ``load_dataset`` path, e.g. ``"coin-flan-paraphrased"`` or ``"ORG/coin-flan-paraphrased"``, or
+            one ``.parquet``/``.jsonl``/``.json``/``.csv`` file (read as the ``train`` split).
         name: dataset config (``None``: the default one).
         splits: splits that must exist.
 
@@ -69,16 +77,42 @@ def load_coin_dataset(path: str, name: str | None = None, splits: tuple[str, ...
         The ``DatasetDict``.
 
     Raises:
-        coin_data.schema.SchemaError: a split lacks a training column (the message names it).
+        coin_train.sources.SourceError: no such folder or file, an unreadable or empty file, an unreachable Hub.
+        coin_data.schema.SchemaError: a split lacks a training column or has no rows (the message names it).
         KeyError: a requested split does not exist (the message lists the splits there are).
+
+    Example:
+        >>> load_coin_dataset("coin-flan-paraphrased")["train"].num_rows  # doctest: +SKIP
+        1008
     """
     import datasets
+    from datasets.data_files import EmptyDatasetError
+    from datasets.exceptions import DatasetGenerationError
 
-    loaded = datasets.load_dataset(path, name)
+    from coin_train.sources import SourceError, check_dataset
+
+    check_dataset(path)
+    builder = DATA_FILE_BUILDERS.get(Path(path).suffix.lower()) if Path(path).is_file() else None
+    try:
+        if builder is not None:
+            loaded = datasets.load_dataset(builder, data_files={"train": str(path)})
+        else:
+            loaded = datasets.load_dataset(path, name)
+    except EmptyDatasetError:
+        raise SourceError(f"{path}: no data files in the folder (parquet, jsonl, json or csv); build a dataset "
+                          f"with `coin-data build --out {path}`") from None
+    except (DatasetGenerationError, ValueError, StopIteration) as err:
+        if isinstance(err, schema.SchemaError):
+            raise
+        cause = err.__cause__ or err
+        raise SourceError(f"{path}: cannot be read as a dataset ({type(cause).__name__}: {cause})") from None
     for split in splits:
         if split not in loaded:
             raise KeyError(f"{path}: no split {split!r} (has: {', '.join(loaded)})")
-        schema.require_columns(loaded[split].column_names, schema.TRAINING_COLUMNS, f"{path} [{split}]")
+        where = f"{path} [{split}]"
+        schema.require_columns(loaded[split].column_names, schema.TRAINING_COLUMNS, where)
+        if loaded[split].num_rows == 0:
+            raise schema.SchemaError(f"{where}: no rows; rebuild the dataset (coin-data build)")
     return loaded
 
 

@@ -29,6 +29,7 @@ import torch
 from coin_train.config import LoraArguments, ModelArguments
 from coin_train.packing import pack_views
 from coin_train.prompt import PromptFormat
+from coin_train.sources import ModelSource, SourceError, locate_model
 
 logger = logging.getLogger(__name__)
 
@@ -49,20 +50,63 @@ def load_tokenizer(name_or_path: str | os.PathLike, trust_remote_code: bool = Fa
     this cannot mask out a real EOS.
 
     Args:
-        name_or_path: Hub id or folder (a model or an adapter folder).
+        name_or_path: Hub id, folder (a model or an adapter folder) or ``smollm2``; located first
+            (:func:`coin_train.sources.locate_model`), so a missing folder or an unreachable Hub fails at once.
         trust_remote_code: passed to ``AutoTokenizer``.
 
     Returns:
         A ``PreTrainedTokenizerBase`` with ``pad_token_id`` set.
+
+    Raises:
+        coin_train.sources.SourceError: the model cannot be found, or its tokenizer cannot be loaded.
     """
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    source = locate_model(str(name_or_path))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source.name, trust_remote_code=trust_remote_code,
+                                                  **source.load_kwargs())
+    except (OSError, ValueError) as err:
+        raise SourceError(f"{name_or_path}: cannot load its tokenizer ({_first_line(err)}); the folder needs the "
+                          "tokenizer files save_pretrained writes (tokenizer.json or tokenizer.model)") from None
     if tokenizer.pad_token_id is None:
         if tokenizer.eos_token_id is None:
             raise ValueError(f"{name_or_path}: the tokenizer has neither a pad nor an eos token")
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().strip("'\"")
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _from_pretrained(source: ModelSource, given: str, **kwargs):
+    """``AutoModelForCausalLM.from_pretrained`` with load errors turned into one line naming ``given``."""
+    from transformers import AutoModelForCausalLM
+
+    try:
+        return AutoModelForCausalLM.from_pretrained(source.name, **source.load_kwargs(), **kwargs)
+    except (OSError, ValueError) as err:
+        raise SourceError(f"{given}: cannot load the model ({_first_line(err)})") from None
+
+
+def adapter_base(path: str | os.PathLike) -> ModelSource:
+    """The located base model of the PEFT adapter folder ``path`` (its ``base_model_name_or_path``).
+
+    Raises:
+        coin_train.sources.SourceError: the base model cannot be found (an adapter saved with a relative
+            base path by an older version, run from another folder, names it).
+
+    Example:
+        >>> adapter_base("out/lora").name  # doctest: +SKIP
+        '/home/me/models/tiny'
+    """
+    base = json.loads((Path(path) / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
+    try:
+        return locate_model(base)
+    except SourceError as err:
+        raise SourceError(f"{path} is a LoRA adapter whose base model cannot be found: {err}") from None
 
 
 def _dtype(name: str):
@@ -79,9 +123,10 @@ def load_model(model_args: ModelArguments, lora_args: LoraArguments | None = Non
 
     Returns:
         A ``PreTrainedModel``, or a ``peft.PeftModel`` when LoRA is used.
-    """
-    from transformers import AutoModelForCausalLM
 
+    Raises:
+        coin_train.sources.SourceError: the model (or an adapter's base model) cannot be found or loaded.
+    """
     path = model_args.model_name_or_path
     kwargs = {"dtype": _dtype(model_args.dtype), "trust_remote_code": model_args.trust_remote_code}
     if model_args.attn_implementation:
@@ -90,15 +135,15 @@ def load_model(model_args: ModelArguments, lora_args: LoraArguments | None = Non
     if is_adapter_dir(path):
         from peft import PeftModel
 
-        base_path = json.loads((Path(path) / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
-        base = AutoModelForCausalLM.from_pretrained(base_path, **kwargs)
+        base = _from_pretrained(adapter_base(path), path, **kwargs)
         if lora_args is not None and lora_args.use_lora:
             logger.warning("%s is an adapter folder: continuing its adapter, the --lora settings are ignored", path)
         model = PeftModel.from_pretrained(base, path, is_trainable=True)
         model = _fuse_dropout(model) if lora_args is None or lora_args.lora_fuse_dropout else model
         return _freeze_trunk(model, model_args.train_top_layers)
 
-    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    # Loaded by its absolute path (a local folder), so an adapter records a base path valid from any folder.
+    model = _from_pretrained(locate_model(path), path, **kwargs)
     if lora_args is not None and lora_args.use_lora:
         model = attach_lora(model, lora_args, top_layers=model_args.train_top_layers)
     return _freeze_trunk(model, model_args.train_top_layers)
@@ -171,11 +216,14 @@ def load_for_inference(path: str | os.PathLike, dtype: str = "float32"):
         >>> model, tokenizer, fmt = load_for_inference("out/coin")  # doctest: +SKIP
         >>> ids = fmt.encode_prompt(tokenizer, "Is this spam? ...")  # doctest: +SKIP
     """
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=_dtype(dtype))  # loads base + adapter for PEFT folders
+    source = locate_model(str(path))
+    kwargs = {"dtype": _dtype(dtype)}
+    if is_adapter_dir(source.name):  # transformers loads the base the adapter names, then the adapter
+        kwargs.update(adapter_base(source.name).load_kwargs())
+    model = _from_pretrained(source, str(path), **kwargs)
     model.eval()
-    return model, load_tokenizer(path), PromptFormat.load(path) if Path(path).is_dir() else PromptFormat()
+    prompt_format = PromptFormat.load(source.name) if Path(source.name).is_dir() else PromptFormat()
+    return model, load_tokenizer(path), prompt_format
 
 
 # --- the one-pass forward ----------------------------------------------------------------

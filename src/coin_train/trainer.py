@@ -20,7 +20,7 @@ from collections import defaultdict
 
 import torch
 from transformers import Trainer
-from transformers.trainer_utils import get_last_checkpoint, set_seed
+from transformers.trainer_utils import set_seed
 
 from coin_train.card import write_model_outputs
 from coin_train.config import CoinConfig, DataArguments, LoraArguments, ModelArguments, check_pairing
@@ -28,6 +28,7 @@ from coin_train.data import CoinCollator, encode_dataset, load_coin_dataset, pai
 from coin_train.hub import hub_errors, prepare_push, upload_failure
 from coin_train.losses import CoinLoss
 from coin_train.modeling import load_model, load_tokenizer
+from coin_train.outputs import RunFolder, check_output_dir, claim_output_dir, write_run_id
 from coin_train.prompt import PromptFormat
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class CoinTrainer(Trainer):
         prompt_format: saved as ``coin_prompt.json`` with every checkpoint, for evaluation.
         run_args: ``(ModelArguments, LoraArguments, DataArguments)`` of the run, for ``coin_config.json`` and
             the model card (which then name the base model, dataset and LoRA settings).
+        run_id: written as ``coin_run.json`` into every checkpoint, so resuming finds this run's checkpoints.
         **kwargs: any other ``Trainer`` argument (``train_dataset``, ``eval_dataset``, ``processing_class`` ...).
 
     Logged (train, and with an ``eval_`` prefix at evaluation): ``loss``, ``gen_loss``,
@@ -52,7 +54,8 @@ class CoinTrainer(Trainer):
     """
 
     def __init__(self, model=None, args: CoinConfig | None = None, data_collator=None, *,
-                 prompt_format: PromptFormat | None = None, run_args: tuple | None = None, **kwargs):
+                 prompt_format: PromptFormat | None = None, run_args: tuple | None = None,
+                 run_id: str | None = None, **kwargs):
         if not isinstance(args, CoinConfig):
             raise TypeError(f"CoinTrainer needs a CoinConfig, got {type(args).__name__}")
         tokenizer = kwargs.get("processing_class")
@@ -65,6 +68,7 @@ class CoinTrainer(Trainer):
         self.coin_loss = CoinLoss.from_config(args)
         self.prompt_format = prompt_format or PromptFormat()
         self.run_args = run_args
+        self.run_id = run_id
         self.loss_is_scaled_for_ga = False  # our loss is a per-batch mean: let Trainer divide by GA steps
         self._coin_metrics: dict[str, dict[str, list[torch.Tensor]]] = {
             "train": defaultdict(list), "eval": defaultdict(list)}
@@ -93,6 +97,8 @@ class CoinTrainer(Trainer):
         super()._save(output_dir, state_dict)
         if self.args.should_save:
             self.prompt_format.save(output_dir or self.args.output_dir)
+            if self.run_id:
+                write_run_id(output_dir or self.args.output_dir, self.run_id)
             write_model_outputs(output_dir or self.args.output_dir, self, self.run_args)
 
     def create_model_card(self, *args, **kwargs) -> None:
@@ -120,27 +126,20 @@ def _check_process_count(trainer: Trainer) -> None:
                            "other accelerators): this run is DDP, every process holds the whole model", engine)
 
 
-def _resume_target(config: CoinConfig) -> str | None:
-    value = config.resume_from_checkpoint
-    if value is None or str(value).lower() in ("", "false", "no"):
-        return None
-    if str(value).lower() in ("latest", "true", "yes"):
-        last = get_last_checkpoint(config.output_dir)
-        if last is None:
-            raise FileNotFoundError(f"{config.output_dir}: no checkpoint-* folder to resume from")
-        return last
-    return str(value)
 
 
 def run_training(model_args: ModelArguments, lora_args: LoraArguments, data_args: DataArguments,
-                 config: CoinConfig) -> CoinTrainer:
+                 config: CoinConfig, run: RunFolder | None = None) -> CoinTrainer:
     """Load model, tokenizer and dataset, train, and save the final model to ``config.output_dir``.
 
     Args:
         model_args: which model and how to load it.
         lora_args: optional LoRA adapters.
         data_args: which dataset and how prompts are built.
-        config: training and loss settings (``resume_from_checkpoint="latest"`` resumes the last checkpoint).
+        config: training and loss settings (``resume_from_checkpoint="latest"`` resumes the last checkpoint
+            of the run in ``output_dir``; a non-empty ``output_dir`` needs ``overwrite_output_dir``).
+        run: the output folder as already prepared by :func:`coin_train.outputs.check_output_dir`
+            (the CLI does so to report what it resumes); prepared here when None.
 
     Returns:
         The trainer after training (``trainer.state.log_history`` has the logged metrics).
@@ -150,6 +149,7 @@ def run_training(model_args: ModelArguments, lora_args: LoraArguments, data_args
         ...              DataArguments("coin-flan-paraphrased"), CoinConfig(output_dir="out"))
     """
     check_pairing(data_args, config)
+    run = run or check_output_dir(config)  # refuse a used folder before loading anything
     set_seed(config.seed)
     push_to = prepare_push(config) if config.should_save else None  # before minutes of loading, not after training
     tokenizer = load_tokenizer(model_args.model_name_or_path, model_args.trust_remote_code)
@@ -175,10 +175,11 @@ def run_training(model_args: ModelArguments, lora_args: LoraArguments, data_args
             eval_dataset = encode_dataset(evaluation, **encode)
 
     model = load_model(model_args, lora_args)
+    claim_output_dir(config, run)  # only now that model and data loaded: a failed start keeps the old run
     trainer = CoinTrainer(model=model, args=config, train_dataset=train_dataset, eval_dataset=eval_dataset,
                           processing_class=tokenizer, prompt_format=prompt_format,
-                          run_args=(model_args, lora_args, data_args))
-    trainer.train(resume_from_checkpoint=_resume_target(config))
+                          run_args=(model_args, lora_args, data_args), run_id=run.run_id)
+    trainer.train(resume_from_checkpoint=run.checkpoint)
     trainer.save_state()  # before save_model: with push_to_hub, save_model uploads the folder
     try:
         trainer.save_model()

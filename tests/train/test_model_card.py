@@ -170,16 +170,6 @@ def test_tensorboard_event_files_hold_the_three_losses(coin_dataset_dir, tiny_mo
         assert [s.value for s in scalars] == pytest.approx([e[name] for e in history], rel=1e-6), name
 
 
-def test_report_to_tensorboard_without_it_names_the_extra(coin_dataset_dir, tiny_model_dir, tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "tensorboard", None)  # Python's own way to make an import fail
-    result = CliRunner().invoke(main, ["train", "--model", str(tiny_model_dir), "--dataset", str(coin_dataset_dir),
-                                       "--output-dir", str(tmp_path / "out"), "--report_to", "tensorboard", *QUIET])
-    assert result.exit_code == 1
-    assert result.output.strip().splitlines() == [(
-        "Error: invalid setting: --report_to tensorboard needs the tensorboard package: "
-        "pip install 'coin-toolkit[tensorboard]'")]
-    assert not (tmp_path / "out").exists()
-
 
 # --- pure parts ----------------------------------------------------------------------------------------------
 def test_metadata_uses_hub_ids_only():
