@@ -7,7 +7,7 @@ Stages (each a small function below):
    the number of instances.
 3. ``verify``: every candidate gets a verdict and a score (:mod:`coin_data.verify`).
 4. ``perturb`` (only with ``perturbation_views``): one seeded perturbed copy of each template per level
-   (:mod:`coin_data.views`), used like one more kept paraphrase.
+   (:mod:`coin_data.perturb.training_views`), used like one more kept paraphrase.
 5. ``assemble``: every (instance, kept paraphrase or perturbation view) becomes a row; the original
    template renders ``original_instruction``, the paraphrase ``paraphrased_instruction``; a
    same-template negative is attached (:mod:`coin_data.negatives`); instances are split into
@@ -36,14 +36,20 @@ import datasets
 from tqdm import tqdm
 
 from coin_data import schema
-from coin_data.embed import EmbeddingCache, SentenceTransformerEmbedder
-from coin_data.mine import MineConfig
-from coin_data.negatives import NONE_ALL_SAME_TARGET, SAME_TEMPLATE, NegativePicker, stable_seed
+from coin_data.negatives.same_template import NONE_ALL_SAME_TARGET, SAME_TEMPLATE, NegativePicker, stable_seed
+from coin_data.negatives.search import MineConfig
 from coin_data.paraphrase import ParaphraseRequest, ParaphraseResult, Usage, get_paraphraser
-from coin_data.sources import Corpus, Instance, TaskSpec, load_corpus_dir, load_embedded_corpus
+from coin_data.perturb.training_views import (
+    VIEW_LEVELS,
+    PerturbationView,
+    ViewPlan,
+    check_perturbation_views,
+    label_words,
+)
+from coin_data.sources.embedded import Corpus, Instance, TaskSpec, load_corpus_dir, load_embedded_corpus
 from coin_data.templates import Template, parse_template
-from coin_data.verify import KEPT, Verdict, VerifyConfig, verify_candidates
-from coin_data.views import VIEW_LEVELS, PerturbationView, ViewPlan, check_perturbation_views, label_words
+from coin_data.verify.embedding import EmbeddingCache, SentenceTransformerEmbedder
+from coin_data.verify.verifier import KEPT, Verdict, VerifyConfig, verify_candidates
 
 TRAIN, VALIDATION = "train", "validation"
 SOURCES = ("embedded", "templates", "flan", "alpaca", "hf")
@@ -165,7 +171,7 @@ class BuildStats:
     usage: Usage = field(default_factory=Usage)
     paraphrase_source: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
-    induction: Any = None  # coin_data.flan.InductionReport for source 'flan'
+    induction: Any = None  # coin_data.sources.flan.InductionReport for source 'flan'
     mined: Counter = field(default_factory=Counter)  # mined_negative_source -> rows
     mined_rejected: Counter = field(default_factory=Counter)  # guard rule -> candidates rejected
     mined_similarities: list[float] = field(default_factory=list)
@@ -248,7 +254,7 @@ def load_corpus(config: BuildConfig) -> Corpus:
     rows = dict(data_files=config.data_files, dataset=config.dataset, config_name=config.config_name,
                 split=config.split, column_map=config.column_map, max_rows=config.max_rows)
     if config.source == "flan":
-        from coin_data.flan import load_flan_corpus
+        from coin_data.sources.flan import load_flan_corpus
 
         corpus = load_flan_corpus(tasks=config.tasks, **rows)
     elif config.source == "templates":
@@ -326,7 +332,7 @@ def perturbation_views(corpus: Corpus, cache: EmbeddingCache, config: BuildConfi
         >>> plan.get(("sentiment", "t0"))[0].paraphrase_id                               # doctest: +SKIP
         'perturb-sentence'
     """
-    from coin_data.views import plan_perturbation_views
+    from coin_data.perturb.training_views import plan_perturbation_views
 
     plan = plan_perturbation_views(corpus.tasks.values(), config.perturbation_views, config.seed, cache)
     stats.perturbation_skipped.update(plan.skipped)
@@ -479,7 +485,7 @@ def assemble(
             columns[split][schema.NEGATIVE_SIMILARITY][index] = float(score)
         stats.negative_similarities.extend(float(s) for s in scores)
     if mined_plan is not None:
-        from coin_data.mine import fill_mined_columns
+        from coin_data.negatives.plan import fill_mined_columns
 
         fill_mined_columns(columns, mined_rows, pools, mined_plan, corpus, config.seed, stats)
     stats.rows = {split: len(cols[schema.ID]) for split, cols in columns.items()}
@@ -489,8 +495,9 @@ def assemble(
 
 
 def _mine_plan(corpus: Corpus, kept, cache: EmbeddingCache, config: BuildConfig, stats: BuildStats) -> dict:
-    """Mined negatives per template (:func:`coin_data.mine.plan_template_negatives`), counted into stats."""
-    from coin_data.mine import CrossEncoderRescorer, plan_template_negatives
+    """Mined negatives per template (:func:`coin_data.negatives.plan.plan_template_negatives`), counted into stats."""
+    from coin_data.negatives.guard import CrossEncoderRescorer
+    from coin_data.negatives.plan import plan_template_negatives
 
     rescorer = CrossEncoderRescorer(config.mining.cross_encoder) if config.mining.cross_encoder else None
     plan, found = plan_template_negatives(corpus, kept, cache, config.mining, rescorer)

@@ -9,7 +9,7 @@ import pytest
 from coin_data import build as build_module
 from coin_data import schema
 from coin_data.build import BuildConfig, input_text, run_build
-from coin_data.layout import OutputExistsError, write_dataset
+from coin_data.hub.layout import OutputExistsError, write_dataset
 from coin_data.paraphrase import ParaphraseResult
 from coin_data.sources import Instance
 from coin_data.templates import parse_template
@@ -123,7 +123,7 @@ def test_failure_while_writing_leaves_nothing(tmp_path, result, monkeypatch):
     def broken_card(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("coin_data.layout.render_card", broken_card)
+    monkeypatch.setattr("coin_data.hub.layout.render_card", broken_card)
     with pytest.raises(RuntimeError, match="disk full"):
         write_dataset(result, tmp_path / "ds")
     assert list(tmp_path.iterdir()) == []
@@ -185,7 +185,7 @@ def test_build_without_rows_writes_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(build_module, "get_paraphraser", lambda spec, **options: Refuses())
     result = run_build(BuildConfig(tasks=("spam",), paraphrases_per_template=1))
-    from coin_data.layout import EmptyDatasetError
+    from coin_data.hub.layout import EmptyDatasetError
 
     with pytest.raises(EmptyDatasetError, match="kept no paraphrase"):
         write_dataset(result, tmp_path / "ds")

@@ -41,8 +41,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Sequence
 
-from coin_data.cache import AnswerCache, CachedAnswer, CallRecord, cache_key
 from coin_data.paraphrase import prompt
+from coin_data.paraphrase.answer_cache import AnswerCache, CachedAnswer, CallRecord, cache_key
 from coin_data.paraphrase.base import ParaphraseRequest, ParaphraserError, ParaphraseResult, ProgressFn, Usage
 
 logger = logging.getLogger(__name__)

@@ -27,12 +27,12 @@ Example:
 from __future__ import annotations
 
 import difflib
-from os.path import commonprefix as os_commonprefix
 import hashlib
 import random
 import re
 from collections import Counter
 from dataclasses import dataclass
+from os.path import commonprefix as os_commonprefix
 from typing import Callable, Sequence
 
 from coin_data.paraphrase.base import ParaphraseRequest, ParaphraseResult, ProgressFn, Usage
@@ -1047,7 +1047,7 @@ class RulesParaphraser:
         """WordNet lookups, loaded on first use (``ensure_wordnet`` copies Debian files if needed)."""
         if self._lexicon is None:
             if self.use_wordnet:
-                from coin_data.wordnet import ensure_wordnet
+                from coin_data.text.wordnet import ensure_wordnet
 
                 ensure_wordnet()
                 from nltk.corpus import wordnet

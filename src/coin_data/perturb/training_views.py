@@ -35,8 +35,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from coin_data.negatives import stable_seed
-from coin_data.perturb import CHARACTER, SEMANTIC, SENTENCE, WORD, Perturbation, PerturbConfig, Perturber
+from coin_data.negatives.same_template import stable_seed
+from coin_data.perturb.levels import CHARACTER, SEMANTIC, SENTENCE, WORD, Perturbation, PerturbConfig
+from coin_data.perturb.perturber import Perturber
 from coin_data.templates import Template, parse_template
 
 VIEW_LEVELS = (CHARACTER, WORD, SENTENCE)
@@ -157,7 +158,7 @@ def plan_perturbation_views(tasks: Sequence, levels: Sequence[str], seed: int, c
         levels: levels from :data:`VIEW_LEVELS` (check them with :func:`check_perturbation_views`).
         seed: the build seed; with the level, the variant (:func:`view_variant`) and the template text it
             fixes every choice.
-        cache: the build's :class:`coin_data.embed.EmbeddingCache`, used for word-level similarity checks
+        cache: the build's :class:`coin_data.verify.embedding.EmbeddingCache`, used for word-level similarity checks
             and for the ``similarity`` column (the same masked-template cosine the verifier computes).
         perturber: a ready perturber (default: one with ``PerturbConfig(seed=seed)`` over ``cache``).
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from coin_data.card import DEFAULT_CONFIG, TEMPLATES_CONFIG, data_path, render_card
+from coin_data.hub.card import DEFAULT_CONFIG, TEMPLATES_CONFIG, data_path, render_card
 
 PARTIAL_MARK = ".partial-"
 

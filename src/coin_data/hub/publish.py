@@ -1,6 +1,6 @@
 """Upload a dataset folder in the Hub layout to the Hugging Face Hub: private and checked first.
 
-The folder is what ``coin-data build`` writes (see :mod:`coin_data.layout`)::
+The folder is what ``coin-data build`` writes (see :mod:`coin_data.hub.layout`)::
 
     coin-flan-paraphrased/
       README.md                                  dataset card; YAML front matter with `configs`

@@ -39,17 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from coin_data.sources import (
-    CLASSIFICATION,
-    GENERATION,
-    Corpus,
-    CorpusError,
-    Instance,
-    Row,
-    TaskSpec,
-    apply_column_map,
-    read_rows,
-)
+from coin_data.sources.embedded import CLASSIFICATION, GENERATION, Corpus, CorpusError, Instance, TaskSpec
+from coin_data.sources.rows import Row, apply_column_map, read_rows
 from coin_data.templates import OPTIONS_SLOT, Template, TemplateError, parse_template
 
 FLAN_REPO = "Muennighoff/flan"
@@ -1057,7 +1048,7 @@ def load_flan_corpus(
         >>> load_flan_corpus()
         Traceback (most recent call last):
         ...
-        coin_data.sources.CorpusError: --source flan needs --data-files FILE... or --tasks (e.g. rte,cola) to read Muennighoff/flan from the Hub
+        coin_data.sources.embedded.CorpusError: --source flan needs --data-files FILE... or --tasks (e.g. rte,cola) to read Muennighoff/flan from the Hub
     """
     if data_files:
         rows = read_flan_files(data_files, tasks, column_map, max_rows)
@@ -1068,7 +1059,7 @@ def load_flan_corpus(
             )
         rows = read_flan_hub(tasks, split, FLAN_REPO, max_rows, column_map)
     else:
-        from coin_data.sources import read_hub_rows
+        from coin_data.sources.rows import read_hub_rows
 
         located = apply_column_map(read_hub_rows(dataset, config_name, split), column_map)
         rows = read_flan_rows(located, tasks, max_rows, default_task=task_name(dataset.split("/")[-1]))

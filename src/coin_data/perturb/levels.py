@@ -24,29 +24,20 @@ that cannot be made (no editable word, no synonym kept, no paraphrase verified) 
 ``text=None`` and a ``reason``; nothing is dropped silently.
 
 Example:
-    >>> p = Perturber(PerturbConfig(seed=0))
-    >>> out = p.perturb("Review: {review}\\nIs this review positive or negative?\\n{options_}", "sentence",
-    ...                 protected_words=["positive", "negative"])
-    >>> out.method, out.text.startswith("Review: {review}\\nIs this review positive or negative? ")
-    ('checklist', True)
-    >>> len(out.text.split("\\n")[1].split()[-1])
-    10
+    >>> check_level("word")
+    'word'
+    >>> typo("review", "swap", random.Random(0)) != "review"
+    True
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import json
 import random
 import re
 import string
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-
-from coin_data.jsonl import read_jsonl
-from coin_data.templates import Template, TemplateError, parse_template, slot_lock_violation
 
 CLEAN = "clean"
 CHARACTER = "character"
@@ -65,7 +56,7 @@ _TOKEN = re.compile(r"\{\{|\}\}|\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z](?:[A-Za-z']*
 # input format, not to the instruction (PromptBench perturbs the instruction only).
 _INPUT_LABEL_LINE = re.compile(r"^\s*[^{}:\n]{0,40}:\s*[\"'“(]?\{[A-Za-z_][A-Za-z0-9_]*\}[\"'”)]?\s*$")
 # Function words: a typo or synonym there changes little or breaks grammar in ways no user would.
-_FUNCTION_WORDS = frozenset(
+FUNCTION_WORDS = frozenset(
     ["a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these", "those", "there", "their", "they", "them", "you", "your", "we", "our", "he", "she", "his", "her", "i", "me", "my", "not", "no", "yes", "do", "does", "did", "can", "could", "will", "would", "should", "may", "might", "must", "shall", "has", "have", "had", "which", "what", "who", "whom", "whose", "when", "where", "why", "how", "than", "then", "so", "such", "into", "onto", "over", "under", "about", "after", "before", "between", "each", "every", "any", "some", "all", "both", "either", "neither", "one", "two"]
 )
 
@@ -207,14 +198,14 @@ def protected_word_set(protected_words: Iterable[str]) -> frozenset[str]:
 
 
 @dataclass(frozen=True)
-class _Word:
+class EditableWord:
     start: int
     end: int
     text: str
     line: int
 
 
-def editable_words(text: str, protected_words: Iterable[str] = (), min_length: int = 1) -> list[_Word]:
+def editable_words(text: str, protected_words: Iterable[str] = (), min_length: int = 1) -> list[EditableWord]:
     """Instruction words that a perturbation may edit, with their character spans in ``text``.
 
     Excluded: slots, escaped braces, words of input label lines (``Premise: {premise}``), protected
@@ -225,7 +216,7 @@ def editable_words(text: str, protected_words: Iterable[str] = (), min_length: i
         ['true', 'Answer']
     """
     protected = protected_word_set(protected_words) | {"options"}
-    words: list[_Word] = []
+    words: list[EditableWord] = []
     offset = 0
     for line_no, line in enumerate(text.split("\n")):
         if not _INPUT_LABEL_LINE.match(line):
@@ -233,18 +224,18 @@ def editable_words(text: str, protected_words: Iterable[str] = (), min_length: i
                 token = match.group(0)
                 if token[0] in "{}" or len(token) < min_length or token.lower() in protected:
                     continue
-                words.append(_Word(offset + match.start(), offset + match.end(), token, line_no))
+                words.append(EditableWord(offset + match.start(), offset + match.end(), token, line_no))
         offset += len(line) + 1
     return words
 
 
-def _replace_spans(text: str, replacements: Sequence[tuple[_Word, str]]) -> str:
+def replace_spans(text: str, replacements: Sequence[tuple[EditableWord, str]]) -> str:
     for word, new in sorted(replacements, key=lambda item: item[0].start, reverse=True):
         text = text[: word.start] + new + text[word.end :]
     return text
 
 
-def _match_case(new: str, like: str) -> str:
+def match_case(new: str, like: str) -> str:
     if like.isupper() and len(like) > 1:
         return new.upper()
     if like[:1].isupper():
@@ -302,7 +293,7 @@ def perturb_character(text: str, rng: random.Random, config: PerturbConfig, prot
         True
     """
     words = [w for w in editable_words(text, protected_words, config.min_word_length) if "'" not in w.text]
-    content = [w for w in words if w.text.lower() not in _FUNCTION_WORDS] or words
+    content = [w for w in words if w.text.lower() not in FUNCTION_WORDS] or words
     if not content:
         return Perturbation(CHARACTER, text, None, "typo", reason="no editable instruction word")
     protected = protected_word_set(protected_words)
@@ -316,7 +307,7 @@ def perturb_character(text: str, rng: random.Random, config: PerturbConfig, prot
                 break
         replacements.append((word, edited))
     edits = tuple(f"{w.text} -> {new}" for w, new in replacements)
-    return Perturbation(CHARACTER, text, _replace_spans(text, replacements), "typo", edits)
+    return Perturbation(CHARACTER, text, replace_spans(text, replacements), "typo", edits)
 
 
 # --- sentence level -------------------------------------------------------------------------------
@@ -371,317 +362,3 @@ def perturb_sentence(text: str, rng: random.Random, config: PerturbConfig, prote
     else:
         lines[line_no] = line.rstrip() + " " + addition
     return Perturbation(SENTENCE, text, "\n".join(lines), method, (f"+ {addition}",), variant=variant)
-
-
-# --- the perturber ---------------------------------------------------------------------------------
-
-
-class Perturber:
-    """Make seeded perturbations of instructions; loads WordNet, the embedder and paraphraser on first need.
-
-    Args:
-        config: the settings of all levels.
-        embedder: an :class:`coin_data.embed.Embedder` (default: the bundled sentence-transformers model).
-        paraphraser: a :class:`coin_data.paraphrase.Paraphraser` (default: built from ``config.paraphraser``).
-        embedding_cache: an :class:`coin_data.embed.EmbeddingCache` to share (a build passes its own, so no
-            string is embedded twice); ``embedder`` is then ignored.
-
-    Example:
-        >>> p = Perturber(PerturbConfig(seed=3))
-        >>> a = p.perturb("{text}\\nClassify the topic of this article.\\n{options_}", "character")
-        >>> a.text == Perturber(PerturbConfig(seed=3)).perturb(a.original, "character").text
-        True
-    """
-
-    def __init__(self, config: PerturbConfig | None = None, embedder=None, paraphraser=None,
-                 embedding_cache=None) -> None:
-        self.config = config or PerturbConfig()
-        self._embedder = embedder
-        self._paraphraser = paraphraser
-        self._cache = embedding_cache
-        self._lexicon = None
-
-    # -- lazily loaded resources --------------------------------------------------------------------
-    @property
-    def embedding_cache(self):
-        if self._cache is None:
-            from coin_data.embed import EmbeddingCache, SentenceTransformerEmbedder
-
-            self._cache = EmbeddingCache(self._embedder or SentenceTransformerEmbedder(self.config.embedding_model))
-        return self._cache
-
-    @property
-    def paraphraser(self):
-        if self._paraphraser is None:
-            from coin_data.paraphrase import get_paraphraser
-
-            self._paraphraser = get_paraphraser(self.config.paraphraser)
-        return self._paraphraser
-
-    @property
-    def lexicon(self):
-        """WordNet synonyms and inflection, shared with the ``rules`` paraphraser (not duplicated here)."""
-        if self._lexicon is None:
-            self._lexicon = _shared_lexicon()
-        return self._lexicon
-
-    # -- public API ---------------------------------------------------------------------------------
-    def perturb(self, text: str | Template, level: str, protected_words: Sequence[str] = (), variant: int = 0) -> Perturbation:
-        """Perturb one instruction.
-
-        Args:
-            text: an instruction template (``{slots}`` allowed) or a plain instruction.
-            level: ``character``, ``word``, ``sentence`` or ``semantic``.
-            protected_words: label words that must stay as they are.
-            variant: which variant to draw; different variants of one text are drawn independently.
-
-        Returns:
-            A :class:`Perturbation`; ``text`` is ``None`` (with a ``reason``) when the level cannot apply.
-        """
-        return self.perturb_all([text], level, protected_words, variants=[variant])[0]
-
-    def perturb_all(self, texts: Sequence[str | Template], level: str, protected_words: Sequence[str] = (),
-                    variants: Sequence[int] | None = None) -> list[Perturbation]:  # fmt: skip
-        """Perturb many instructions at one level; item ``i`` is drawn as variant ``variants[i]`` (default ``i``).
-
-        Semantic requests go to the paraphraser in one call, and embeddings are computed in batches.
-
-        Args:
-            texts: instruction templates or plain instructions.
-            level: a perturbation level.
-            protected_words: label words that must stay as they are (for every text).
-            variants: variant index of each text (default: its position).
-
-        Returns:
-            One :class:`Perturbation` per text, in order.
-
-        Raises:
-            PerturbationError: unknown level, or a text that is not a valid template.
-        """
-        check_level(level)
-        templates = [self._template(t, i) for i, t in enumerate(texts)]
-        variants = list(range(len(templates))) if variants is None else list(variants)
-        if len(variants) != len(templates):
-            raise PerturbationError(f"got {len(variants)} variant indices for {len(templates)} instructions")
-        if level == SEMANTIC:
-            return self._semantic(templates, protected_words, variants)
-        out = []
-        for template, variant in zip(templates, variants):
-            rng = perturbation_rng(self.config.seed, level, variant, template.text)
-            if level == CHARACTER:
-                result = perturb_character(template.text, rng, self.config, protected_words)
-            elif level == SENTENCE:
-                result = perturb_sentence(template.text, rng, self.config, protected_words, variant)
-            else:
-                result = self._word(template.text, rng, protected_words)
-            out.append(_with_variant(result, variant))
-        for result in out:  # defence in depth: no level may ever change a slot
-            if result.ok and slot_lock_violation(parse_template(result.original), result.text):
-                raise AssertionError(f"{level} perturbation changed a slot: {result.text!r}")
-        return out
-
-    # -- levels that need models ------------------------------------------------------------------------
-    def _similarity(self, original: str, candidates: Sequence[str]) -> list[float]:
-        masked = [parse_template(original).masked_text()] + [parse_template(c).masked_text() for c in candidates]
-        scores = self.embedding_cache.cosine([masked[0]] * len(candidates), masked[1:])
-        return [float(s) for s in scores]
-
-    def _synonyms(self, word: str) -> list[str]:
-        lex = self.lexicon
-        pos = lex.dominant_pos(word)
-        if pos is None:
-            return []
-        form = lex.form_of(word, pos)
-        if form is None:
-            return []
-        base, shape = form
-        found = []
-        for synonym in lex.synonyms(base, pos):
-            inflected = lex.inflect(synonym, pos, shape)
-            if inflected and inflected.lower() != word.lower():
-                found.append(_match_case(inflected, word))
-        return list(dict.fromkeys(found))
-
-    def _word(self, text: str, rng: random.Random, protected_words: Sequence[str]) -> Perturbation:
-        config = self.config
-        words = [w for w in editable_words(text, protected_words, config.min_word_length)
-                 if "'" not in w.text and w.text.lower() not in _FUNCTION_WORDS]  # fmt: skip
-        rng.shuffle(words)
-        protected = protected_word_set(protected_words)
-        accepted: list[tuple[_Word, str]] = []
-        similarity = None
-        for word in words:
-            if len(accepted) == config.max_word_swaps:
-                break
-            options = [s for s in self._synonyms(word.text) if not protected_word_set([s]) & protected]
-            if not options:
-                continue
-            candidates = [_replace_spans(text, accepted + [(word, option)]) for option in options]
-            scores = self._similarity(text, candidates)
-            best = max(range(len(options)), key=lambda i: (scores[i], -i))
-            if scores[best] >= config.min_similarity:
-                accepted.append((word, options[best]))
-                similarity = scores[best]
-        if not accepted:
-            reason = f"no synonym swap kept the similarity >= {config.min_similarity}" if words else "no editable content word"
-            return Perturbation(WORD, text, None, "synonym", reason=reason)
-        edits = tuple(f"{w.text} -> {new}" for w, new in sorted(accepted, key=lambda item: item[0].start))
-        return Perturbation(WORD, text, _replace_spans(text, accepted), "synonym", edits, similarity)
-
-    def _semantic(self, templates: Sequence[Template], protected_words: Sequence[str], variants: Sequence[int]) -> list[Perturbation]:
-        from coin_data.paraphrase import ParaphraseRequest
-        from coin_data.verify import VerifyConfig, verify_candidates
-
-        config = self.config
-        labels = tuple(dict.fromkeys([*protected_words, *protected_word_set(protected_words)]))
-        requests = [
-            ParaphraseRequest(t, k=config.candidates, protected_words=labels,
-                              seed=perturbation_rng(config.seed, SEMANTIC, v, t.text).randrange(2**31))
-            for t, v in zip(templates, variants)
-        ]  # fmt: skip
-        results = self.paraphraser.paraphrase(requests)
-        pairs = [(r.request.template, c) for r in results for c in r.candidates]
-        verdicts = iter(verify_candidates(pairs, self.embedding_cache, VerifyConfig(threshold=config.semantic_threshold)))
-        out = []
-        for result, variant in zip(results, variants):
-            method = f"paraphrase:{result.source}"
-            original = result.request.template.text
-            checked = [(c, next(verdicts)) for c in result.candidates]
-            kept = [(c, v) for c, v in checked if v.kept]
-            if kept:
-                text, verdict = kept[0]
-                out.append(Perturbation(SEMANTIC, original, text, method, ("reworded",), verdict.similarity, variant=variant))
-            else:
-                reason = result.failure or "; ".join(f"{v.verdict}: {v.reason}" for _, v in checked) or "no candidate"
-                out.append(Perturbation(SEMANTIC, original, None, method, reason=f"no verified rewording ({reason})",
-                                        variant=variant))  # fmt: skip
-        return out
-
-    @staticmethod
-    def _template(text: str | Template, index: int) -> Template:
-        if isinstance(text, Template):
-            return text
-        if not isinstance(text, str) or not text.strip():
-            raise PerturbationError(f"instruction {index}: empty instruction")
-        try:
-            return parse_template(text, template_id=str(index))
-        except TemplateError as err:
-            raise PerturbationError(f"instruction {index}: {err}") from None
-
-
-@functools.lru_cache(maxsize=1)
-def _shared_lexicon():
-    """One WordNet lexicon per process: it is read-only, and its lookups are cached inside it."""
-    from coin_data.paraphrase.rules import RulesParaphraser
-
-    return RulesParaphraser().lexicon
-
-
-def _with_variant(result: Perturbation, variant: int) -> Perturbation:
-    if result.variant == variant:
-        return result
-    return Perturbation(result.level, result.original, result.text, result.method, result.edits,
-                        result.similarity, result.reason, variant)  # fmt: skip
-
-
-def perturb_instruction(text: str, level: str, seed: int = 0, protected_words: Sequence[str] = (), variant: int = 0) -> str | None:
-    """Perturb one instruction with default settings and return the text (``None`` if not possible).
-
-    Args:
-        text: instruction template or plain instruction.
-        level: ``character``, ``word``, ``sentence`` or ``semantic``.
-        seed: the seed.
-        protected_words: label words to keep.
-        variant: variant index.
-
-    Returns:
-        The perturbed text, or ``None``.
-
-    Example:
-        >>> perturb_instruction("{review}\\nIs this review positive?", "sentence", variant=1)
-        '{review}\\nIs this review positive? and true is true'
-    """
-    return Perturber(PerturbConfig(seed=seed)).perturb(text, level, protected_words, variant).text
-
-
-# --- the `coin-data perturb` file interface ------------------------------------------------------------
-
-INSTRUCTION_KEY = "instruction"
-OPTIONS_KEY = "options"
-
-
-def read_instructions(path) -> list[dict]:
-    """Read a JSONL file of ``{"instruction": ..., "options": [...]}`` rows (other keys are kept).
-
-    Raises:
-        PerturbationError: missing file, invalid JSON, or a bad field; the message names file, line, field.
-    """
-    path = Path(path)
-    rows = []
-    for line_no, row in read_jsonl(path, PerturbationError):
-        where = f"{path}:{line_no}"
-        if not isinstance(row, dict):
-            raise PerturbationError(f"{where}: each line must be a JSON object")
-        if not isinstance(row.get(INSTRUCTION_KEY), str) or not row[INSTRUCTION_KEY].strip():
-            raise PerturbationError(f"{where}: field {INSTRUCTION_KEY!r} is missing or not a non-empty string")
-        options = row.get(OPTIONS_KEY, [])
-        if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
-            raise PerturbationError(f"{where}: field {OPTIONS_KEY!r} must be a list of strings")
-        try:
-            parse_template(row[INSTRUCTION_KEY], template_id=f"line {line_no}")
-        except TemplateError as err:
-            raise PerturbationError(f"{where}: field {INSTRUCTION_KEY!r}: {err}") from None
-        rows.append(row)
-    if not rows:
-        raise PerturbationError(f"{path}: no rows (the file is empty)")
-    return rows
-
-
-def perturb_file(in_path, out_path, levels: Sequence[str], config: PerturbConfig | None = None,
-                 perturber: Perturber | None = None) -> dict[str, tuple[int, int]]:  # fmt: skip
-    """Perturb every row of ``in_path`` at each level and write one output row per (row, level).
-
-    Output rows are the input row plus ``level``, ``variant``, ``method``, ``perturbed`` (``null`` when the
-    level could not apply), ``edits``, ``similarity`` and ``reason``. Row ``i`` is variant ``i``. The file
-    is written aside and renamed, so a failed run leaves no partial output.
-
-    Args:
-        in_path: input JSONL (see :func:`read_instructions`).
-        out_path: output JSONL.
-        levels: perturbation levels to apply.
-        config: settings (ignored when ``perturber`` is given).
-        perturber: a ready :class:`Perturber` (tests pass one with a shared embedder).
-
-    Returns:
-        ``{level: (perturbed rows, rows)}``.
-
-    Example:
-        >>> perturb_file("instructions.jsonl", "out.jsonl", ["sentence"])  # doctest: +SKIP
-        {'sentence': (12, 12)}
-    """
-    for level in levels:
-        check_level(level)
-    rows = read_instructions(in_path)
-    perturber = perturber or Perturber(config)
-    results: dict[str, list[Perturbation]] = {}
-    for level in levels:
-        results[level] = [None] * len(rows)  # type: ignore[list-item]
-        # Rows with the same label set are perturbed together (one paraphraser call for the semantic level).
-        by_options: dict[tuple[str, ...], list[int]] = {}
-        for index, row in enumerate(rows):
-            by_options.setdefault(tuple(row.get(OPTIONS_KEY, [])), []).append(index)
-        for options, indices in by_options.items():
-            texts = [rows[i][INSTRUCTION_KEY] for i in indices]
-            for index, result in zip(indices, perturber.perturb_all(texts, level, options, variants=indices)):
-                results[level][index] = result
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        for index, row in enumerate(rows):
-            for level in levels:
-                record = {**row, **results[level][index].to_dict()}
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    tmp.replace(out_path)
-    return {level: (sum(r.ok for r in results[level]), len(rows)) for level in levels}
-

@@ -20,7 +20,7 @@ import random
 from collections import defaultdict
 from typing import Sequence
 
-from coin_data.sources import Instance
+from coin_data.sources.embedded import Instance
 
 SAME_TEMPLATE = "same_template"
 NONE_ALL_SAME_TARGET = "none:no_instance_with_other_target"

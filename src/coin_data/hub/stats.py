@@ -15,8 +15,8 @@ import datasets
 import pyarrow.parquet as pq
 
 from coin_data import schema
-from coin_data.card import DEFAULT_CONFIG, TEMPLATES_CONFIG, data_path, summary
-from coin_data.views import is_perturbation_view
+from coin_data.hub.card import DEFAULT_CONFIG, TEMPLATES_CONFIG, data_path, summary
+from coin_data.perturb.training_views import is_perturbation_view
 
 
 def _load_split(folder: Path, config: str, split: str) -> datasets.Dataset:
