@@ -18,8 +18,13 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 STAGES = ("sources", "paraphrase", "verify", "perturb", "negatives", "hub")
-SHARED = ("schema", "templates", "jsonl", "models", "text")  # used by every stage, import no stage
+SHARED = ("schema", "templates", "jsonl", "models", "seeds", "text")  # used by every stage, import no stage
 ORCHESTRATORS = ("build", "assemble", "cli", "hub.remine")
+# The one stage module that composes others, and why; anything new fails the test below.
+CROSSINGS = {
+    "perturb.perturber": {"paraphrase", "verify"},  # the semantic level is a verified paraphrase; word swaps
+    # use the rules backend's WordNet lexicon and keep only swaps the embedding cache scores as close
+}
 
 
 def _module_name(path: Path) -> str:
@@ -139,6 +144,7 @@ def test_only_the_build_imports_across_stages():
             continue
         foreign = sorted(t for t in targets if t.startswith("coin_data.")
                          and _unit(t) != _unit(module) and _unit(t) not in SHARED)
+        foreign = [t for t in foreign if _unit(t) not in CROSSINGS.get(short, ())]
         if _unit(module) in SHARED:  # the shared modules import no stage at all
             foreign = sorted(t for t in targets if t.startswith("coin_data.") and _unit(t) in STAGES)
         if foreign:

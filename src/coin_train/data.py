@@ -28,13 +28,13 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 
 import torch
 
 from coin_data import schema
+from coin_data.seeds import stable_seed
 from coin_train.losses import IGNORE_INDEX, NO_GROUP
 from coin_train.prompt import PromptFormat
 
@@ -90,7 +90,7 @@ def group_id(key: str) -> int:
         >>> group_id("nli/17") == group_id("nli/17") != group_id("nli/18")
         True
     """
-    return int.from_bytes(hashlib.sha1(key.encode("utf-8")).digest()[:7], "big")
+    return stable_seed(key) >> 8  # 56 bits: fits int64 with room to spare
 
 
 def _has_negative(instruction, target, source) -> bool:

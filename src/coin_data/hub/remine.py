@@ -116,7 +116,7 @@ def _corpus_from_rows(splits, folder):
     import json
 
     from coin_data import schema
-    from coin_data.perturb.training_views import is_perturbation_view
+    from coin_data.schema import is_perturbation_view
     from coin_data.sources.embedded import CLASSIFICATION, GENERATION, Corpus, CorpusError, Instance, TaskSpec
     from coin_data.templates import parse_template
 

@@ -3,40 +3,15 @@
 
 from __future__ import annotations
 
-from coin_data.negatives.same_template import (  # noqa: F401
-    NONE_ALL_SAME_TARGET,
-    NegativePicker,
-    SAME_TEMPLATE,
-    stable_seed,
-)
-
-from coin_data.negatives.search import (  # noqa: F401
-    AUTO,
-    EXACT,
-    FAISS,
-    INDEXES,
-    MINED,
-    MineConfig,
-    MinedNegatives,
-    NONE_ALL_REJECTED,
-    NONE_NO_CANDIDATE,
-    choose_index,
-    faiss_available,
-    mine_negatives,
-    search_exact,
-    search_faiss,
-)
-
 from coin_data.negatives.guard import (  # noqa: F401
-    CrossEncoderRescorer,
     REJECT_CROSS_ENCODER,
     REJECT_MARGIN,
     REJECT_PARAPHRASE_LEVEL,
-    RescoreTexts,
+    CrossEncoderRescorer,
     Rescorer,
+    RescoreTexts,
     rescore,
 )
-
 from coin_data.negatives.plan import (  # noqa: F401
     MINED_OTHER_INSTANCE,
     MINED_SAME_INSTANCE,
@@ -45,4 +20,26 @@ from coin_data.negatives.plan import (  # noqa: F401
     fill_mined_columns,
     mined_row_values,
     plan_template_negatives,
+)
+from coin_data.negatives.same_template import (  # noqa: F401
+    NONE_ALL_SAME_TARGET,
+    SAME_TEMPLATE,
+    NegativePicker,
+    stable_seed,
+)
+from coin_data.negatives.search import (  # noqa: F401
+    AUTO,
+    EXACT,
+    FAISS,
+    INDEXES,
+    MINED,
+    NONE_ALL_REJECTED,
+    NONE_NO_CANDIDATE,
+    MineConfig,
+    MinedNegatives,
+    choose_index,
+    faiss_available,
+    mine_negatives,
+    search_exact,
+    search_faiss,
 )

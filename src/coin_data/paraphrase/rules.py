@@ -17,7 +17,9 @@ depend on the process or on ``PYTHONHASHSEED``.
 
 Example:
     >>> from coin_data.templates import parse_template
-    >>> from coin_data.paraphrase.base import ParaphraseRequest
+    >>> from coin_data.seeds import stable_seed
+from coin_data.text.words import match_case as _match_case
+from coin_data.paraphrase.base import ParaphraseRequest
     >>> req = ParaphraseRequest(parse_template("Review: {review}\\nIs this review positive or negative?\\n{options_}",
     ...                         "sentiment", "t0"), k=2, protected_words=("positive", "negative"))
     >>> RulesParaphraser().paraphrase([req])[0].candidates      # doctest: +SKIP
@@ -27,7 +29,6 @@ Example:
 from __future__ import annotations
 
 import difflib
-import hashlib
 import random
 import re
 from collections import Counter
@@ -36,7 +37,9 @@ from os.path import commonprefix as os_commonprefix
 from typing import Callable, Sequence
 
 from coin_data.paraphrase.base import ParaphraseRequest, ParaphraseResult, ProgressFn, Usage
+from coin_data.seeds import stable_seed
 from coin_data.templates import Template, slot_lock_violation
+from coin_data.text.words import match_case as _match_case
 
 # ---------------------------------------------------------------------------------------------------
 # Word lists. Kept small and explicit: they encode where WordNet's general-purpose senses go wrong for
@@ -207,8 +210,7 @@ _WORDS = re.compile(r"\{[^{}]*\}|[a-z]+(?:'[a-z]+)?")
 
 def _request_seed(template_text: str, seed: int) -> int:
     """A 64-bit seed from the template and request seed (``hash()`` would change with PYTHONHASHSEED)."""
-    digest = hashlib.sha256(f"rules\x00{seed}\x00{template_text}".encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big")
+    return stable_seed("rules", seed, template_text, sep="\x00")
 
 
 def _lcfirst(text: str) -> str:
@@ -227,14 +229,6 @@ def _bare(token: str) -> str:
     """The word inside ``token`` in lower case ("review," -> "review"), or "" for slots and symbols."""
     match = _WORD.match(token)
     return match.group(2).lower() if match else ""
-
-
-def _match_case(word: str, like: str) -> str:
-    if len(like) > 1 and like.isupper():
-        return word.upper()
-    if like[:1].isupper():
-        return _ucfirst(word)
-    return word
 
 
 def _article_for(word: str) -> str:

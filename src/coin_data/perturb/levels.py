@@ -32,12 +32,14 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import random
 import re
 import string
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+
+from coin_data.seeds import stable_seed
+from coin_data.text.words import label_word_set as protected_word_set
 
 CLEAN = "clean"
 CHARACTER = "character"
@@ -183,18 +185,7 @@ def perturbation_rng(seed: int, level: str, variant: int, text: str) -> random.R
         >>> perturbation_rng(0, "word", 0, "x").random() == perturbation_rng(0, "word", 0, "x").random()
         True
     """
-    digest = hashlib.sha256(f"{seed}\x00{level}\x00{variant}\x00{text}".encode()).hexdigest()
-    return random.Random(int(digest[:16], 16))
-
-
-def protected_word_set(protected_words: Iterable[str]) -> frozenset[str]:
-    """Lower-case single words of the label set ("not spam" protects "not" and "spam").
-
-    Example:
-        >>> sorted(protected_word_set(["spam", "not spam"]))
-        ['not', 'spam']
-    """
-    return frozenset(word.lower() for entry in protected_words for word in re.findall(r"[A-Za-z']+", entry))
+    return random.Random(stable_seed(seed, level, variant, text, sep="\x00"))
 
 
 @dataclass(frozen=True)
@@ -233,14 +224,6 @@ def replace_spans(text: str, replacements: Sequence[tuple[EditableWord, str]]) -
     for word, new in sorted(replacements, key=lambda item: item[0].start, reverse=True):
         text = text[: word.start] + new + text[word.end :]
     return text
-
-
-def match_case(new: str, like: str) -> str:
-    if like.isupper() and len(like) > 1:
-        return new.upper()
-    if like[:1].isupper():
-        return new[:1].upper() + new[1:]
-    return new
 
 
 # --- character level ------------------------------------------------------------------------------

@@ -28,14 +28,14 @@ from coin_data.perturb.levels import (
     PerturbConfig,
     check_level,
     editable_words,
-    match_case,
     perturb_character,
     perturb_sentence,
     perturbation_rng,
-    protected_word_set,
     replace_spans,
 )
 from coin_data.templates import Template, TemplateError, parse_template, slot_lock_violation
+from coin_data.text.words import label_word_set as protected_word_set
+from coin_data.text.words import match_case
 
 # --- the perturber ---------------------------------------------------------------------------------
 

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+from coin_data.sources.alpaca import (  # noqa: F401
+    alpaca_corpus,
+)
 from coin_data.sources.embedded import (  # noqa: F401
     CLASSIFICATION,
+    GENERATION,
+    TASK_NAME,
     Corpus,
     CorpusError,
-    GENERATION,
     Instance,
-    TASK_NAME,
     TaskSpec,
     corpus_template,
     embedded_corpus_dir,
@@ -22,9 +25,7 @@ from coin_data.sources.embedded import (  # noqa: F401
     read_corpus_text,
     read_yaml,
 )
-
 from coin_data.sources.rows import (  # noqa: F401
-    ALPACA_COLUMNS,
     ALPACA_DATASET,
     ROW_FILE_TYPES,
     Row,
@@ -34,12 +35,7 @@ from coin_data.sources.rows import (  # noqa: F401
     read_hub_rows,
     read_rows,
 )
-
 from coin_data.sources.templates_file import (  # noqa: F401
     load_templates_file,
     templates_corpus,
-)
-
-from coin_data.sources.alpaca import (  # noqa: F401
-    alpaca_corpus,
 )

@@ -17,7 +17,6 @@ from coin_data.sources.embedded import CorpusError, read_corpus_text
 
 ROW_FILE_TYPES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
 ALPACA_DATASET = "tatsu-lab/alpaca"
-ALPACA_COLUMNS = ("instruction", "input", "output")
 Row = tuple[str, dict]  # (where: "file:line" or "dataset/split row n", the row)
 
 

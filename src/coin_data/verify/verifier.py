@@ -58,12 +58,13 @@ from coin_data.verify.lexdiff import LexDiff, LexicalDiff
 
 KEPT = "kept"
 NOT_EQUIVALENT = "not_equivalent"
-VERDICTS = ("kept", "empty", "slot_changed", "too_short", "too_long", "not_equivalent", "duplicate", "too_similar")
+PARAPHRASE_FAILED = "paraphrase_failed"  # the backend gave no candidate for the template (the build records it)
+VERDICTS = ("kept", "empty", "slot_changed", "too_short", "too_long", "not_equivalent", "duplicate", "too_similar",
+            PARAPHRASE_FAILED)
 # Verdicts whose candidate the semantic layer judged equivalent (the last two are usefulness filters).
 EQUIVALENT_VERDICTS = frozenset({"kept", "duplicate", "too_similar"})
 
-# Signal names: the offline defaults, then the optional ones (on when their model is named).
-SIGNALS = ("embedding", "lexdiff", "combiner", "nli", "judge", "behaviour")
+# The signals on by default; nli, judge and behaviour are switched on by naming their model.
 DEFAULT_SIGNALS = ("embedding", "lexdiff", "combiner")
 
 
