@@ -36,7 +36,7 @@ import torch
 from coin_data import schema
 from coin_data.seeds import stable_seed
 from coin_train.losses import IGNORE_INDEX, NO_GROUP
-from coin_train.prompt import PromptFormat
+from coin_train.prompt_format import PromptFormat
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Robustness evaluation: score a model on every (task, level, instruction, example) of a suite.
 
-Two scoring modes, both batched and both using the model's own :class:`~coin_train.prompt.PromptFormat`
+Two scoring modes, both batched and both using the model's own :class:`~coin_train.prompt_format.PromptFormat`
 (the one it was trained with, read from ``coin_prompt.json``):
 
 * ``rank`` (default; rank classification): the log-likelihood of each option given the prompt; the
@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from coin_data.models import resolve_model  # noqa: F401  (one alias resolver, re-exported here)
-from coin_train.prompt import PromptFormat
+from coin_train.prompt_format import PromptFormat
 
 logger = logging.getLogger(__name__)
 

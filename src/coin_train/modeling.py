@@ -25,7 +25,7 @@ import torch
 from coin_data.models import SMOLLM2_NAME, smollm2_path  # noqa: F401  (the bundled model lives in coin_data)
 from coin_train.config import LoraArguments, ModelArguments
 from coin_train.packing import pack_views
-from coin_train.prompt import PromptFormat
+from coin_train.prompt_format import PromptFormat
 
 logger = logging.getLogger(__name__)
 

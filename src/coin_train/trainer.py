@@ -24,7 +24,7 @@ from coin_train.config import CoinConfig, DataArguments, LoraArguments, ModelArg
 from coin_train.data import CoinCollator, encode_dataset, load_coin_dataset
 from coin_train.losses import CoinLoss
 from coin_train.modeling import load_model, load_tokenizer
-from coin_train.prompt import PromptFormat
+from coin_train.prompt_format import PromptFormat
 
 logger = logging.getLogger(__name__)
 

@@ -270,8 +270,11 @@ def test_mine_command_adds_columns_to_a_built_folder(built, tmp_path):
 
     _, folder, _ = built
     out = tmp_path / "mined"
+    stale = tmp_path / ".mined.partial-killed"  # what a killed earlier run leaves behind
+    (stale / "data").mkdir(parents=True)
     done = CliRunner().invoke(main, ["mine", str(folder), "--out", str(out), "--margin", "0.05"])
     assert done.exit_code == 0, done.output
+    assert not stale.exists()  # removed, as `coin-data build` removes its own (issue 14)
     assert "Wrote" in done.output and "mined:" in done.output
     ds = datasets.load_dataset(str(out))
     sources = Counter(ds["train"][schema.MINED_NEGATIVE_SOURCE])

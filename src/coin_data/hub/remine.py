@@ -48,7 +48,6 @@ def mine_dataset(folder, out, config: MineConfig | None = None, embedding_model:
         ``coin-data mine coin-flan-paraphrased --out coin-flan-mined``
     """
     import shutil
-    import tempfile
     from pathlib import Path
 
     import datasets
@@ -56,7 +55,7 @@ def mine_dataset(folder, out, config: MineConfig | None = None, embedding_model:
 
     from coin_data import schema
     from coin_data.hub import card
-    from coin_data.hub.layout import _swap_into_place, check_output
+    from coin_data.hub.layout import check_output, new_partial, swap_into_place
     from coin_data.sources.embedded import CorpusError
     from coin_data.verify.embedding import EmbeddingCache, SentenceTransformerEmbedder
 
@@ -87,8 +86,7 @@ def mine_dataset(folder, out, config: MineConfig | None = None, embedding_model:
             if row[schema.MINED_NEGATIVE_SIMILARITY] is not None:
                 similarities.append(row[schema.MINED_NEGATIVE_SIMILARITY])
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    partial = new_partial(out)
     try:
         shutil.copytree(folder, partial, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".*"))
         sizes = {}
@@ -103,7 +101,7 @@ def mine_dataset(folder, out, config: MineConfig | None = None, embedding_model:
         text = readme.read_text(encoding="utf-8") if readme.exists() else "---\n---\n"
         section = card.mined_section(sources, found.rejected, similarities, config, found.index_used)
         readme.write_text(_updated_card(text, sizes, partial, section), encoding="utf-8")
-        _swap_into_place(partial, out)
+        swap_into_place(partial, out)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -118,9 +116,8 @@ def _corpus_from_rows(splits, folder):
     from coin_data import schema
     from coin_data.schema import is_perturbation_view
     from coin_data.sources.embedded import CLASSIFICATION, GENERATION, Corpus, CorpusError, Instance, TaskSpec
-    from coin_data.templates import parse_template
+    from coin_data.templates import OPTIONS_BLOCK, parse_options, parse_template
 
-    options_block = __import__("re").compile(r"OPTIONS:\n- [^\n]*(?:\n- [^\n]*)*")
     templates: dict[str, dict[str, object]] = {}
     options: dict[str, tuple[str, ...]] = {}
     kept: dict[tuple[str, str], list] = {}
@@ -135,9 +132,9 @@ def _corpus_from_rows(splits, folder):
             if template_id not in templates.setdefault(task, {}):
                 templates[task][template_id] = parse_template(row[schema.ORIGINAL_TEMPLATE], task, template_id)
             if task not in options:
-                match = options_block.search(row.get(schema.ORIGINAL) or "")
+                match = OPTIONS_BLOCK.search(row.get(schema.ORIGINAL) or "")
                 if match and "{options_}" in row[schema.ORIGINAL_TEMPLATE]:
-                    options[task] = tuple(line[2:] for line in match.group(0).split("\n")[1:])
+                    options[task] = parse_options(match.group(0))
             if (row.get(schema.PARAPHRASED_TEMPLATE) and row.get(schema.SIMILARITY) is not None
                     and not is_perturbation_view(row.get(schema.PARAPHRASE_SOURCE))):  # the guard compares paraphrases
                 kept.setdefault((task, template_id), []).append(_Kept(

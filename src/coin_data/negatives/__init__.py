@@ -3,43 +3,21 @@
 
 from __future__ import annotations
 
-from coin_data.negatives.guard import (  # noqa: F401
-    REJECT_CROSS_ENCODER,
-    REJECT_MARGIN,
-    REJECT_PARAPHRASE_LEVEL,
-    CrossEncoderRescorer,
-    Rescorer,
-    RescoreTexts,
-    rescore,
-)
-from coin_data.negatives.plan import (  # noqa: F401
-    MINED_OTHER_INSTANCE,
-    MINED_SAME_INSTANCE,
-    NONE_NO_INSTANCE,
-    TemplateNegative,
-    fill_mined_columns,
-    mined_row_values,
-    plan_template_negatives,
-)
 from coin_data.negatives.same_template import (  # noqa: F401
-    NONE_ALL_SAME_TARGET,
-    SAME_TEMPLATE,
-    NegativePicker,
-    stable_seed,
+    NONE_ALL_SAME_TARGET, NegativePicker, SAME_TEMPLATE
 )
+
 from coin_data.negatives.search import (  # noqa: F401
-    AUTO,
-    EXACT,
-    FAISS,
-    INDEXES,
-    MINED,
-    NONE_ALL_REJECTED,
-    NONE_NO_CANDIDATE,
-    MineConfig,
-    MinedNegatives,
-    choose_index,
-    faiss_available,
-    mine_negatives,
-    search_exact,
-    search_faiss,
+    AUTO, EXACT, FAISS, INDEXES, MINED, MineConfig, MinedNegatives, NONE_ALL_REJECTED,
+    NONE_NO_CANDIDATE, choose_index, faiss_available, mine_negatives, search_exact, search_faiss
+)
+
+from coin_data.negatives.guard import (  # noqa: F401
+    CrossEncoderRescorer, REJECT_CROSS_ENCODER, REJECT_MARGIN, REJECT_PARAPHRASE_LEVEL, RescoreTexts,
+    Rescorer, rescore
+)
+
+from coin_data.negatives.plan import (  # noqa: F401
+    MINED_OTHER_INSTANCE, MINED_SAME_INSTANCE, NONE_NO_INSTANCE, TemplateNegative, fill_mined_columns,
+    mined_row_values, plan_template_negatives
 )

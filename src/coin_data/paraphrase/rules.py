@@ -17,9 +17,7 @@ depend on the process or on ``PYTHONHASHSEED``.
 
 Example:
     >>> from coin_data.templates import parse_template
-    >>> from coin_data.seeds import stable_seed
-from coin_data.text.words import match_case as _match_case
-from coin_data.paraphrase.base import ParaphraseRequest
+    >>> from coin_data.paraphrase.base import ParaphraseRequest
     >>> req = ParaphraseRequest(parse_template("Review: {review}\\nIs this review positive or negative?\\n{options_}",
     ...                         "sentiment", "t0"), k=2, protected_words=("positive", "negative"))
     >>> RulesParaphraser().paraphrase([req])[0].candidates      # doctest: +SKIP
@@ -39,6 +37,7 @@ from typing import Callable, Sequence
 from coin_data.paraphrase.base import ParaphraseRequest, ParaphraseResult, ProgressFn, Usage
 from coin_data.seeds import stable_seed
 from coin_data.templates import Template, slot_lock_violation
+from coin_data.text.words import STOP_WORDS
 from coin_data.text.words import match_case as _match_case
 
 # ---------------------------------------------------------------------------------------------------
@@ -63,19 +62,7 @@ _VERB_CONTEXT = frozenset({"to", "please", "and", "then", "you", "we", "i", "not
 # Relative pronouns and conjunctions: a subject that runs into one of these is too complex to move.
 _CLAUSE_WORDS = frozenset({"that", "which", "who", "whom", "whose", "where", "when", "while", "if", "whether"})
 
-_STOP_WORDS = frozenset(
-    """a about above across after again against all alone along already also although always am among an
-    and another any anyone anything are around as at back based be because been before behind being below
-    beneath between both but by can could did do does doing done down during each either else enough even
-    ever every few first for from further get gets given got had has have having he her here hers him his
-    how however i if in into is it its itself just least less like many may me might more most much must my
-    neither never next no nor not now of off often on once one only or other others our out over own per
-    please rather same second several she should since so some someone something such than that the their
-    them then there these they this those though through thus to too two three under until up upon us very
-    was we well were what when where whether which while who whom whose why will with within without would
-    yes yet you your yours following preceding let make made go goes come comes take takes way thing things
-    time times kind sort""".split()
-)
+_STOP_WORDS = STOP_WORDS
 
 # Words that carry the task's meaning or structure: a WordNet synonym for them is usually a different
 # concept in this setting ("premise" -> "assumption", "sentence" -> "conviction").

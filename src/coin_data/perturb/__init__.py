@@ -3,37 +3,18 @@
 
 from __future__ import annotations
 
-from coin_data.perturb.files import (  # noqa: F401
-    INSTRUCTION_KEY,
-    OPTIONS_KEY,
-    perturb_file,
-    read_instructions,
-)
 from coin_data.perturb.levels import (  # noqa: F401
-    CHAR_OPERATIONS,
-    CHARACTER,
-    CLEAN,
-    FUNCTION_WORDS,
-    LEVELS,
-    PERTURBATION_LEVELS,
-    SEMANTIC,
-    SENTENCE,
-    SENTENCE_METHODS,
-    WORD,
-    EditableWord,
-    Perturbation,
-    PerturbationError,
-    PerturbConfig,
-    check_level,
-    editable_words,
-    perturb_character,
-    perturb_sentence,
-    perturbation_rng,
-    replace_spans,
-    typo,
+    CHARACTER, CHAR_OPERATIONS, CLEAN, EditableWord, FUNCTION_WORDS, LEVELS, PERTURBATION_LEVELS,
+    PerturbConfig, Perturbation, PerturbationError, SEMANTIC, SENTENCE, SENTENCE_METHODS, WORD,
+    check_level, editable_words, perturb_character, perturb_sentence, perturbation_rng, replace_spans,
+    typo
 )
+
 from coin_data.perturb.perturber import (  # noqa: F401
-    Perturber,
-    perturb_instruction,
+    Perturber, perturb_instruction
+)
+
+from coin_data.perturb.files import (  # noqa: F401
+    INSTRUCTION_KEY, OPTIONS_KEY, perturb_file, read_instructions
 )
 from coin_data.text.words import label_word_set as protected_word_set  # noqa: F401  (its old name)

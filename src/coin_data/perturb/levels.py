@@ -39,6 +39,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from coin_data.seeds import stable_seed
+from coin_data.text.words import STOP_WORDS
 from coin_data.text.words import label_word_set as protected_word_set
 
 CLEAN = "clean"
@@ -58,9 +59,7 @@ _TOKEN = re.compile(r"\{\{|\}\}|\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z](?:[A-Za-z']*
 # input format, not to the instruction (PromptBench perturbs the instruction only).
 _INPUT_LABEL_LINE = re.compile(r"^\s*[^{}:\n]{0,40}:\s*[\"'“(]?\{[A-Za-z_][A-Za-z0-9_]*\}[\"'”)]?\s*$")
 # Function words: a typo or synonym there changes little or breaks grammar in ways no user would.
-FUNCTION_WORDS = frozenset(
-    ["a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these", "those", "there", "their", "they", "them", "you", "your", "we", "our", "he", "she", "his", "her", "i", "me", "my", "not", "no", "yes", "do", "does", "did", "can", "could", "will", "would", "should", "may", "might", "must", "shall", "has", "have", "had", "which", "what", "who", "whom", "whose", "when", "where", "why", "how", "than", "then", "so", "such", "into", "onto", "over", "under", "about", "after", "before", "between", "each", "every", "any", "some", "all", "both", "either", "neither", "one", "two"]
-)
+FUNCTION_WORDS = STOP_WORDS
 
 
 class PerturbationError(ValueError):

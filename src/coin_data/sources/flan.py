@@ -41,7 +41,8 @@ from typing import Iterable, Mapping, Sequence
 
 from coin_data.sources.embedded import CLASSIFICATION, GENERATION, Corpus, CorpusError, Instance, TaskSpec
 from coin_data.sources.rows import Row, apply_column_map, read_rows
-from coin_data.templates import OPTIONS_SLOT, Template, TemplateError, parse_template
+from coin_data.templates import OPTIONS_BLOCK as _OPTIONS_BLOCK
+from coin_data.templates import OPTIONS_SLOT, Template, TemplateError, parse_options, parse_template
 
 FLAN_REPO = "Muennighoff/flan"
 # Short names users type -> the file names of Muennighoff/flan (``<name>_10templates_<split>.jsonl``).
@@ -52,7 +53,6 @@ EMPTY_FIELD = "empty_field"
 EMPTY_INPUTS = "empty_inputs_or_targets"
 MULTIPLE_OPTIONS = "multiple_options_blocks"
 
-_OPTIONS_BLOCK = re.compile(r"OPTIONS:\n- [^\n]*(?:\n- [^\n]*)*")
 _OPT = "\x00"  # stands for the options block while templates are induced
 # Whitespace runs, words and single punctuation marks are tokens (the text is their concatenation).
 _TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
@@ -476,7 +476,7 @@ def _mask_options(text: str) -> tuple[str, list[tuple[str, ...]], list[str]]:
     """Replace each options block by one token; return the masked text, the option lists and the blocks."""
     text = text.replace(_OPT, "")
     blocks = [m.group(0) for m in _OPTIONS_BLOCK.finditer(text)]
-    options = [tuple(line[2:] for line in block.split("\n")[1:]) for block in blocks]
+    options = [parse_options(block) for block in blocks]
     return _OPTIONS_BLOCK.sub(_OPT, text), options, blocks
 
 

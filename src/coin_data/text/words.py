@@ -1,4 +1,4 @@
-"""Word lists and word helpers shared by the stages: label words and case matching.
+"""Word lists and word helpers shared by the stages: the stop-word list, label words, case matching.
 
 Example:
     >>> label_words(["spam", "not spam"])
@@ -13,6 +13,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+
+# The one stop-word list: function words and fillers that carry no content of their own. The rules
+# paraphraser never swaps them, the perturbation levels leave them alone, the lexical diff skips them.
+STOP_WORDS = frozenset(
+    """a about above across after again against all alone along already also although always am among an
+    and another any anyone anything are around as at back based be because been before behind being below
+    beneath between both but by can could did do does doing done down during each either else enough even
+    ever every few first for from further get gets given got had has have having he her here hers him his
+    how however i if in into is it its itself just least less like many may me might more most much must my
+    neither never next no nor not now of off often on once one only or other others our out over own per
+    please rather same second several she should since so some someone something such than that the their
+    them then there these they this those though through thus to too two three under until up upon us very
+    was we well were what when where whether which while who whom whose why will with within without would
+    yes yet you your yours following preceding let make made go goes come comes take takes way thing things
+    time times kind sort
+    onto shall via whereas it's 's s""".split()
+)
 
 
 def label_words(options: Sequence[str]) -> tuple[str, ...]:
