@@ -65,7 +65,7 @@ def parse_options(block: str) -> tuple[str, ...]:
     Example:
         >>> parse_options(render_options(["yes", "no"]))
         ('yes', 'no')
-        >>> [parse_options(m.group(0)) for m in OPTIONS_BLOCK.finditer("Is it?\nOPTIONS:\n- a\n- b")]
+        >>> [parse_options(m.group(0)) for m in OPTIONS_BLOCK.finditer("Is it?\\nOPTIONS:\\n- a\\n- b")]
         [('a', 'b')]
     """
     return tuple(line[2:] for line in block.split("\n")[1:])
