@@ -45,8 +45,6 @@ from difflib import SequenceMatcher
 from functools import lru_cache
 from typing import Iterable, Sequence
 
-from coin_data.text.words import STOP_WORDS
-
 # The kinds of finding, in the order they are reported (most specific first).
 FINDING_KINDS = (
     "negation", "quantity", "ordinal", "argument_swap", "label_change", "scope", "antonym", "contrast",
@@ -139,7 +137,14 @@ _FRAMING = frozenset(
     do does did done have has had go""".split()
 ) - {"yes", "no", "true"}
 # Words that never carry content on their own.
-_STOP = STOP_WORDS
+_STOP = frozenset(
+    """a an the this that these those it its it's their them they his her he she him of in on at by for
+    to from with into onto about as and or but than then so such there which who whom whose what when
+    where why how each any other another some all every both either more most less least very too
+    again further once own same just only not no nor also out off over under up down between through
+    during before after while until because although though whereas since per via upon within without
+    be is are was were being been do does did done have has had 's s""".split()
+)
 
 # Irregular forms WordNet keeps as separate lemmas.
 _IRREGULAR = {"people": ("person",), "persons": ("person",), "children": ("child",), "men": ("man",),
