@@ -21,3 +21,4 @@ from coin_data.negatives.plan import (  # noqa: F401
     MINED_OTHER_INSTANCE, MINED_SAME_INSTANCE, NONE_NO_INSTANCE, TemplateNegative, fill_mined_columns,
     mined_row_values, plan_template_negatives
 )
+from coin_data.seeds import stable_seed  # noqa: F401  (its old home)

@@ -39,7 +39,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from coin_data.seeds import stable_seed
-from coin_data.text.words import STOP_WORDS
+from coin_data.text.words import FUNCTION_WORDS
 from coin_data.text.words import label_word_set as protected_word_set
 
 CLEAN = "clean"
@@ -58,8 +58,6 @@ _TOKEN = re.compile(r"\{\{|\}\}|\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z](?:[A-Za-z']*
 # A line that only labels an input ("Premise: {premise}", "Text: \"{text}\""): its words belong to the
 # input format, not to the instruction (PromptBench perturbs the instruction only).
 _INPUT_LABEL_LINE = re.compile(r"^\s*[^{}:\n]{0,40}:\s*[\"'“(]?\{[A-Za-z_][A-Za-z0-9_]*\}[\"'”)]?\s*$")
-# Function words: a typo or synonym there changes little or breaks grammar in ways no user would.
-FUNCTION_WORDS = STOP_WORDS
 
 
 class PerturbationError(ValueError):

@@ -14,9 +14,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-# The stop-word list: function words and fillers that carry no content of their own. The rules
-# paraphraser never swaps them and the perturbation levels leave them alone. (verify/lexdiff.py still has
-# its own shorter list: its fitted combiner depends on it, so merging it is a verifier change.)
+# The stop-word list: function words and fillers that carry no content of their own; the rules paraphraser
+# never swaps them. Two shorter lists remain, because seeded outputs depend on them: FUNCTION_WORDS below
+# (the perturbation levels; the evaluation suites' perturbed texts follow from it) and verify/lexdiff.py's
+# own (its fitted combiner depends on it). Merging either into STOP_WORDS changes those outputs.
 STOP_WORDS = frozenset(
     """a about above across after again against all alone along already also although always am among an
     and another any anyone anything are around as at back based be because been before behind being below
@@ -28,8 +29,13 @@ STOP_WORDS = frozenset(
     them then there these they this those though through thus to too two three under until up upon us very
     was we well were what when where whether which while who whom whose why will with within without would
     yes yet you your yours following preceding let make made go goes come comes take takes way thing things
-    time times kind sort
-    onto shall via whereas it's 's s""".split()
+    time times kind sort""".split()
+)
+
+
+# Words the perturbation levels never edit: a typo or synonym there changes little or breaks grammar.
+FUNCTION_WORDS = frozenset(
+    ["a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these", "those", "there", "their", "they", "them", "you", "your", "we", "our", "he", "she", "his", "her", "i", "me", "my", "not", "no", "yes", "do", "does", "did", "can", "could", "will", "would", "should", "may", "might", "must", "shall", "has", "have", "had", "which", "what", "who", "whom", "whose", "when", "where", "why", "how", "than", "then", "so", "such", "into", "onto", "over", "under", "about", "after", "before", "between", "each", "every", "any", "some", "all", "both", "either", "neither", "one", "two"]
 )
 
 
