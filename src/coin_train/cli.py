@@ -218,7 +218,7 @@ def eval_command(model, suite, out_dir, compare, tasks, levels, max_examples, ma
     report.json (schema: docs/evaluation.md), report.md and report.png with, per task and level, the
     mean accuracy, population std over instructions, worst instruction, drop versus clean and flip rate.
     """
-    from coin_data.perturb.levels import PerturbationError
+    from coin_data.perturb import PerturbationError
     from coin_data.text.wordnet import WordNetMissingError
     from coin_train.evaluate import ScoringConfig, evaluate_models
     from coin_train.report import write_report

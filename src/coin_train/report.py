@@ -29,7 +29,7 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from coin_data.perturb.levels import CLEAN
+from coin_data.perturb import CLEAN
 from coin_train.evaluate import INVALID, Predictions
 
 SCHEMA_VERSION = 1

@@ -35,8 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from coin_data.perturb.levels import CLEAN, LEVELS, PerturbConfig
-from coin_data.perturb.perturber import Perturber
+from coin_data.perturb import CLEAN, LEVELS, PerturbConfig, Perturber
 from coin_data.templates import Template, TemplateError, parse_template
 
 BUILTIN_SUITES = ("default", "glue")
@@ -274,7 +273,7 @@ def _clean_variants(templates: Sequence[Template], task: str, max_instructions: 
 def _default_tasks(config: SuiteConfig) -> list[SuiteTask]:
     """The embedded corpus: held-out templates as instructions, validation-split instances first."""
     from coin_data.build import split_instances
-    from coin_data.sources.embedded import CLASSIFICATION, load_embedded_corpus
+    from coin_data.sources import CLASSIFICATION, load_embedded_corpus
 
     corpus = load_embedded_corpus()
     classification = [name for name, spec in corpus.tasks.items() if spec.kind == CLASSIFICATION]
