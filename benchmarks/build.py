@@ -20,8 +20,8 @@ from pathlib import Path
 
 import coin_data.build as build_module
 from coin_data.build import BuildConfig, run_build
-from coin_data.embed import SentenceTransformerEmbedder
-from coin_data.layout import write_dataset
+from coin_data.verify.embedding import SentenceTransformerEmbedder
+from coin_data.hub.layout import write_dataset
 
 # Counted at the boundaries (what the backend and the embedding model were actually given), not taken
 # from the build's own stats, so the two can be compared.

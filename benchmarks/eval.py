@@ -20,7 +20,7 @@ import time
 import torch
 
 from coin_train.evaluate import INVALID, ScoringConfig, predict_suite, resolve_model
-from coin_train.prompt import PromptFormat
+from coin_train.prompt_format import PromptFormat
 from coin_train.suites import SuiteConfig, build_suite
 
 

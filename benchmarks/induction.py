@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from coin_data.flan import flan_corpus, read_flan_files
+from coin_data.sources.flan import flan_corpus, read_flan_files
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "data" / "test_flan.py"
 

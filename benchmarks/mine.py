@@ -64,7 +64,7 @@ def rss_mb() -> float:
 def worker_ours(folder: Path, index: str) -> dict:
     import torch
 
-    from coin_data.mine import MineConfig, mine_negatives
+    from coin_data.negatives import MineConfig, mine_negatives
 
     torch.set_num_threads(os.cpu_count() or 1)
     corpus, anchors = np.load(folder / "corpus.npy"), np.load(folder / "anchors.npy")
@@ -165,7 +165,7 @@ def compare(size: int, timeout: int, with_faiss: bool) -> dict:
 
 
 def scale(size: int, anchors: int, timeout: int) -> dict:
-    from coin_data.mine import faiss_available
+    from coin_data.negatives import faiss_available
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

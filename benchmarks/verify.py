@@ -28,8 +28,8 @@ import time
 import numpy as np
 
 from coin_data import verify as verify_module
-from coin_data.embed import EmbeddingCache, SentenceTransformerEmbedder
-from coin_data.lexdiff import LexicalDiff
+from coin_data.verify.embedding import EmbeddingCache, SentenceTransformerEmbedder
+from coin_data.verify.lexdiff import LexicalDiff
 from coin_data.templates import parse_template
 from coin_data.verify import VerifyConfig, labelled_pairs_path, score_verdicts, verify_candidates
 
@@ -106,7 +106,7 @@ def main() -> None:
 
     print(json.dumps({
         "benchmark": "verify",
-        "data": "src/coin_data/verify_data/pairs.jsonl",
+        "data": "src/coin_data/verify/verify_data/pairs.jsonl",
         "split_sizes": {name: {"pairs": len(r), "equivalent": sum(x["label"] == "equivalent" for x in r),
                                "changed": sum(x["label"] == "changed" for x in r)} for name, r in splits.items()},
         "signal_sets": results,

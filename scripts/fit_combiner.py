@@ -1,7 +1,7 @@
 """Fit the verifier's combiner on the ``fit`` split of the labelled pairs and write its coefficients.
 
     python scripts/fit_combiner.py              # prints the choice and the coefficients, writes nothing
-    python scripts/fit_combiner.py --write      # also writes src/coin_data/verify_data/combiner.json
+    python scripts/fit_combiner.py --write      # also writes src/coin_data/verify/verify_data/combiner.json
 
 The ``heldout`` split is never read. The L2 strength is chosen by grouped 5-fold cross-validation
 inside the fit split (pairs that share an original stay in one fold), maximising balanced accuracy of
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from coin_data.combine import COEFFICIENTS_FILE, fit_combiner
-from coin_data.embed import EmbeddingCache, SentenceTransformerEmbedder
-from coin_data.lexdiff import LexicalDiff
+from coin_data.verify.combine import COEFFICIENTS_FILE, fit_combiner
+from coin_data.verify.embedding import EmbeddingCache, SentenceTransformerEmbedder
+from coin_data.verify.lexdiff import LexicalDiff
 from coin_data.templates import parse_template
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "coin_data" / "verify_data"

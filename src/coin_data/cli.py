@@ -49,12 +49,12 @@ def one_line_errors(expected: tuple[type[BaseException], ...], settings: tuple[t
 
 def friendly_errors(func):
     """Turn the library's input errors into ``Error: <message>`` and exit code 1 (no traceback)."""
-    from coin_data.layout import EmptyDatasetError, OutputExistsError
+    from coin_data.hub.layout import EmptyDatasetError, OutputExistsError
+    from coin_data.hub.publish import PublishError
     from coin_data.paraphrase import ParaphraserError
-    from coin_data.publish import PublishError
-    from coin_data.sources import CorpusError
+    from coin_data.sources.embedded import CorpusError
     from coin_data.templates import TemplateError
-    from coin_data.verify import VerifyInputError
+    from coin_data.verify.files import VerifyInputError
 
     expected = (
         CorpusError, TemplateError, OutputExistsError, EmptyDatasetError, VerifyInputError, ParaphraserError, PublishError,
@@ -164,11 +164,11 @@ def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, em
       coin-data build --tasks sentiment --perturbation-views character,word,sentence
     """
     from coin_data.build import BuildConfig, estimate_paraphrasing, run_build
-    from coin_data.layout import check_output, write_dataset
-    from coin_data.mine import MineConfig
+    from coin_data.hub.layout import check_output, write_dataset
+    from coin_data.negatives.search import MineConfig
     from coin_data.paraphrase.base import lost_line
-    from coin_data.sources import parse_column_map
-    from coin_data.verify import VerifyConfig
+    from coin_data.sources.rows import parse_column_map
+    from coin_data.verify.verifier import VerifyConfig
 
     # source and mining options arrive with the backend options (**backend_values): take them out first
     source_values = {name: backend_values.pop(name) for name in _SOURCE_OPTIONS}
@@ -336,7 +336,9 @@ def mine(folder, out, top_k, threshold, margin, index, cross_encoder, embedding_
     Example:
       coin-data mine coin-flan-paraphrased --out coin-flan-mined --top-k 10 --margin 0.05
     """
-    from coin_data.mine import CrossEncoderRescorer, MineConfig, mine_dataset
+    from coin_data.hub.remine import mine_dataset
+    from coin_data.negatives.guard import CrossEncoderRescorer
+    from coin_data.negatives.search import MineConfig
 
     out = out or str(Path(folder).with_name(Path(folder).name + "-mined"))
     config = MineConfig(top_k=top_k, accept_threshold=threshold, margin=margin, index=index,
@@ -389,9 +391,9 @@ def verify(in_path, out_path, report, split, as_json, signals, threshold, embedd
       coin-data verify --report --split heldout            # the project's labelled set
       coin-data verify labelled.jsonl --report --nli-model cross-encoder/nli-deberta-v3-base
     """
-    from coin_data.embed import EmbeddingCache, SentenceTransformerEmbedder
-    from coin_data.verify import VerifyConfig
-    from coin_data.wordnet import WordNetMissingError
+    from coin_data.text.wordnet import WordNetMissingError
+    from coin_data.verify.embedding import EmbeddingCache, SentenceTransformerEmbedder
+    from coin_data.verify.verifier import VerifyConfig
 
     config = VerifyConfig(
         signals=signals, threshold=threshold, combiner_path=combiner_path, nli_model=nli_model,
@@ -407,7 +409,8 @@ def verify(in_path, out_path, report, split, as_json, signals, threshold, embedd
 
 def _verify_run(in_path, out_path, report, split, as_json, config, cache) -> None:
     """The body of ``coin-data verify`` (split out so that a missing WordNet becomes one clear error)."""
-    from coin_data.verify import labelled_pairs_path, report_file, verify_file
+    from coin_data.verify.benchmark import labelled_pairs_path, report_file
+    from coin_data.verify.files import verify_file
 
     if report:
         path = in_path or labelled_pairs_path()
@@ -440,7 +443,7 @@ def stats(folder, as_json):
     Example:
       coin-data stats coin-flan-paraphrased
     """
-    from coin_data.stats import dataset_stats, format_stats
+    from coin_data.hub.stats import dataset_stats, format_stats
 
     report = dataset_stats(folder)
     click.echo(json.dumps(report, indent=2) if as_json else format_stats(report))
@@ -463,7 +466,7 @@ def publish(folder, repo_id, public, dry_run, commit_message):
     Example:
       coin-data publish coin-flan-paraphrased --repo-id ORG/coin-flan-paraphrased --dry-run
     """
-    from coin_data.publish import publish as publish_folder
+    from coin_data.hub.publish import publish as publish_folder
 
     report = publish_folder(folder, repo_id, public=public, dry_run=dry_run, commit_message=commit_message)
     verb = "Would upload" if report.dry_run else "Uploaded"
@@ -486,7 +489,7 @@ def setup_wordnet_command(download):
     Example:
       coin-data setup-wordnet --download
     """
-    from coin_data.wordnet import WordNetMissingError, default_data_root, setup_wordnet
+    from coin_data.text.wordnet import WordNetMissingError, default_data_root, setup_wordnet
 
     try:
         path = setup_wordnet()
@@ -528,7 +531,8 @@ def perturb(in_path, level, seed, out_path, paraphraser, min_similarity):
     Example:
       coin-data perturb instructions.jsonl --level word --seed 0 --out word.jsonl
     """
-    from coin_data.perturb import PERTURBATION_LEVELS, PerturbationError, PerturbConfig, perturb_file
+    from coin_data.perturb.files import perturb_file
+    from coin_data.perturb.levels import PERTURBATION_LEVELS, PerturbationError, PerturbConfig
 
     levels = PERTURBATION_LEVELS if level == "all" else (level,)
     out_path = out_path or str(Path(in_path).with_suffix("")) + f".{level}.jsonl"

@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Iterable
 
 import datasets
 
@@ -39,6 +39,7 @@ PARAPHRASED_TEMPLATE = "paraphrased_template"
 SIMILARITY = "similarity"  # cosine(original template, paraphrased template)
 NEGATIVE_SIMILARITY = "negative_similarity"  # cosine(original prompt, negative prompt)
 PARAPHRASE_SOURCE = "paraphrase_source"  # backend and model, e.g. "rules" or "openai:gpt-4o-mini"
+PERTURBATION_SOURCE_PREFIX = "perturb:"  # paraphrase_source of a perturbation view: "perturb:<level>"
 
 # --- mined negative (optional, `--mine-negatives`): the nearest instruction of another task ---------
 MINED_NEGATIVE = "mined_negative_instruction"  # null when not mined
@@ -109,6 +110,16 @@ class SchemaError(ValueError):
     """A row or table does not have the columns a stage needs."""
 
 
+def is_perturbation_view(source: str | None) -> bool:
+    """Whether a row's ``paraphrase_source`` marks a perturbation view (not a paraphrase).
+
+    Example:
+        >>> is_perturbation_view("perturb:sentence"), is_perturbation_view("rules")
+        (True, False)
+    """
+    return bool(source) and source.startswith(PERTURBATION_SOURCE_PREFIX)
+
+
 def require_columns(available: Iterable[str], required: Iterable[str], where: str) -> None:
     """Raise :class:`SchemaError` naming every required column missing from ``available``.
 
@@ -128,16 +139,3 @@ def require_columns(available: Iterable[str], required: Iterable[str], where: st
     if missing:
         names = ", ".join(repr(m) for m in missing)
         raise SchemaError(f"{where}: missing column(s) {names} (has: {', '.join(have) or 'nothing'})")
-
-
-def validate_row(row: Mapping[str, object], where: str) -> None:
-    """Check one published row: every column present, text columns are strings.
-
-    Args:
-        row: one row as a mapping.
-        where: location used in error messages, e.g. ``"train row 12"``.
-    """
-    require_columns(row.keys(), COLUMNS, where)
-    for name in TRAINING_COLUMNS:
-        if not isinstance(row[name], str) or not row[name].strip():
-            raise SchemaError(f"{where}: field {name!r} must be a non-empty string, got {row[name]!r}")

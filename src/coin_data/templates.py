@@ -49,6 +49,28 @@ def render_options(options: Sequence[str]) -> str:
     return "OPTIONS:\n" + "\n".join(f"- {option}" for option in options)
 
 
+# A rendered options block inside a text: what :func:`render_options` writes, found back by the readers.
+OPTIONS_BLOCK = re.compile(r"OPTIONS:\n- [^\n]*(?:\n- [^\n]*)*")
+
+
+def parse_options(block: str) -> tuple[str, ...]:
+    """The options of a rendered block (the inverse of :func:`render_options`).
+
+    Args:
+        block: one match of :data:`OPTIONS_BLOCK`.
+
+    Returns:
+        The options in order.
+
+    Example:
+        >>> parse_options(render_options(["yes", "no"]))
+        ('yes', 'no')
+        >>> [parse_options(m.group(0)) for m in OPTIONS_BLOCK.finditer("Is it?\\nOPTIONS:\\n- a\\n- b")]
+        [('a', 'b')]
+    """
+    return tuple(line[2:] for line in block.split("\n")[1:])
+
+
 @dataclass(frozen=True)
 class Template:
     """A parsed instruction template.

@@ -25,7 +25,7 @@ _EXPORTS = {
                             "load_tokenizer", "smollm2_path"),
     "coin_train.packing": ("PackedViews", "pack_views", "packing_matches_padding"),
     "coin_train.pooling": ("last_token_pool", "mean_pool", "pool"),
-    "coin_train.prompt": ("DEFAULT_TEMPLATE", "PromptFormat"),
+    "coin_train.prompt_format": ("DEFAULT_TEMPLATE", "PromptFormat"),
     "coin_train.trainer": ("CoinTrainer", "run_training"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

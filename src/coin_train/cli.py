@@ -154,7 +154,8 @@ def _train_errors() -> tuple[type[BaseException], ...]:
     from coin_data.schema import SchemaError
     from coin_train.hub import PushError
     from coin_train.outputs import OutputDirError
-    from coin_train.sources import SourceError, hub_errors
+    from coin_data.hub.publish import hub_errors
+    from coin_train.sources import SourceError
 
     # ValueError: settings the Trainer itself refuses, and data none of which fits --max-length
     return (SourceError, OutputDirError, PushError, SchemaError, KeyError, FileNotFoundError, ValueError, *hub_errors())
@@ -312,7 +313,7 @@ def eval_command(model, suite, out_dir, compare, tasks, levels, max_examples, ma
     mean accuracy, population std over instructions, worst instruction, drop versus clean and flip rate.
     """
     from coin_data.perturb import PerturbationError
-    from coin_data.wordnet import WordNetMissingError
+    from coin_data.text.wordnet import WordNetMissingError
     from coin_train.evaluate import ScoringConfig, evaluate_models
     from coin_train.report import write_report
     from coin_train.suites import SuiteConfig, SuiteError, build_suite

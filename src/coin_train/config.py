@@ -21,7 +21,7 @@ from typing import Literal
 
 from transformers import TrainingArguments
 
-from coin_train.prompt import DEFAULT_TEMPLATE, PromptFormat
+from coin_train.prompt_format import DEFAULT_TEMPLATE, PromptFormat
 
 DEFAULT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
 

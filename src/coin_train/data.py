@@ -28,7 +28,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +35,9 @@ from pathlib import Path
 import torch
 
 from coin_data import schema
+from coin_data.seeds import stable_seed
 from coin_train.losses import IGNORE_INDEX, NO_GROUP
-from coin_train.prompt import PromptFormat
+from coin_train.prompt_format import PromptFormat
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def group_id(key: str) -> int:
         >>> group_id("nli/17") == group_id("nli/17") != group_id("nli/18")
         True
     """
-    return int.from_bytes(hashlib.sha1(key.encode("utf-8")).digest()[:7], "big")
+    return stable_seed(key) >> 8  # 56 bits: fits int64 with room to spare
 
 
 def _has_negative(instruction, target, source) -> bool:

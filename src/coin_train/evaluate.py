@@ -1,6 +1,6 @@
 """Robustness evaluation: score a model on every (task, level, instruction, example) of a suite.
 
-Two scoring modes, both batched and both using the model's own :class:`~coin_train.prompt.PromptFormat`
+Two scoring modes, both batched and both using the model's own :class:`~coin_train.prompt_format.PromptFormat`
 (the one it was trained with, read from ``coin_prompt.json``):
 
 * ``rank`` (default; rank classification): the log-likelihood of each option given the prompt; the
@@ -32,7 +32,8 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from coin_train.prompt import PromptFormat
+from coin_data.models import resolve_model  # noqa: F401  (one alias resolver, re-exported here)
+from coin_train.prompt_format import PromptFormat
 
 logger = logging.getLogger(__name__)
 
@@ -267,17 +268,13 @@ def generate_answers(model, tokenizer, prompt_format: PromptFormat, instructions
     """
     from transformers import GenerationConfig
 
+    from coin_data.models import generate_new_tokens
+
     prompts = prompt_format.encode_prompts(tokenizer, list(instructions))
     settings = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)  # fmt: skip
-    answers: list[str] = [""] * len(prompts)
-    device = _device(model)
-    for batch in _length_sorted_batches(prompts, batch_size):
-        ids, mask = _left_pad([prompts[i] for i in batch], tokenizer.pad_token_id, device)
-        out = model.generate(input_ids=ids, attention_mask=mask, generation_config=settings)
-        for index, row in zip(batch, out[:, ids.shape[1] :].tolist()):
-            answers[index] = tokenizer.decode(row, skip_special_tokens=True)
-    return answers
+    new = generate_new_tokens(model, prompts, tokenizer.pad_token_id, batch_size, generation_config=settings)
+    return [tokenizer.decode(row, skip_special_tokens=True) for row in new]
 
 
 def generate_classify(model, tokenizer, prompt_format: PromptFormat, instructions: Sequence[str],
@@ -329,23 +326,6 @@ def predict_suite(model, tokenizer, prompt_format: PromptFormat, suite, config: 
 
 
 # --- models side by side ---------------------------------------------------------------------------
-
-SMOLLM2_ALIAS = "smollm2"
-
-
-def resolve_model(name_or_path: str) -> str:
-    """``smollm2`` -> the local SmolLM2-135M-Instruct folder (offline); anything else unchanged.
-
-    Example:
-        >>> resolve_model("out/coin")
-        'out/coin'
-    """
-    if name_or_path == SMOLLM2_ALIAS:
-        from coin_train.modeling import smollm2_path
-
-        return str(smollm2_path())
-    return name_or_path
-
 
 def model_names(models: Sequence[str]) -> list[str]:
     """Short unique display names: the last path part, extended with parents until unique.

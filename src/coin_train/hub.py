@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from coin_data.publish import PublishError, _hub_errors, _leaks, check_repo_id
+from coin_data.hub.publish import PublishError, check_repo_id, hub_errors, token_leaks
 
 
 class PushError(RuntimeError):
@@ -35,10 +35,6 @@ def push_target(config) -> str:
     """
     return config.hub_model_id or Path(config.output_dir).absolute().name
 
-
-def hub_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean the Hub refused, failed or could not be reached (shared with coin-data publish)."""
-    return _hub_errors()
 
 
 def prepare_push(config) -> str | None:
@@ -116,4 +112,4 @@ def push_failure(err: BaseException, repo_id: str, endpoint: str, token: str | N
         message += f"; the model is saved in {saved_in}: upload it later with `hf upload {repo_id} {saved_in}`"
     elif status is None:
         message += ", or train without --push_to_hub"
-    return message.replace(token, "***") if token and _leaks(message, token) else message
+    return message.replace(token, "***") if token and token_leaks(message, token) else message

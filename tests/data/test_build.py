@@ -1,6 +1,7 @@
 """The build pipeline end to end: contract, counts, determinism, atomic writes, failures."""
 
 import json
+import re
 from pathlib import Path
 
 import datasets
@@ -9,11 +10,14 @@ import pytest
 from coin_data import build as build_module
 from coin_data import schema
 from coin_data.build import BuildConfig, input_text, run_build
-from coin_data.layout import OutputExistsError, write_dataset
+from coin_data.hub.card import source_options
+from coin_data.hub.layout import OutputExistsError, write_dataset
+from coin_data.hub.stats import dataset_stats
 from coin_data.paraphrase import ParaphraseResult
 from coin_data.paraphrase.base import TemplatesLost
 from coin_data.sources import Instance
 from coin_data.templates import parse_template
+from coin_data.verify import VERDICTS
 
 TASKS = ("sentiment", "summarize")
 
@@ -124,7 +128,7 @@ def test_failure_while_writing_leaves_nothing(tmp_path, result, monkeypatch):
     def broken_card(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("coin_data.layout.render_card", broken_card)
+    monkeypatch.setattr("coin_data.hub.layout.render_card", broken_card)
     with pytest.raises(RuntimeError, match="disk full"):
         write_dataset(result, tmp_path / "ds")
     assert list(tmp_path.iterdir()) == []
@@ -154,6 +158,8 @@ def test_backend_failures_are_counted_not_dropped(monkeypatch):
     assert len(failed) == 3 and {r[schema.REASON] for r in failed} == {"refusal"}
     assert result.stats.templates_without_paraphrase >= 3
     assert set(result.dataset["train"][schema.PARAPHRASE_SOURCE]) == {"flaky"}
+    # every verdict a build records is a documented one (VERDICTS used to lack paraphrase_failed)
+    assert set(result.candidates[schema.VERDICT]) <= set(VERDICTS)
 
 
 class _LosingBackend(_FlakyBackend):
@@ -206,8 +212,39 @@ def test_build_without_rows_writes_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(build_module, "get_paraphraser", lambda spec, **options: Refuses())
     result = run_build(BuildConfig(tasks=("spam",), paraphrases_per_template=1))
-    from coin_data.layout import EmptyDatasetError
+    from coin_data.hub.layout import EmptyDatasetError
 
     with pytest.raises(EmptyDatasetError, match="kept no paraphrase"):
         write_dataset(result, tmp_path / "ds")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_empty_validation_split_is_written_without_a_file_and_stats_reads_it(tmp_path):
+    # one instance: every row goes to train, the validation split is empty (issue 14: stats failed on it)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "one.yaml").write_text(
+        "name: one\nkind: generation\nfields: [text]\ntarget: '{out}'\ntemplates:\n"
+        "  - id: t0\n    text: |-\n      Rewrite the following sentence in plain words for a child.\n      {text}\n"
+    )
+    (corpus / "one.jsonl").write_text(json.dumps({"id": "s0", "text": "a long sentence", "out": "short"}) + "\n")
+    result = run_build(BuildConfig(corpus=str(corpus), paraphrases_per_template=2))
+    assert len(result.dataset["validation"]) == 0 and len(result.dataset["train"]) > 0
+    out = write_dataset(result, tmp_path / "out")
+    assert not (out / "data" / "validation-00000-of-00001.parquet").exists()
+    report = dataset_stats(out)
+    assert report["rows"] == {"train": len(result.dataset["train"]), "validation": 0}
+
+
+def test_reproduce_line_keeps_mine_negatives_for_the_default_corpus():
+    # issue 14: the card's Reproduce line dropped --mine-negatives when the source was the embedded corpus
+    assert "--mine-negatives" in source_options(BuildConfig(mine_negatives=True))
+    assert "--mine-negatives" not in source_options(BuildConfig())
+    assert "--mine-negatives" in source_options(BuildConfig(source="alpaca", data_files=("a.json",),
+                                                            mine_negatives=True))
+
+
+def test_build_stage_comments_are_in_pipeline_order():
+    text = Path(build_module.__file__).read_text(encoding="utf-8")
+    stages = [int(n) for n in re.findall(r"^# --- stage (\d)", text, flags=re.M)]
+    assert stages == sorted(stages) == list(range(1, len(stages) + 1)) and len(stages) == 5

@@ -4,7 +4,7 @@ import sqlite3
 import subprocess
 import sys
 
-from coin_data.cache import CACHE_FILE, AnswerCache, CachedAnswer, CallRecord, cache_key
+from coin_data.paraphrase.answer_cache import CACHE_FILE, AnswerCache, CachedAnswer, CallRecord, cache_key
 
 
 def test_key_is_content_addressed():
@@ -44,7 +44,7 @@ def test_wal_mode_and_commit_visible_to_another_process(tmp_path):
     cache = AnswerCache(tmp_path)
     cache.put("k", CachedAnswer(["P: {p}"]))
     # Another process reads it while this connection is still open: every put is committed at once.
-    code = ("import sys; from coin_data.cache import AnswerCache; "
+    code = ("import sys; from coin_data.paraphrase.answer_cache import AnswerCache; "
             "print(AnswerCache(sys.argv[1]).get('k').candidates[0])")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "P: {p}"

@@ -13,9 +13,17 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from coin_data.combine import FEATURES, SIGNS, Combiner, combiner_features, fit_combiner, fit_logistic, fit_signed_logistic
-from coin_data.lexdiff import Finding, LexDiff, LexicalDiff
-from coin_data.signals import BehaviourSignal, JudgeSignal, NLISignal, parse_judgement
+from coin_data.verify.combine import (
+    FEATURES,
+    SIGNS,
+    Combiner,
+    combiner_features,
+    fit_combiner,
+    fit_logistic,
+    fit_signed_logistic,
+)
+from coin_data.verify.lexdiff import Finding, LexDiff, LexicalDiff
+from coin_data.verify.signals import BehaviourSignal, JudgeSignal, NLISignal, parse_judgement
 from coin_data.templates import parse_template
 from coin_data.verify import VerifyConfig, labelled_pairs_path, score_verdicts, verify_candidates
 
@@ -125,7 +133,7 @@ def test_labelled_set_shape(labelled):
 
 @pytest.fixture(scope="module")
 def fit_signals(labelled, embedder):
-    from coin_data.embed import EmbeddingCache
+    from coin_data.verify.embedding import EmbeddingCache
 
     rows = [r for r in labelled if r["split"] == "fit"]
     originals = [parse_template(r["original"]).masked_text() for r in rows]

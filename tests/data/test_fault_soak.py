@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from chat_server import TRANSPORT_FAULTS, ChatServer, Faults  # noqa: E402
 
 from coin_data.build import BuildConfig, load_corpus, paraphrase_requests  # noqa: E402
-from coin_data.cache import CACHE_FILE  # noqa: E402
+from coin_data.paraphrase.answer_cache import CACHE_FILE  # noqa: E402
 from coin_data.cli import main  # noqa: E402
 from coin_data.paraphrase import get_paraphraser  # noqa: E402
 

@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from coin_data.cli import main
-from coin_data.flan import (
+from coin_data.sources.flan import (
     EMPTY_INPUTS,
     NO_TEMPLATE_MATCH,
     FlanRow,
@@ -187,7 +187,7 @@ def recovery(rows_by_task: dict, truth: dict, corpus) -> dict:
     """How well induction recovered the templates and fields the rows were rendered with.
 
     Args:
-        rows_by_task: what :func:`coin_data.flan.read_flan_files` returned.
+        rows_by_task: what :func:`coin_data.sources.flan.read_flan_files` returned.
         truth: ``where -> truth`` of every row (``where`` as the reader names rows).
         corpus: the induced corpus.
 
@@ -435,7 +435,7 @@ def test_flan_tasks_are_read_from_the_hub_layout(tmp_path, flan_file):
                    HF_DATASETS_CACHE=str(tmp_path / "datasets-cache"))
         script = (
             "import json\n"
-            "from coin_data.flan import load_flan_corpus\n"
+            "from coin_data.sources.flan import load_flan_corpus\n"
             "corpus = load_flan_corpus(tasks=['rte', 'cola'], max_rows=60)\n"
             "print(json.dumps({t: [len(s.templates), len(corpus.instances[t])] for t, s in corpus.tasks.items()}))\n"
         )

@@ -5,9 +5,9 @@ import shutil
 
 import pytest
 
-from coin_data.cache import AnswerCache
+from coin_data.paraphrase.answer_cache import AnswerCache
 from coin_data.paraphrase import ParaphraseRequest, get_paraphraser
-from coin_data.paraphrase.hf_backend import ANSWER_PREFIX, Generation, HFParaphraser
+from coin_data.paraphrase.hf import ANSWER_PREFIX, Generation, HFParaphraser
 from coin_data.paraphrase.prompt import SYSTEM_PROMPT
 from coin_data.templates import parse_template, slot_lock_violation
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from chat_server import ChatServer  # noqa: E402
 
-from coin_data.cache import CACHE_FILE, AnswerCache  # noqa: E402
+from coin_data.paraphrase.answer_cache import CACHE_FILE, AnswerCache  # noqa: E402
 from coin_data.cli import main  # noqa: E402
 
 TASKS = "sentiment"  # 6 templates

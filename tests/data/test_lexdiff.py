@@ -6,7 +6,7 @@ the data they were tuned on.
 
 import pytest
 
-from coin_data.lexdiff import FINDING_KINDS, LexDiff, LexicalDiff
+from coin_data.verify.lexdiff import FINDING_KINDS, LexDiff, LexicalDiff
 
 
 @pytest.fixture(scope="module")

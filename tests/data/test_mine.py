@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from coin_data import schema
 from coin_data.cli import main
-from coin_data.mine import (
+from coin_data.negatives import (
     MINED,
     NONE_ALL_REJECTED,
     NONE_NO_CANDIDATE,
@@ -21,10 +21,10 @@ from coin_data.mine import (
     REJECT_PARAPHRASE_LEVEL,
     MineConfig,
     RescoreTexts,
-    _block_shape,
     mine_negatives,
     search_exact,
 )
+from coin_data.negatives.search import _block_shape
 
 
 def unit(rows: np.ndarray) -> np.ndarray:
@@ -150,7 +150,7 @@ def test_memory_stays_bounded_without_a_full_score_matrix(tmp_path):
         """
         import json, resource
         import numpy as np, torch
-        from coin_data.mine import search_exact
+        from coin_data.negatives import search_exact
         torch.set_num_threads(2)
         rng = np.random.default_rng(0)
         x = rng.normal(size=(20000, 8)).astype(np.float32)
@@ -199,7 +199,8 @@ OTHER_TASK_WORDS = {"polarity": ("good or bad",), "rating": ("positive or negati
 @pytest.fixture(scope="module", autouse=True)
 def shared_model(embedder):
     """Builds and `coin-data mine` use the session's already loaded all-MiniLM-L6-v2 (loading is slow)."""
-    from coin_data import build, embed
+    from coin_data import build
+    from coin_data.verify import embedding as embed
 
     with pytest.MonkeyPatch.context() as patch:
         for module in (build, embed):
@@ -211,7 +212,7 @@ def shared_model(embedder):
 def built(tmp_path_factory, shared_model):
     """A tiny two-task dataset built without mining (templates source), written in the Hub layout."""
     from coin_data.build import BuildConfig, run_build
-    from coin_data.layout import write_dataset
+    from coin_data.hub.layout import write_dataset
 
     root = tmp_path_factory.mktemp("mine")
     (root / "tasks.yaml").write_text(TASKS_YAML)
@@ -238,7 +239,7 @@ def test_build_without_mining_has_null_mined_columns(built):
 
 def test_build_with_mining_fills_columns_and_card(built):
     from coin_data.build import BuildConfig, run_build
-    from coin_data.layout import write_dataset
+    from coin_data.hub.layout import write_dataset
 
     root, _, plain = built
     config = BuildConfig(source="templates", templates=str(root / "tasks.yaml"),
@@ -271,8 +272,11 @@ def test_mine_command_adds_columns_to_a_built_folder(built, tmp_path):
 
     _, folder, _ = built
     out = tmp_path / "mined"
+    stale = tmp_path / ".mined.partial-killed"  # what a killed earlier run leaves behind
+    (stale / "data").mkdir(parents=True)
     done = CliRunner().invoke(main, ["mine", str(folder), "--out", str(out), "--margin", "0.05"])
     assert done.exit_code == 0, done.output
+    assert not stale.exists()  # removed, as `coin-data build` removes its own (issue 14)
     assert "Wrote" in done.output and "mined:" in done.output
     ds = datasets.load_dataset(str(out))
     sources = Counter(ds["train"][schema.MINED_NEGATIVE_SOURCE])

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from chat_server import TRANSPORT_FAULTS, ChatServer, Faults  # noqa: E402
 
-from coin_data.cache import AnswerCache  # noqa: E402
+from coin_data.paraphrase.answer_cache import AnswerCache  # noqa: E402
 from coin_data.cli import main  # noqa: E402
 from coin_data.paraphrase import ParaphraseRequest, ParaphraserError, get_paraphraser, prompt  # noqa: E402
 from coin_data.paraphrase.openai_backend import BudgetExhausted  # noqa: E402

@@ -12,11 +12,11 @@ from click.testing import CliRunner
 from coin_data import schema
 from coin_data.build import BuildConfig, run_build
 from coin_data.cli import main
-from coin_data.layout import write_dataset
+from coin_data.hub.layout import write_dataset
 from coin_data.sources import load_embedded_corpus
-from coin_data.stats import dataset_stats
+from coin_data.hub.stats import dataset_stats
 from coin_data.templates import parse_template, render_options, slot_lock_violation
-from coin_data.views import VIEW_LEVELS, plan_perturbation_views
+from coin_data.perturb.training_views import VIEW_LEVELS, plan_perturbation_views
 
 # One small build (one task, one paraphrase per template) serves every test of this file.
 CONFIG = dict(tasks=("sentiment",), paraphrases_per_template=1, seed=0, perturbation_views=VIEW_LEVELS)
@@ -173,13 +173,13 @@ def test_card_reports_levels_and_rows(built, tmp_path):
 
 
 def test_card_has_no_views_section_without_the_option():
-    from coin_data.card import views_option, views_section
+    from coin_data.hub.card import views_option, views_section
 
     assert views_section(None, ()) == [] and views_option(BuildConfig()) == ""
 
 
 def test_mining_guard_compares_with_paraphrases_only(rows):
-    from coin_data.mine import _corpus_from_rows
+    from coin_data.hub.remine import _corpus_from_rows
 
     splits = {"train": [r for r in rows if r["split"] == "train"]}
     _, kept, _, _ = _corpus_from_rows(splits, "folder")

@@ -1,4 +1,4 @@
-"""coin_data.publish against a loopback double of the Hub (tests/hub_server.py).
+"""coin_data.hub.publish against a loopback double of the Hub (tests/hub_server.py).
 
 The client libraries (huggingface_hub, datasets) run unmodified and speak HTTP to the double, so these
 tests check what actually goes over the wire: the repo's visibility, the uploaded bytes, that
@@ -25,7 +25,7 @@ from huggingface_hub import HfApi
 from huggingface_hub.errors import RepositoryNotFoundError
 
 from coin_data import schema
-from coin_data.publish import PublishError, PublishReport, check_folder, publish
+from coin_data.hub.publish import PublishError, PublishReport, check_folder, publish
 
 
 def _load_hub_server():

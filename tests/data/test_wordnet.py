@@ -1,4 +1,4 @@
-"""Tests for coin_data.wordnet: building an nltk WordNet root from Debian files, and the missing-data error."""
+"""Tests for coin_data.text.wordnet: building an nltk WordNet root from Debian files, and the missing-data error."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import nltk
 import pytest
 
-from coin_data import wordnet as wnmod
-from coin_data.wordnet import (
+from coin_data.text import wordnet as wnmod
+from coin_data.text.wordnet import (
     DEBIAN_LEXNAMES_MAN_PAGE,
     DEBIAN_WORDNET_DIR,
     LEXICOGRAPHER_FILES,

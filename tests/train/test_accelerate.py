@@ -118,7 +118,7 @@ def one_process_step(model_dir: Path, features: list[dict], pad_token_id: int):
 def check_data_parallel_run(stdout, ranks, grads, output, model_dir, tiny_tokenizer):
     from transformers import AutoModelForCausalLM
 
-    from coin_train.prompt import PromptFormat
+    from coin_train.prompt_format import PromptFormat
 
     # Both processes joined one run (not two runs of one process each).
     assert [r["world_size"] for r in ranks] == [WORLD, WORLD]

@@ -12,7 +12,7 @@ from transformers import AutoModelForCausalLM
 from coin_data import schema
 from coin_train.cli import main, parse_settings
 from coin_train.modeling import load_for_inference
-from coin_train.prompt import PromptFormat
+from coin_train.prompt_format import PromptFormat
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 

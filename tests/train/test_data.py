@@ -17,7 +17,7 @@ from coin_train.data import (
     prompt_length_column,
 )
 from coin_train.losses import IGNORE_INDEX, NO_GROUP
-from coin_train.prompt import PromptFormat
+from coin_train.prompt_format import PromptFormat
 
 
 def as_dataset(rows):

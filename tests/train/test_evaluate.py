@@ -21,7 +21,7 @@ from coin_train.evaluate import (
     predict_suite,
     rank_classify,
 )
-from coin_train.prompt import PromptFormat
+from coin_train.prompt_format import PromptFormat
 from coin_train.suites import SuiteConfig, SuiteError, build_suite
 
 INSTRUCTIONS = [

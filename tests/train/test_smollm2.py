@@ -9,7 +9,7 @@ from coin_train.config import CoinConfig, LoraArguments, ModelArguments
 from coin_train.data import CoinCollator, encode_dataset
 from coin_train.losses import CoinLoss
 from coin_train.modeling import load_model, load_tokenizer, smollm2_path
-from coin_train.prompt import PromptFormat
+from coin_train.prompt_format import PromptFormat
 from coin_train.trainer import CoinTrainer
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ from coin_train.config import CoinConfig, LoraArguments
 from coin_train.data import CoinCollator, encode_dataset, load_coin_dataset
 from coin_train.losses import CoinLoss
 from coin_train.modeling import attach_lora
-from coin_train.prompt import PromptFormat
+from coin_train.prompt_format import PromptFormat
 from coin_train.trainer import CoinTrainer
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")

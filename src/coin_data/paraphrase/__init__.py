@@ -18,10 +18,10 @@ from __future__ import annotations
 from typing import Any
 
 from coin_data.paraphrase.base import (
-    ParaphraseRequest,
-    ParaphraseResult,
     Paraphraser,
+    ParaphraseRequest,
     ParaphraserError,
+    ParaphraseResult,
     Usage,
 )
 
@@ -58,7 +58,7 @@ def get_paraphraser(spec: str, **options: Any) -> Paraphraser:
 
         return OpenAIParaphraser(model=model, **options)
     if backend == "hf":
-        from coin_data.paraphrase.hf_backend import HFParaphraser
+        from coin_data.paraphrase.hf import HFParaphraser
 
         return HFParaphraser(model=model, **options)
     raise ParaphraserError(f"unknown paraphraser {spec!r}: use 'rules', 'openai:MODEL' or 'hf:MODEL'")

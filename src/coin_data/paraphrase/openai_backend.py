@@ -8,7 +8,7 @@ How a build talks to the server:
 
 - **One request per unique template** asks for k paraphrases as JSON (:mod:`.prompt`); identical
   templates share one call.
-- **Cache first** (:mod:`coin_data.cache`): an answered request is never asked again. Each reply is
+- **Cache first** (:mod:`coin_data.paraphrase.answer_cache`): an answered request is never asked again. Each reply is
   committed the moment it arrives (before a re-ask goes out), and each final answer too, so a killed
   build resumes where it stopped without any request body being answered twice.
 - **Transport** (:mod:`.transport`): at most ``concurrency`` calls in flight and ``rpm`` starts per
@@ -40,8 +40,8 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
-from coin_data.cache import AnswerCache, CachedAnswer, CallRecord, cache_key
 from coin_data.paraphrase import prompt
+from coin_data.paraphrase.answer_cache import AnswerCache, CachedAnswer, CallRecord, cache_key
 from coin_data.paraphrase.base import ParaphraseRequest, ParaphraserError, ParaphraseResult, ProgressFn, Usage
 from coin_data.paraphrase.transport import (
     RESPONSE_FORMATS,

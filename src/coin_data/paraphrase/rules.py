@@ -27,16 +27,18 @@ Example:
 from __future__ import annotations
 
 import difflib
-from os.path import commonprefix as os_commonprefix
-import hashlib
 import random
 import re
 from collections import Counter
 from dataclasses import dataclass
+from os.path import commonprefix as os_commonprefix
 from typing import Callable, Sequence
 
 from coin_data.paraphrase.base import ParaphraseRequest, ParaphraseResult, ProgressFn, Usage
+from coin_data.seeds import stable_seed
 from coin_data.templates import Template, slot_lock_violation
+from coin_data.text.words import STOP_WORDS
+from coin_data.text.words import match_case as _match_case
 
 # ---------------------------------------------------------------------------------------------------
 # Word lists. Kept small and explicit: they encode where WordNet's general-purpose senses go wrong for
@@ -60,19 +62,7 @@ _VERB_CONTEXT = frozenset({"to", "please", "and", "then", "you", "we", "i", "not
 # Relative pronouns and conjunctions: a subject that runs into one of these is too complex to move.
 _CLAUSE_WORDS = frozenset({"that", "which", "who", "whom", "whose", "where", "when", "while", "if", "whether"})
 
-_STOP_WORDS = frozenset(
-    """a about above across after again against all alone along already also although always am among an
-    and another any anyone anything are around as at back based be because been before behind being below
-    beneath between both but by can could did do does doing done down during each either else enough even
-    ever every few first for from further get gets given got had has have having he her here hers him his
-    how however i if in into is it its itself just least less like many may me might more most much must my
-    neither never next no nor not now of off often on once one only or other others our out over own per
-    please rather same second several she should since so some someone something such than that the their
-    them then there these they this those though through thus to too two three under until up upon us very
-    was we well were what when where whether which while who whom whose why will with within without would
-    yes yet you your yours following preceding let make made go goes come comes take takes way thing things
-    time times kind sort""".split()
-)
+_STOP_WORDS = STOP_WORDS
 
 # Words that carry the task's meaning or structure: a WordNet synonym for them is usually a different
 # concept in this setting ("premise" -> "assumption", "sentence" -> "conviction").
@@ -207,8 +197,7 @@ _WORDS = re.compile(r"\{[^{}]*\}|[a-z]+(?:'[a-z]+)?")
 
 def _request_seed(template_text: str, seed: int) -> int:
     """A 64-bit seed from the template and request seed (``hash()`` would change with PYTHONHASHSEED)."""
-    digest = hashlib.sha256(f"rules\x00{seed}\x00{template_text}".encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big")
+    return stable_seed("rules", seed, template_text, sep="\x00")
 
 
 def _lcfirst(text: str) -> str:
@@ -227,14 +216,6 @@ def _bare(token: str) -> str:
     """The word inside ``token`` in lower case ("review," -> "review"), or "" for slots and symbols."""
     match = _WORD.match(token)
     return match.group(2).lower() if match else ""
-
-
-def _match_case(word: str, like: str) -> str:
-    if len(like) > 1 and like.isupper():
-        return word.upper()
-    if like[:1].isupper():
-        return _ucfirst(word)
-    return word
 
 
 def _article_for(word: str) -> str:
@@ -1047,7 +1028,7 @@ class RulesParaphraser:
         """WordNet lookups, loaded on first use (``ensure_wordnet`` copies Debian files if needed)."""
         if self._lexicon is None:
             if self.use_wordnet:
-                from coin_data.wordnet import ensure_wordnet
+                from coin_data.text.wordnet import ensure_wordnet
 
                 ensure_wordnet()
                 from nltk.corpus import wordnet

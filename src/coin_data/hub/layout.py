@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from coin_data.card import DEFAULT_CONFIG, TEMPLATES_CONFIG, data_path, render_card
+from coin_data.hub.card import DEFAULT_CONFIG, TEMPLATES_CONFIG, data_path, render_card
 
 PARTIAL_MARK = ".partial-"
 
@@ -74,9 +74,7 @@ def write_dataset(result, out: str | Path, overwrite: bool = False) -> Path:
             f"{out}: not written: the build kept no paraphrase, so there are no training rows "
             f"(candidate verdicts: {verdicts}; templates failed: {sum(result.stats.failed_templates.values())})"
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_partials(out)
-    partial = Path(tempfile.mkdtemp(prefix=f".{out.name}{PARTIAL_MARK}", dir=out.parent))
+    partial = new_partial(out)
     try:
         # An empty split is left out of the files and the card: parquet readers reject zero-row files.
         split_sizes = {
@@ -87,7 +85,7 @@ def write_dataset(result, out: str | Path, overwrite: bool = False) -> Path:
         candidate_size = (len(result.candidates), _write_parquet(result.candidates, partial / data_path(TEMPLATES_CONFIG, "train")))
         card = render_card(result, split_sizes, candidate_size)
         (partial / "README.md").write_text(card, encoding="utf-8")
-        _swap_into_place(partial, out)
+        swap_into_place(partial, out)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -102,7 +100,27 @@ def _write_parquet(dataset, path: Path) -> int:
     return path.stat().st_size
 
 
-def _swap_into_place(partial: Path, out: Path) -> None:
+def new_partial(out: Path) -> Path:
+    """A fresh hidden folder beside ``out`` to write into, after deleting leftovers of killed runs.
+
+    Args:
+        out: the folder the partial one will replace (see :func:`swap_into_place`).
+
+    Returns:
+        The empty partial folder, ``.<name>.partial-XXXX`` next to ``out``.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(out)
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}{PARTIAL_MARK}", dir=out.parent))
+
+
+def swap_into_place(partial: Path, out: Path) -> None:
+    """Put the complete ``partial`` folder at ``out``, replacing what was there only now that it is whole.
+
+    Args:
+        partial: a finished folder from :func:`new_partial`.
+        out: the destination; an existing folder there is retired and deleted after the rename.
+    """
     os.chmod(partial, 0o755)  # mkdtemp creates 0700
     if not out.exists():
         partial.rename(out)

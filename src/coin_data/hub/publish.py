@@ -1,6 +1,6 @@
 """Upload a dataset folder in the Hub layout to the Hugging Face Hub: private and checked first.
 
-The folder is what ``coin-data build`` writes (see :mod:`coin_data.layout`)::
+The folder is what ``coin-data build`` writes (see :mod:`coin_data.hub.layout`)::
 
     coin-flan-paraphrased/
       README.md                                  dataset card; YAML front matter with `configs`
@@ -146,9 +146,9 @@ def publish(
             ignore_patterns=list(_IGNORE_PATTERNS),  # a copy: upload_folder extends the list it gets
             delete_patterns=list(_REPLACE_PATTERNS),
         )
-    except _hub_errors() as err:
+    except hub_errors() as err:
         # Chain the library's error for debugging, unless it somehow quotes the token.
-        raise _publish_error(err, url, api.endpoint, token) from (None if _leaks(str(err), token) else err)
+        raise _publish_error(err, url, api.endpoint, token) from (None if token_leaks(str(err), token) else err)
     return PublishReport(repo_id, url, private=private, files=files, dry_run=False, commit=info.oid)
 
 
@@ -250,7 +250,7 @@ def _ensure_repo(api, repo_id: str, *, public: bool, url: str) -> bool:
     return private
 
 
-def _hub_errors() -> tuple[type[BaseException], ...]:
+def hub_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean the Hub refused, failed or could not be reached."""
     from huggingface_hub.errors import HfHubHTTPError
 
@@ -272,9 +272,15 @@ def _publish_error(err: BaseException, url: str, endpoint: str, token: str) -> P
         message = f"publishing to {url} failed (HTTP {status}): {err}"
         if status in (401, 403):
             message += "\nCheck that the token (token=..., HF_TOKEN or `hf auth login`) has write access."
-    return PublishError(message.replace(token, "***") if _leaks(message, token) else message)
+    return PublishError(message.replace(token, "***") if token_leaks(message, token) else message)
 
 
-def _leaks(text: str, token: str) -> bool:
+def token_leaks(text: str, token: str) -> bool:
+    """Whether ``text`` shows ``token`` (a secret to be masked before the text is shown or raised).
+
+    Example:
+        >>> token_leaks("bad token hf_abcdefgh", "hf_abcdefgh"), token_leaks("bad token", "hf_abcdefgh")
+        (True, False)
+    """
     # Below 8 characters a "token" is no secret worth mangling a message for (real ones are ~37).
     return len(token) >= 8 and token in text

@@ -15,14 +15,14 @@ verdict            meaning
 ``kept``           passed every check
 =================  ===============================================================================
 
-The semantic layer (:mod:`coin_data.combine` has the rules) combines:
+The semantic layer (:mod:`coin_data.verify.combine` has the rules) combines:
 
 - ``embedding``: cosine of the two templates' masked texts (slots by name, options block removed), by the
   bundled all-MiniLM-L6-v2; every unique string is embedded once;
-- ``lexdiff``: the lexical-semantic diff (:mod:`coin_data.lexdiff`, offline WordNet): negation and
+- ``lexdiff``: the lexical-semantic diff (:mod:`coin_data.verify.lexdiff`, offline WordNet): negation and
   antonym flips, changed numbers, positions, label words, scope, swapped arguments, unmatched words;
 - ``combiner``: a logistic regression over the two above, fitted on the project's labelled pairs;
-- optional, switched on by naming a model (:mod:`coin_data.signals`): ``nli`` (a cross-encoder, both
+- optional, switched on by naming a model (:mod:`coin_data.verify.signals`): ``nli`` (a cross-encoder, both
   directions), ``judge`` (an LLM asked whether both instructions request the same output), and
   ``behaviour`` (a causal LM answers probe inputs under both instructions).
 
@@ -31,7 +31,7 @@ but teach nothing new. :attr:`Verdict.equivalent` is the semantic judgement alon
 ``coin-data verify --report`` scores against labels.
 
 Example:
-    >>> from coin_data.embed import EmbeddingCache, SentenceTransformerEmbedder
+    >>> from coin_data.verify.embedding import EmbeddingCache, SentenceTransformerEmbedder
     >>> from coin_data.templates import parse_template
     >>> t = parse_template("Review: {review}\\nIs this review positive or negative?\\n{options_}")
     >>> cache = EmbeddingCache(SentenceTransformerEmbedder())
@@ -45,29 +45,26 @@ Example:
 from __future__ import annotations
 
 import difflib
-import json
 import math
 import re
-from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Sequence
 
-from coin_data.combine import Combiner
-from coin_data.embed import EmbeddingCache
-from coin_data.jsonl import read_jsonl
-from coin_data.lexdiff import LexDiff, LexicalDiff
-from coin_data.templates import Template, TemplateError, parse_template, slot_lock_violation
+from coin_data.templates import Template, parse_template, slot_lock_violation
+from coin_data.verify.combine import Combiner
+from coin_data.verify.embedding import EmbeddingCache
+from coin_data.verify.lexdiff import LexDiff, LexicalDiff
 
 KEPT = "kept"
 NOT_EQUIVALENT = "not_equivalent"
-VERDICTS = ("kept", "empty", "slot_changed", "too_short", "too_long", "not_equivalent", "duplicate", "too_similar")
+PARAPHRASE_FAILED = "paraphrase_failed"  # the backend gave no candidate for the template (the build records it)
+VERDICTS = ("kept", "empty", "slot_changed", "too_short", "too_long", "not_equivalent", "duplicate", "too_similar",
+            PARAPHRASE_FAILED)
 # Verdicts whose candidate the semantic layer judged equivalent (the last two are usefulness filters).
 EQUIVALENT_VERDICTS = frozenset({"kept", "duplicate", "too_similar"})
 
-# Signal names: the offline defaults, then the optional ones (on when their model is named).
-SIGNALS = ("embedding", "lexdiff", "combiner", "nli", "judge", "behaviour")
+# The signals on by default; nli, judge and behaviour are switched on by naming their model.
 DEFAULT_SIGNALS = ("embedding", "lexdiff", "combiner")
 
 
@@ -301,7 +298,7 @@ def verify_candidates(
         One verdict per pair, in order.
 
     Example:
-        >>> from coin_data.embed import EmbeddingCache, SentenceTransformerEmbedder
+        >>> from coin_data.verify.embedding import EmbeddingCache, SentenceTransformerEmbedder
         >>> t = parse_template("Answer in at most three words: {question}")
         >>> v = verify_candidates([(t, "Answer in at least three words: {question}")],
         ...                       EmbeddingCache(SentenceTransformerEmbedder()))[0]
@@ -401,7 +398,7 @@ def _optional_vetoes(
     vetoes: list[list[tuple[str, str]]] = [[] for _ in originals]
     if not (config.nli_model or config.judge or config.behaviour_model) or not originals:
         return vetoes
-    from coin_data import signals as optional
+    from coin_data.verify import signals as optional
 
     checks = []
     if config.nli_model:
@@ -417,210 +414,3 @@ def _optional_vetoes(
             if not result.agrees:
                 vetoes[k].append((check.signal, result.reason))
     return vetoes
-
-
-# --- the `coin-data verify` file interface ------------------------------------
-
-ORIGINAL_KEY = "original"
-PARAPHRASE_KEY = "paraphrase"
-LABEL_KEY = "label"
-KIND_KEY = "kind"
-EQUIVALENT_LABEL = "equivalent"
-CHANGED_LABEL = "changed"
-
-
-class VerifyInputError(ValueError):
-    """A row of a verify input file is unusable; the message names the file, line and field."""
-
-
-def read_pairs(path: str | Path) -> list[tuple[Template, str, dict]]:
-    """Read a JSONL file of ``{"original": ..., "paraphrase": ...}`` rows (extra keys are kept).
-
-    Instructions may contain ``{slots}``; plain instructions without slots work too.
-    """
-    path = Path(path)
-    rows = []
-    for line_no, row in read_jsonl(path, VerifyInputError):
-        where = f"{path}:{line_no}"
-        if not isinstance(row, dict):
-            raise VerifyInputError(f"{where}: each line must be a JSON object")
-        for key in (ORIGINAL_KEY, PARAPHRASE_KEY):
-            if not isinstance(row.get(key), str):
-                raise VerifyInputError(f"{where}: field {key!r} is missing or not a string")
-        try:
-            original = parse_template(row[ORIGINAL_KEY], template_id=f"line {line_no}")
-        except TemplateError as err:
-            raise VerifyInputError(f"{where}: field {ORIGINAL_KEY!r}: {err}") from None
-        rows.append((original, row[PARAPHRASE_KEY], row))
-    if not rows:
-        raise VerifyInputError(f"{path}: no rows (the file is empty)")
-    return rows
-
-
-def verify_file(
-    in_path: str | Path, out_path: str | Path, cache: EmbeddingCache, config: VerifyConfig | None = None
-) -> Counter:
-    """Verify every pair of ``in_path`` and write rows with ``verdict``, ``reason``, ``similarity``,
-    ``signals`` and ``deciding`` added.
-
-    Returns:
-        Verdict counts.
-    """
-    rows = read_pairs(in_path)
-    verdicts = verify_candidates([(original, paraphrase) for original, paraphrase, _ in rows], cache, config)
-    write_verdicts(out_path, [row for _, _, row in rows], verdicts)
-    return Counter(v.verdict for v in verdicts)
-
-
-def write_verdicts(out_path: str | Path, rows: Sequence[dict], verdicts: Sequence[Verdict]) -> None:
-    """Write ``rows`` with their verdicts as JSONL (atomically: a temporary file, then a rename)."""
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        for row, verdict in zip(rows, verdicts):
-            record = {**row, **asdict(verdict)}
-            record["similarity"] = None if math.isnan(verdict.similarity) else round(verdict.similarity, 6)
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    tmp.replace(out_path)
-
-
-# --- scoring against labels (`coin-data verify --report`) -----------------------------------------
-
-
-@dataclass
-class VerifyReport:
-    """How well the verdicts match labels (``equivalent`` / ``changed``).
-
-    "Predicted equivalent" is :attr:`Verdict.equivalent`: kept, or rejected only as a duplicate or
-    near-duplicate after the semantic layer judged it equivalent.
-
-    Attributes:
-        n: labelled rows scored.
-        accuracy: share of rows judged correctly.
-        balanced_accuracy: mean of the keep rate of equivalent rows and the reject rate of changed rows.
-        precision: of the rows judged equivalent, the share labelled equivalent.
-        recall: of the rows labelled equivalent, the share judged equivalent (the keep rate of rewordings).
-        changed_rejected: of the rows labelled changed, the share rejected.
-        by_kind: ``kind -> {"label", "n", "judged_equivalent", "rejected", "accuracy"}``.
-        deciding: ``signal -> rejections it decided``.
-    """
-
-    n: int
-    accuracy: float
-    balanced_accuracy: float
-    precision: float
-    recall: float
-    changed_rejected: float
-    by_kind: dict[str, dict[str, Any]]
-    deciding: dict[str, int]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def format(self) -> str:
-        """A plain-text report: the headline figures, then the confusion table by edit kind."""
-        lines = [
-            f"rows {self.n}; accuracy {self.accuracy:.3f}; balanced accuracy {self.balanced_accuracy:.3f}",
-            f"kept (judged equivalent): precision {self.precision:.3f}, recall {self.recall:.3f}; "
-            f"changed rejected {self.changed_rejected:.3f}",
-            "",
-            f"{'kind':<18}{'label':<12}{'n':>5}{'kept':>7}{'rejected':>10}{'accuracy':>10}",
-        ]
-        for kind, row in sorted(self.by_kind.items(), key=lambda item: (item[1]["label"], item[0])):
-            lines.append(f"{kind:<18}{row['label']:<12}{row['n']:>5}{row['judged_equivalent']:>7}"
-                         f"{row['rejected']:>10}{row['accuracy']:>10.3f}")
-        lines += ["", "rejections by deciding signal: "
-                  + ", ".join(f"{name} {count}" for name, count in sorted(self.deciding.items()))]
-        return "\n".join(lines)
-
-
-def score_verdicts(rows: Sequence[dict], verdicts: Sequence[Verdict]) -> VerifyReport:
-    """Compare verdicts with the ``label`` (and optional ``kind``) of each row.
-
-    Args:
-        rows: the input rows, each with ``label`` ``equivalent`` or ``changed``.
-        verdicts: one per row.
-
-    Returns:
-        A :class:`VerifyReport`.
-
-    Raises:
-        VerifyInputError: a row has no usable label.
-
-    Example:
-        >>> r = score_verdicts([{"label": "equivalent"}, {"label": "changed"}],
-        ...                    [Verdict("kept", ""), Verdict("not_equivalent", "", deciding="lexdiff")])
-        >>> r.balanced_accuracy, r.deciding
-        (1.0, {'lexdiff': 1})
-    """
-    by_kind: dict[str, dict[str, Any]] = {}
-    deciding: Counter = Counter()
-    tp = fp = fn = tn = 0
-    for line_no, (row, verdict) in enumerate(zip(rows, verdicts), start=1):
-        label = row.get(LABEL_KEY)
-        if label not in (EQUIVALENT_LABEL, CHANGED_LABEL):
-            raise VerifyInputError(
-                f"row {line_no}: field {LABEL_KEY!r} must be {EQUIVALENT_LABEL!r} or {CHANGED_LABEL!r}, got {label!r}"
-            )
-        truth, judged = label == EQUIVALENT_LABEL, verdict.equivalent
-        tp += truth and judged
-        fn += truth and not judged
-        fp += (not truth) and judged
-        tn += (not truth) and not judged
-        if not judged:
-            deciding[verdict.deciding or verdict.verdict] += 1
-        kind = str(row.get(KIND_KEY) or label)
-        entry = by_kind.setdefault(kind, {"label": label, "n": 0, "judged_equivalent": 0, "rejected": 0})
-        entry["n"] += 1
-        entry["judged_equivalent" if judged else "rejected"] += 1
-    for entry in by_kind.values():
-        correct = entry["judged_equivalent"] if entry["label"] == EQUIVALENT_LABEL else entry["rejected"]
-        entry["accuracy"] = round(correct / entry["n"], 4)
-    n = tp + fp + fn + tn
-    recall = tp / (tp + fn) if tp + fn else math.nan
-    rejected = tn / (tn + fp) if tn + fp else math.nan
-    return VerifyReport(
-        n=n,
-        accuracy=round((tp + tn) / n, 4) if n else math.nan,
-        balanced_accuracy=round((recall + rejected) / 2, 4),
-        precision=round(tp / (tp + fp), 4) if tp + fp else math.nan,
-        recall=round(recall, 4),
-        changed_rejected=round(rejected, 4),
-        by_kind=by_kind,
-        deciding=dict(deciding),
-    )
-
-
-def report_file(
-    in_path: str | Path, cache: EmbeddingCache, config: VerifyConfig | None = None, split: str | None = None,
-    out_path: str | Path | None = None,
-) -> VerifyReport:
-    """Verify a labelled JSONL file and score the verdicts (the function behind ``verify --report``).
-
-    Args:
-        in_path: rows with ``original``, ``paraphrase``, ``label`` and optionally ``kind`` and ``split``.
-        cache: embedding cache.
-        config: verifier settings.
-        split: score only rows whose ``split`` field equals this (e.g. ``heldout``); ``None`` scores all.
-        out_path: also write the verified rows here.
-
-    Returns:
-        A :class:`VerifyReport`.
-    """
-    rows = read_pairs(in_path)
-    if split is not None:
-        rows = [r for r in rows if r[2].get("split") == split]
-        if not rows:
-            raise VerifyInputError(f"{in_path}: no rows with split {split!r}")
-    verdicts = verify_candidates([(original, paraphrase) for original, paraphrase, _ in rows], cache, config)
-    if out_path is not None:
-        write_verdicts(out_path, [row for _, _, row in rows], verdicts)
-    return score_verdicts([row for _, _, row in rows], verdicts)
-
-
-def labelled_pairs_path() -> Path:
-    """The project's labelled evaluation set (``verify_data/pairs.jsonl`` inside the package)."""
-    from importlib import resources
-
-    return Path(str(resources.files("coin_data").joinpath("verify_data", "pairs.jsonl")))

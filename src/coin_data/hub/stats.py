@@ -15,8 +15,8 @@ import datasets
 import pyarrow.parquet as pq
 
 from coin_data import schema
-from coin_data.card import DEFAULT_CONFIG, TEMPLATES_CONFIG, data_path, format_summary, summary_numbers
-from coin_data.views import is_perturbation_view
+from coin_data.hub.card import DEFAULT_CONFIG, TEMPLATES_CONFIG, data_path, format_summary, summary_numbers
+from coin_data.schema import is_perturbation_view
 
 
 def _load_split(folder: Path, config: str, split: str) -> datasets.Dataset:
@@ -41,6 +41,9 @@ def dataset_stats(folder: str | Path) -> dict:
     similarities: list[float] = []
     negative_similarities: list[float] = []
     for split in ("train", "validation"):
+        if split != "train" and not (folder / data_path(DEFAULT_CONFIG, split)).is_file():
+            report["rows"][split] = 0  # the build writes no file for an empty split (parquet has no zero-row file)
+            continue
         ds = _load_split(folder, DEFAULT_CONFIG, split)
         schema.require_columns(ds.column_names, schema.COLUMNS, f"{folder} {split} split")
         report["rows"][split] = len(ds)

@@ -35,12 +35,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from coin_data.negatives import stable_seed
-from coin_data.perturb import CHARACTER, SEMANTIC, SENTENCE, WORD, Perturbation, PerturbConfig, Perturber
+from coin_data.perturb.levels import CHARACTER, SEMANTIC, SENTENCE, WORD, Perturbation, PerturbConfig
+from coin_data.perturb.perturber import Perturber
+from coin_data.schema import PERTURBATION_SOURCE_PREFIX as SOURCE_PREFIX
+from coin_data.seeds import stable_seed
 from coin_data.templates import Template, parse_template
+from coin_data.text.words import label_words
 
 VIEW_LEVELS = (CHARACTER, WORD, SENTENCE)
-SOURCE_PREFIX = "perturb:"
 ID_PREFIX = "perturb-"
 
 
@@ -84,16 +86,6 @@ def view_source(level: str) -> str:
 def view_paraphrase_id(level: str) -> str:
     """The ``paraphrase_id`` of a view row, e.g. ``view_paraphrase_id("word") == "perturb-word"``."""
     return ID_PREFIX + level
-
-
-def is_perturbation_view(source: str | None) -> bool:
-    """Whether a row's ``paraphrase_source`` marks a perturbation view (not a paraphrase).
-
-    Example:
-        >>> is_perturbation_view("perturb:sentence"), is_perturbation_view("rules")
-        (True, False)
-    """
-    return bool(source) and source.startswith(SOURCE_PREFIX)
 
 
 def view_variant(task: str, template_id: str) -> int:
@@ -157,7 +149,7 @@ def plan_perturbation_views(tasks: Sequence, levels: Sequence[str], seed: int, c
         levels: levels from :data:`VIEW_LEVELS` (check them with :func:`check_perturbation_views`).
         seed: the build seed; with the level, the variant (:func:`view_variant`) and the template text it
             fixes every choice.
-        cache: the build's :class:`coin_data.embed.EmbeddingCache`, used for word-level similarity checks
+        cache: the build's :class:`coin_data.verify.embedding.EmbeddingCache`, used for word-level similarity checks
             and for the ``similarity`` column (the same masked-template cosine the verifier computes).
         perturber: a ready perturber (default: one with ``PerturbConfig(seed=seed)`` over ``cache``).
 
@@ -182,17 +174,6 @@ def plan_perturbation_views(tasks: Sequence, levels: Sequence[str], seed: int, c
             for view in _scored_views(made, level, spec.name, cache):
                 plan.views.setdefault((spec.name, view.template.template_id), []).append(view)
     return plan
-
-
-def label_words(options: Sequence[str]) -> tuple[str, ...]:
-    """The words a view must keep: each option and each word of it (``"not spam"`` keeps ``not``, ``spam``).
-
-    Example:
-        >>> label_words(["spam", "not spam"])
-        ('spam', 'not spam', 'not')
-    """
-    words = [*options, *(word for option in options for word in option.split())]
-    return tuple(dict.fromkeys(words))
 
 
 def _scored_views(made: Sequence[tuple[Template, Perturbation]], level: str, task: str, cache) -> list[PerturbationView]:

@@ -312,7 +312,7 @@ class _LocalLM:
     def tokenizer(self):
         from transformers import AutoTokenizer
 
-        from coin_data.paraphrase.hf_backend import resolve_model
+        from coin_data.models import resolve_model
 
         tokenizer = AutoTokenizer.from_pretrained(resolve_model(self.model))
         tokenizer.padding_side = "left"
@@ -324,12 +324,11 @@ class _LocalLM:
     def lm(self):
         from transformers import AutoModelForCausalLM
 
-        from coin_data.paraphrase.hf_backend import resolve_model
+        from coin_data.models import resolve_model
 
         return AutoModelForCausalLM.from_pretrained(resolve_model(self.model)).eval()
 
     def generate(self, prompts: Sequence[str], max_new_tokens: int, chat: bool) -> list[str]:
-        import torch
 
         texts = [
             self.tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
@@ -337,16 +336,12 @@ class _LocalLM:
             if chat and getattr(self.tokenizer, "chat_template", None) else p
             for p in prompts
         ]
-        out: list[str] = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = self.tokenizer(texts[start : start + self.batch_size], return_tensors="pt", padding=True)
-            with torch.no_grad():
-                generated = self.lm.generate(
-                    **batch, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id
-                )
-            new_tokens = generated[:, batch["input_ids"].shape[1] :]
-            out += self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-        return out
+        from coin_data.models import generate_new_tokens
+
+        prompts = self.tokenizer(texts)["input_ids"]
+        new = generate_new_tokens(self.lm, prompts, self.tokenizer.pad_token_id, self.batch_size, sort_by_length=False,
+                                  max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id)
+        return self.tokenizer.batch_decode(new, skip_special_tokens=True)
 
 
 # --- one instance per model per process (models are expensive to load) ----------------------------------

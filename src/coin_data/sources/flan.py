@@ -39,18 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from coin_data.sources import (
-    CLASSIFICATION,
-    GENERATION,
-    Corpus,
-    CorpusError,
-    Instance,
-    Row,
-    TaskSpec,
-    apply_column_map,
-    read_rows,
-)
-from coin_data.templates import OPTIONS_SLOT, Template, TemplateError, parse_template
+from coin_data.sources.embedded import CLASSIFICATION, GENERATION, Corpus, CorpusError, Instance, TaskSpec
+from coin_data.sources.rows import Row, apply_column_map, read_rows
+from coin_data.templates import OPTIONS_BLOCK as _OPTIONS_BLOCK
+from coin_data.templates import OPTIONS_SLOT, Template, TemplateError, parse_options, parse_template
 
 FLAN_REPO = "Muennighoff/flan"
 # Short names users type -> the file names of Muennighoff/flan (``<name>_10templates_<split>.jsonl``).
@@ -61,7 +53,6 @@ EMPTY_FIELD = "empty_field"
 EMPTY_INPUTS = "empty_inputs_or_targets"
 MULTIPLE_OPTIONS = "multiple_options_blocks"
 
-_OPTIONS_BLOCK = re.compile(r"OPTIONS:\n- [^\n]*(?:\n- [^\n]*)*")
 _OPT = "\x00"  # stands for the options block while templates are induced
 # Whitespace runs, words and single punctuation marks are tokens (the text is their concatenation).
 _TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
@@ -485,7 +476,7 @@ def _mask_options(text: str) -> tuple[str, list[tuple[str, ...]], list[str]]:
     """Replace each options block by one token; return the masked text, the option lists and the blocks."""
     text = text.replace(_OPT, "")
     blocks = [m.group(0) for m in _OPTIONS_BLOCK.finditer(text)]
-    options = [tuple(line[2:] for line in block.split("\n")[1:]) for block in blocks]
+    options = [parse_options(block) for block in blocks]
     return _OPTIONS_BLOCK.sub(_OPT, text), options, blocks
 
 
@@ -1057,7 +1048,7 @@ def load_flan_corpus(
         >>> load_flan_corpus()
         Traceback (most recent call last):
         ...
-        coin_data.sources.CorpusError: --source flan needs --data-files FILE... or --tasks (e.g. rte,cola) to read Muennighoff/flan from the Hub
+        coin_data.sources.embedded.CorpusError: --source flan needs --data-files FILE... or --tasks (e.g. rte,cola) to read Muennighoff/flan from the Hub
     """
     if data_files:
         rows = read_flan_files(data_files, tasks, column_map, max_rows)
@@ -1068,7 +1059,7 @@ def load_flan_corpus(
             )
         rows = read_flan_hub(tasks, split, FLAN_REPO, max_rows, column_map)
     else:
-        from coin_data.sources import read_hub_rows
+        from coin_data.sources.rows import read_hub_rows
 
         located = apply_column_map(read_hub_rows(dataset, config_name, split), column_map)
         rows = read_flan_rows(located, tasks, max_rows, default_task=task_name(dataset.split("/")[-1]))

@@ -315,11 +315,17 @@ def source_description(config) -> str:
 
 
 def source_options(config) -> str:
-    """The ``coin-data build`` options that select the source (empty for the embedded corpus)."""
+    """The ``coin-data build`` options that select the source (none for the embedded corpus), and mining.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> source_options(SimpleNamespace(source="embedded", mine_negatives=True))
+        '--mine-negatives '
+    """
     source = getattr(config, "source", "embedded")
+    parts = [] if source == "embedded" else [f"--source {source}"]
     if source == "embedded":
-        return ""
-    parts = [f"--source {source}"]
+        return "--mine-negatives " if getattr(config, "mine_negatives", False) else ""
     if config.templates:
         parts.append(f"--templates {config.templates}")
     parts += [f"--data-files {f}" for f in config.data_files or ()]

@@ -22,7 +22,7 @@ finding             what it catches (original -> candidate)
 ==================  =====================================================================================
 
 Besides findings, :class:`LexDiff` counts content words dropped or added without a synonym on the
-other side, and a word-order overlap; :mod:`coin_data.combine` weighs those with the embedding score.
+other side, and a word-order overlap; :mod:`coin_data.verify.combine` weighs those with the embedding score.
 
 Allowed differences never count: politeness ("please", "could you"), formatting and punctuation,
 instruction framing ("tell me whether", "your task:", "based on the text below"), the direction words
@@ -240,7 +240,7 @@ class LexicalDiff:
 
     Args:
         wordnet: a loaded ``nltk.corpus.wordnet`` reader; ``None`` loads it with
-            :func:`coin_data.wordnet.ensure_wordnet` on first use.
+            :func:`coin_data.text.wordnet.ensure_wordnet` on first use.
 
     Example:
         >>> differ = LexicalDiff()                                                      # doctest: +SKIP
@@ -258,7 +258,7 @@ class LexicalDiff:
     @property
     def wn(self):
         if self._wn is None:
-            from coin_data.wordnet import ensure_wordnet
+            from coin_data.text.wordnet import ensure_wordnet
 
             ensure_wordnet()
             from nltk.corpus import wordnet

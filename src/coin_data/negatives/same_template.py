@@ -15,12 +15,14 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections import defaultdict
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from coin_data.sources import Instance
+from coin_data.seeds import stable_seed  # noqa: F401  (re-exported: coin_data.negatives.stable_seed)
+
+if TYPE_CHECKING:  # annotations only: the build hands the instances in
+    from coin_data.sources.embedded import Instance
 
 SAME_TEMPLATE = "same_template"
 NONE_ALL_SAME_TARGET = "none:no_instance_with_other_target"
@@ -28,17 +30,6 @@ NONE_ALL_SAME_TARGET = "none:no_instance_with_other_target"
 # Rejection sampling is O(1) per pick when targets are mixed; after this many misses fall back to an
 # exact scan so a task dominated by one answer still finds its rare negatives.
 _MAX_DRAWS = 16
-
-
-def stable_seed(*parts: object) -> int:
-    """A 64-bit seed from ``parts`` that is the same in every process (unlike ``hash``).
-
-    Example:
-        >>> stable_seed(0, "nli", "t1") == stable_seed(0, "nli", "t1")
-        True
-    """
-    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big")
 
 
 class NegativePicker:

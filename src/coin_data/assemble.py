@@ -1,0 +1,166 @@
+"""Stage 5 of the build: every (instance, kept paraphrase or perturbation view) becomes a row.
+
+The original template renders ``original_instruction``, the paraphrase ``paraphrased_instruction``; a
+same-template negative is attached (:mod:`coin_data.negatives`), mined ones too when asked for; instances
+are split into train/validation by group, and all rows of an instance (views included) go to its split.
+
+Example:
+    >>> row_id("nli", "t0", "i1", "p0") == row_id("nli", "t0", "i1", "p0")
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Sequence
+
+import datasets
+from tqdm import tqdm
+
+from coin_data import schema
+from coin_data.negatives.same_template import NONE_ALL_SAME_TARGET, SAME_TEMPLATE, NegativePicker
+from coin_data.perturb.training_views import PerturbationView, ViewPlan
+from coin_data.seeds import stable_seed
+from coin_data.sources.embedded import Corpus, Instance, TaskSpec
+from coin_data.verify.embedding import EmbeddingCache
+
+if TYPE_CHECKING:  # the build imports this stage; its config and stats are only annotations here
+    from coin_data.build import BuildConfig, BuildStats, KeptParaphrase
+
+TRAIN, VALIDATION = "train", "validation"
+
+
+def split_instances(instances: Sequence[Instance], fraction: float) -> dict[str, list[Instance]]:
+    """Split one task's instances by group: a fixed share of groups (at least one) goes to validation.
+
+    The order is a hash of the group, so the split does not depend on the seed or on file order.
+    """
+    groups = sorted({inst.group for inst in instances}, key=lambda g: stable_seed("split", g))
+    n_validation = max(1, round(fraction * len(groups))) if len(groups) > 1 else 0
+    if len(groups) == 1:  # a task with one instance (an Alpaca instruction seen once): the hash decides
+        n_validation = int(stable_seed("split", groups[0]) % 10_000 < fraction * 10_000)
+    validation_groups = set(groups[:n_validation])
+    splits: dict[str, list[Instance]] = {TRAIN: [], VALIDATION: []}
+    for inst in instances:
+        splits[VALIDATION if inst.group in validation_groups else TRAIN].append(inst)
+    return splits
+
+
+def input_text(instance: Instance) -> str:
+    """The instance's inputs as one string (what ``negative_similarity`` compares)."""
+    return "\n".join(f"{name}: {value}" for name, value in instance.fields.items())
+
+
+def row_id(task: str, template_id: str, instance_id: str, paraphrase_id: str) -> str:
+    """Stable 16-hex id of a row."""
+    key = "\x1f".join((task, template_id, instance_id, paraphrase_id)).encode("utf-8")
+    return hashlib.sha1(key).hexdigest()[:16]
+
+
+def assemble(
+    corpus: Corpus,
+    kept: dict[tuple[str, str], list[KeptParaphrase]],
+    cache: EmbeddingCache,
+    config: BuildConfig,
+    stats: BuildStats,
+    progress: bool = False,
+    views: ViewPlan | None = None,
+) -> datasets.DatasetDict:
+    """Turn (kept paraphrases + perturbation views) x instances into rows with negatives, split by instance group.
+
+    A perturbation view is one more positive of its template: its rows get the same negative as the
+    template's paraphrase rows, and only kept paraphrases inform mining (its guard compares with them).
+    """
+    views = views or ViewPlan()
+    columns = {split: {name: [] for name in schema.COLUMNS} for split in (TRAIN, VALIDATION)}
+    pending_scores: dict[str, list[tuple[int, Instance, Instance]]] = {TRAIN: [], VALIDATION: []}
+    mined_plan = _mine_plan(corpus, kept, cache, config, stats) if config.mine_negatives else None
+    pools: dict[str, dict[str, list[Instance]]] = {TRAIN: {}, VALIDATION: {}}
+    mined_rows: dict[str, list[tuple[int, str, str, Instance]]] = {TRAIN: [], VALIDATION: []}
+    for spec in tqdm(corpus.tasks.values(), desc="assemble", unit="task", disable=not progress):
+        stats.tasks += 1
+        stats.instances += len(corpus.instances[spec.name])
+        for split, instances in split_instances(corpus.instances[spec.name], config.validation_fraction).items():
+            pools[split][spec.name] = instances
+            picker = NegativePicker(instances, config.seed)
+            for instance in instances:
+                for template in spec.templates:
+                    key = (spec.name, template.template_id)
+                    positives = [*kept.get(key, ()), *views.get(key)]
+                    if not positives:
+                        continue
+                    negative = picker.pick(instance, template.template_id)
+                    for paraphrase in positives:
+                        index = _append_row(columns[split], spec, instance, paraphrase, negative)
+                        stats.negatives[SAME_TEMPLATE if negative else NONE_ALL_SAME_TARGET] += 1
+                        if isinstance(paraphrase, PerturbationView):
+                            stats.perturbation_rows[paraphrase.level] += 1
+                        if mined_plan is not None:
+                            mined_rows[split].append((index, spec.name, template.template_id, instance))
+                        if negative is not None:
+                            pending_scores[split].append((index, instance, negative))
+    for split, items in pending_scores.items():
+        scores = cache.cosine([input_text(a) for _, a, _ in items], [input_text(n) for _, _, n in items])
+        for (index, _, _), score in zip(items, scores):
+            columns[split][schema.NEGATIVE_SIMILARITY][index] = float(score)
+        stats.negative_similarities.extend(float(s) for s in scores)
+    if mined_plan is not None:
+        from coin_data.negatives.plan import fill_mined_columns
+
+        fill_mined_columns(columns, mined_rows, pools, mined_plan, corpus, config.seed, stats)
+    stats.rows = {split: len(cols[schema.ID]) for split, cols in columns.items()}
+    return datasets.DatasetDict(
+        {split: datasets.Dataset.from_dict(cols, features=schema.FEATURES) for split, cols in columns.items()}
+    )
+
+
+def _mine_plan(corpus: Corpus, kept, cache: EmbeddingCache, config: BuildConfig, stats: BuildStats) -> dict:
+    """Mined negatives per template (:func:`coin_data.negatives.plan.plan_template_negatives`), counted into stats."""
+    from coin_data.negatives.guard import CrossEncoderRescorer
+    from coin_data.negatives.plan import plan_template_negatives
+
+    rescorer = CrossEncoderRescorer(config.mining.cross_encoder) if config.mining.cross_encoder else None
+    plan, found = plan_template_negatives(corpus, kept, cache, config.mining, rescorer)
+    stats.mined_rejected.update(found.rejected)
+    stats.mining_index = found.index_used
+    stats.seconds["mine"] = found.seconds
+    return plan
+
+
+def _append_row(
+    cols: dict[str, list],
+    spec: TaskSpec,
+    instance: Instance,
+    paraphrase: KeptParaphrase | PerturbationView,
+    negative: Instance | None,
+) -> int:
+    template = paraphrase.template
+    values = {
+        schema.ID: row_id(spec.name, template.template_id, instance.id, paraphrase.paraphrase_id),
+        schema.TASK: spec.name,
+        schema.TEMPLATE_ID: template.template_id,
+        schema.PARAPHRASE_ID: paraphrase.paraphrase_id,
+        schema.INSTANCE_ID: instance.id,
+        schema.ORIGINAL: template.render(instance.fields, spec.options),
+        schema.PARAPHRASED: paraphrase.paraphrase.render(instance.fields, spec.options),
+        schema.TARGETS: instance.target,
+        schema.NEGATIVE: template.render(negative.fields, spec.options) if negative else None,
+        schema.NEGATIVE_TARGETS: negative.target if negative else None,
+        schema.NEGATIVE_SOURCE: SAME_TEMPLATE if negative else NONE_ALL_SAME_TARGET,
+        schema.FIELDS: json.dumps(dict(instance.fields), ensure_ascii=False, sort_keys=True),
+        schema.ORIGINAL_TEMPLATE: template.text,
+        schema.PARAPHRASED_TEMPLATE: paraphrase.paraphrase.text,
+        schema.SIMILARITY: paraphrase.similarity,
+        schema.NEGATIVE_SIMILARITY: None,
+        schema.PARAPHRASE_SOURCE: paraphrase.source,
+        schema.MINED_NEGATIVE: None,  # filled by the mining step when asked for
+        schema.MINED_NEGATIVE_TARGETS: None,
+        schema.MINED_NEGATIVE_SIMILARITY: None,
+        schema.MINED_NEGATIVE_SOURCE: None,
+    }
+    for name, value in values.items():
+        cols[name].append(value)
+    return len(cols[schema.ID]) - 1
+
+

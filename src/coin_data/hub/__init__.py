@@ -1,0 +1,1 @@
+"""The Hub side of a built folder: atomic layout, dataset card, stats, publishing, re-mining."""
