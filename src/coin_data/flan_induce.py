@@ -1,0 +1,609 @@
+"""FLAN template induction: recover the templates behind rendered rows by aligning them.
+
+The text that rows of one template share is that template's instruction; the parts that differ are slots
+(``difflib`` matching blocks on word tokens). Rows are clustered by alignment, clusters are cleaned (near-
+constant slots become text, slots with a few recurring values split a cluster, untrusted separators are
+dropped) and weakly supported clusters are discarded. Where exactly each slot starts and ends is settled
+afterwards by :mod:`coin_data.flan_edges`; :mod:`coin_data.flan` matches every row and builds the corpus.
+
+Example:
+    >>> rows = [f"Question: {q}\nAnswer with a short phrase." for q in ["why is it", "who wrote it", "where is it"]]
+    >>> [t.text for t in induce_templates(rows, InductionConfig(min_support=2))]
+    ['Question: {question}\nAnswer with a short phrase.']
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import math
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+from coin_data.templates import OPTIONS_SLOT, Template, parse_template
+
+_OPTIONS_BLOCK = re.compile(r"OPTIONS:\n- [^\n]*(?:\n- [^\n]*)*")
+_OPT = "\x00"  # stands for the options block while templates are induced
+# Whitespace runs, words and single punctuation marks are tokens (the text is their concatenation).
+_TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
+_FIELD_NAME = re.compile(r"^\s*([A-Za-z]+(?: [A-Za-z]+){0,2})\s*:\s*$")  # "Premise: ", "Test sentence:"
+
+
+
+class _Gap:
+    """A slot in a skeleton; one shared instance, never equal to a text token."""
+
+    def __repr__(self) -> str:
+        return "<GAP>"
+
+
+_GAP = _Gap()
+
+
+@dataclass
+class InductionConfig:
+    """Settings of template induction.
+
+    Command: ``coin-data build --source flan --data-files rte_10templates_train.jsonl``
+    """
+
+    sample_size: int = field(
+        default=400, metadata={"help": "Rows per task used to induce templates; every row is matched afterwards."}
+    )
+    bootstrap: int = field(
+        default=32, metadata={"help": "Sampled rows compared pairwise to seed the clusters (the rest join greedily)."}
+    )
+    min_support: int = field(
+        default=3, metadata={"help": "A template must explain at least this many sampled rows to be trusted."}
+    )
+    min_support_fraction: float = field(
+        default=0.02, metadata={"help": "... and at least this share of the sampled rows."}
+    )
+    relative_support: float = field(
+        default=0.25,
+        metadata={"help": "... and at least this share of the most frequent template's rows (FLAN spreads a "
+                  "task's rows over its templates about evenly; chance patterns are rare)."},
+    )
+    min_shared_words: int = field(
+        default=3, metadata={"help": "Words two rows must share (in order) to be taken as one template."}
+    )
+    keep_fraction: float = field(
+        default=0.6, metadata={"help": "Share of a template's words a new row must keep to join its cluster."}
+    )
+    constant_share: float = field(
+        default=0.8, metadata={"help": "A slot whose most common value covers this share is instruction text."}
+    )
+    window: int = field(
+        default=150, metadata={"help": "Long rows are aligned on their first and last this many tokens only."}
+    )
+    examples_per_reason: int = field(default=3, metadata={"help": "Unrecovered rows kept as examples per task and reason."})
+    seed: int = field(default=0, metadata={"help": "Seeds the sample."})
+
+    def __post_init__(self) -> None:
+        if self.sample_size < 2 or self.bootstrap < 2:
+            raise ValueError("sample_size and bootstrap must be >= 2")
+        if self.min_support < 2:
+            raise ValueError(f"min_support must be >= 2, got {self.min_support}")
+        if not 0.5 <= self.constant_share <= 1.0 or not 0.0 < self.keep_fraction <= 1.0:
+            raise ValueError("constant_share must lie in [0.5, 1] and keep_fraction in (0, 1]")
+
+# --- induction: skeletons --------------------------------------------------------------------------
+
+
+def _tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text)
+
+
+def _window(tokens: list[str], edge: int) -> list[object]:
+    """The first and last ``edge`` tokens of a long row with a gap between them.
+
+    Alignment cost grows with the product of the lengths; FLAN's long inputs (news articles) are one
+    field with the instruction before or after it, so the middle never holds template text.
+    """
+    if len(tokens) <= 2 * edge:
+        return list(tokens)
+    return [*tokens[:edge], _GAP, *tokens[-edge:]]
+
+
+def _is_word(token: object) -> bool:
+    return isinstance(token, str) and any(ch.isalnum() for ch in token)
+
+
+def _merge(skeleton: Sequence[object], row: Sequence[str]) -> list[object]:
+    """The common skeleton of ``skeleton`` and ``row``: matched tokens stay literal, the rest become gaps."""
+    matcher = difflib.SequenceMatcher(None, skeleton, row, autojunk=False)
+    merged: list[object] = []
+    done_a = done_b = 0
+    for a, b, size in matcher.get_matching_blocks():
+        if a > done_a or b > done_b:
+            merged.append(_GAP)
+        merged.extend(skeleton[a : a + size])
+        done_a, done_b = a + size, b + size
+    return _tidy(merged)
+
+
+def _tidy(skeleton: Sequence[object]) -> list[object]:
+    """Merge adjacent gaps and dissolve trivial literals between two gaps (a lone word of field text)."""
+    runs: list[list[object]] = []
+    for token in skeleton:
+        if token is _GAP:
+            runs.append([_GAP])
+        elif runs and runs[-1][0] is not _GAP:
+            runs[-1].append(token)
+        else:
+            runs.append([token])
+    out: list[object] = []
+    for index, run in enumerate(runs):
+        between = 0 < index < len(runs) - 1 and runs[index - 1][0] is _GAP and runs[index + 1][0] is _GAP
+        if run[0] is not _GAP and between and _trivial(run):
+            run = [_GAP]
+        if run[0] is _GAP and out and out[-1] is _GAP:
+            continue
+        out.extend(run)
+    return out
+
+
+def _trivial(run: Sequence[object]) -> bool:
+    """Whitespace or one punctuation mark on one line: too common in field text to separate two slots.
+
+    (A lone common word between two slots is dropped later, when it recurs inside the slots' text.)
+    """
+    text = "".join(t for t in run if isinstance(t, str))
+    if "\n" in text or _OPT in text:
+        return False
+    words = sum(1 for t in run if _is_word(t))
+    marks = sum(1 for t in run if isinstance(t, str) and t.strip() and not _is_word(t))
+    return words == 0 and marks <= 1
+
+
+def _absorb_punctuation(skeleton: Sequence[object]) -> list[object]:
+    """Sentence-final punctuation right after a slot belongs to the field value, not to the template.
+
+    The rows cannot tell ``{question}?`` from a question field that ends with '?'; field text usually
+    carries its own punctuation, so the slot takes it.
+    """
+    out = list(skeleton)
+    for index in range(len(out) - 1):
+        if out[index] is _GAP and out[index + 1] in (".", "?", "!"):
+            following = out[index + 2] if index + 2 < len(out) else ""
+            if following is not _GAP:
+                out[index + 1] = None  # dropped below; the gap's regex now captures it
+    return [token for token in out if token is not None]
+
+
+def _literal_words(skeleton: Sequence[object]) -> int:
+    return sum(1 for token in skeleton if _is_word(token) or token == _OPT)
+
+
+@dataclass(frozen=True)
+class _Match:
+    """The slot values of a row matched by a :class:`_Pattern` (``group(1)`` is the first slot)."""
+
+    values: tuple[str, ...]
+
+    def group(self, slot: int) -> str:
+        return self.values[slot - 1]
+
+    def groups(self) -> tuple[str, ...]:
+        return self.values
+
+
+class _Pattern:
+    """Match a skeleton (texts separated by non-empty slots) against a whole row, without backtracking.
+
+    Each text is placed at its leftmost occurrence after the previous one (the last one must end the
+    row). If any placement fits, this one does, and it is the one a lazy regex ``(.+?)`` would choose;
+    a regex with several lazy slots can instead backtrack for minutes on a long row that does not match.
+    """
+
+    def __init__(self, skeleton: Sequence[object]):
+        self.texts: list[str] = [""]  # texts[0] before the first slot, texts[j] after slot j
+        for token in skeleton:
+            if token is _GAP:
+                self.texts.append("")
+            else:
+                self.texts[-1] += str(token)
+
+    def fullmatch(self, row: str) -> _Match | None:
+        head, *rest = self.texts
+        if not row.startswith(head):
+            return None
+        if not rest:
+            return _Match(()) if row == head else None
+        *inner, tail = rest
+        end = len(row) - len(tail)
+        if not row.endswith(tail):
+            return None
+        values, position = [], len(head)
+        for text in inner:
+            found = row.find(text, position + 1)  # + 1: a slot is never empty
+            if found < 0 or found + len(text) > end - 1:
+                return None
+            values.append(row[position:found])
+            position = found + len(text)
+        if end <= position:
+            return None
+        values.append(row[position:end])
+        return _Match(tuple(values))
+
+
+@dataclass
+class _Cluster:
+    skeleton: list[object]
+    members: list[int]
+    _compiled: _Pattern | None = None
+
+    @property
+    def pattern(self) -> _Pattern:
+        if self._compiled is None:
+            self._compiled = _Pattern(self.skeleton)
+        return self._compiled
+
+    def set(self, skeleton: list[object]) -> None:
+        self.skeleton, self._compiled = skeleton, None
+
+    @property
+    def gaps(self) -> int:
+        return sum(1 for token in self.skeleton if token is _GAP)
+
+
+def _mask_options(text: str) -> tuple[str, list[tuple[str, ...]], list[str]]:
+    """Replace each options block by one token; return the masked text, the option lists and the blocks."""
+    text = text.replace(_OPT, "")
+    blocks = [m.group(0) for m in _OPTIONS_BLOCK.finditer(text)]
+    options = [tuple(line[2:] for line in block.split("\n")[1:]) for block in blocks]
+    return _OPTIONS_BLOCK.sub(_OPT, text), options, blocks
+
+
+def induce_templates(texts: Sequence[str], config: InductionConfig | None = None, task: str = "") -> list[Template]:
+    """Recover the templates behind ``texts`` (rendered prompts of one task).
+
+    Args:
+        texts: rendered inputs (with their ``OPTIONS:`` blocks).
+        config: induction settings.
+        task: task name used in the templates.
+
+    Returns:
+        The recovered templates, most frequent first; slots are named after a ``Label:`` in front of them
+        (else ``text``, ``text_2`` ...) and the options block is ``{options_}``. (:func:`flan_corpus` also
+        pairs slots across templates and decides fixed versus per-row options.)
+    """
+    config = config or InductionConfig()
+    masked = [_mask_options(t)[0] for t in texts]
+    clusters = _cluster(masked, config)
+    templates = []
+    for index, cluster in enumerate(clusters):
+        names = _slot_names(cluster.skeleton)
+        templates.append(parse_template(_template_text(cluster.skeleton, names, OPTIONS_SLOT), task, f"t{index}"))
+    return templates
+
+
+def _cluster(masked: Sequence[str], config: InductionConfig) -> list[_Cluster]:
+    """Cluster (a sample of) masked rows by template and return trusted clusters, largest first."""
+    sample = list(range(len(masked)))
+    if len(sample) > config.sample_size:
+        sample = sorted(random.Random(config.seed).sample(sample, config.sample_size))
+    tokens = {i: _window(_tokens(masked[i]), config.window) for i in sample}
+    clusters: list[_Cluster] = []
+    seeds: list[_Cluster] = []
+    boot = sample[: config.bootstrap]
+    _bootstrap(boot, tokens, clusters, seeds, config)
+    for i in sample[config.bootstrap :]:
+        _add(i, masked[i], tokens[i], clusters, seeds, config)
+    clusters = _merge_clusters(clusters, config)
+    refined: list[_Cluster] = []
+    for cluster in clusters:
+        refined.extend(_refine(cluster, masked, config))
+    # a cleaned skeleton with no instruction text left ("{a}{options_}") would swallow every row
+    refined = _fold_subsumed([c for c in refined if _anchored(c.skeleton)], masked)
+    largest = max((len(c.members) for c in refined), default=0)
+    support = max(config.min_support, math.ceil(config.min_support_fraction * len(sample)),
+                  math.ceil(config.relative_support * largest))
+    trusted = [c for c in refined if len(c.members) >= support and _anchored(c.skeleton)]
+    trusted.sort(key=lambda c: (-len(c.members), -_literal_words(c.skeleton)))
+    return trusted
+
+
+def _anchored(skeleton: Sequence[object]) -> bool:
+    """Whether a skeleton has instruction text: two words in a row, or a word on a labelled or own line.
+
+    Skeletons made of single common words between slots ("{a} of {b} the {c}") are chance, and one
+    without any word ("{a}\\n{options_}") cannot be told from field text: neither is a template.
+    """
+    for run in _runs(skeleton):
+        text = "".join(str(t) for t in run)
+        words = sum(1 for t in run if _is_word(t))
+        if words >= 2 or (words == 1 and ("\n" in text or ":" in text)):
+            return True
+    return False
+
+
+def _fold_subsumed(clusters: list[_Cluster], masked: Sequence[str]) -> list[_Cluster]:
+    """Fold a cluster into a larger one whose template already explains all its rows.
+
+    A few rows whose field happens to share a phrase ("If ... what would stand out?") otherwise form a
+    more specific template of their own.
+    """
+    clusters = sorted(clusters, key=lambda c: -len(c.members))
+    changed = True
+    while changed:
+        changed = False
+        for host, guest in itertools.permutations(clusters, 2):
+            if not all(host.pattern.fullmatch(masked[i]) for i in guest.members):
+                continue
+            # the more specific skeleton wins when it explains (nearly) all of the host's rows too: the
+            # host then lost text to a chance alignment of field words
+            explained = sum(1 for i in host.members if guest.pattern.fullmatch(masked[i]))
+            if explained >= 0.9 * len(host.members):
+                host.set(guest.skeleton)
+            host.members.extend(guest.members)
+            clusters.remove(guest)
+            changed = True
+            break
+    return clusters
+
+
+def _bootstrap(boot: list[int], tokens, clusters: list[_Cluster], seeds: list[_Cluster], config) -> None:
+    """Pair the first rows by their best pairwise alignment: same-template pairs share the most words."""
+    pairs = []
+    for a, b in itertools.combinations(boot, 2):
+        merged = _merge(tokens[a], tokens[b])
+        pairs.append((_literal_words(merged), a, b, merged))
+    pairs.sort(key=lambda p: (-p[0], p[1], p[2]))
+    owner: dict[int, _Cluster] = {}
+    for words, a, b, merged in pairs:
+        if words < config.min_shared_words:
+            break
+        if (a in owner and b in owner) or not _anchored(merged):
+            continue
+        if a not in owner and b not in owner:
+            cluster = _Cluster(merged, [a, b])
+            clusters.append(cluster)
+            owner[a] = owner[b] = cluster
+            continue
+        cluster, new = (owner[a], b) if a in owner else (owner[b], a)
+        candidate = _merge(cluster.skeleton, tokens[new])
+        if _keeps(cluster.skeleton, candidate, config):
+            cluster.set(candidate)
+            cluster.members.append(new)
+            owner[new] = cluster
+    for i in boot:
+        if i not in owner:
+            seeds.append(_Cluster(list(tokens[i]), [i]))
+
+
+def _merge_clusters(clusters: list[_Cluster], config: InductionConfig) -> list[_Cluster]:
+    """Join clusters of one template that started apart (their seeds shared some field text by chance).
+
+    Two clusters are one template when their common skeleton keeps most of one skeleton's words.
+    """
+    clusters = list(clusters)
+    while True:
+        best = None
+        for a, b in itertools.combinations(range(len(clusters)), 2):
+            merged = _merge(clusters[a].skeleton, clusters[b].skeleton)
+            # one side may carry extra chance text (a stock sentence shared by its few rows)
+            if _keeps(clusters[a].skeleton, merged, config) or _keeps(clusters[b].skeleton, merged, config):
+                words = _literal_words(merged)
+                if best is None or words > best[0]:
+                    best = (words, a, b, merged)
+        if best is None:
+            return clusters
+        _, a, b, merged = best
+        joined = _Cluster(merged, clusters[a].members + clusters[b].members)
+        clusters = [c for i, c in enumerate(clusters) if i not in (a, b)] + [joined]
+
+
+def _keeps(old: Sequence[object], new: Sequence[object], config: InductionConfig) -> bool:
+    """Whether the common skeleton ``new`` still describes the template ``old`` described."""
+    words = _literal_words(new)
+    return _shares(new, config) and words >= config.keep_fraction * _literal_words(old)
+
+
+def _shares(skeleton: Sequence[object], config: InductionConfig) -> bool:
+    """Whether two rows share enough instruction text to come from one template."""
+    return _literal_words(skeleton) >= config.min_shared_words and _anchored(skeleton)
+
+
+def _add(i: int, text: str, row: list[str], clusters: list[_Cluster], seeds: list[_Cluster], config) -> None:
+    """Put row ``i`` into the cluster it matches, generalises best, or pairs with a seed; else seed it."""
+    for cluster in clusters:
+        if cluster.pattern.fullmatch(text):
+            cluster.members.append(i)
+            return
+    best: tuple[int, _Cluster, list[object]] | None = None
+    for cluster in clusters:
+        candidate = _merge(cluster.skeleton, row)
+        if _keeps(cluster.skeleton, candidate, config) and (best is None or _literal_words(candidate) > best[0]):
+            best = (_literal_words(candidate), cluster, candidate)
+    if best is not None:
+        best[1].set(best[2])
+        best[1].members.append(i)
+        return
+    best_seed: tuple[int, _Cluster, list[object]] | None = None
+    for seed in seeds:
+        candidate = _merge(seed.skeleton, row)
+        words = _literal_words(candidate)
+        if _shares(candidate, config) and (best_seed is None or words > best_seed[0]):
+            best_seed = (words, seed, candidate)
+    if best_seed is not None:
+        seeds.remove(best_seed[1])
+        clusters.append(_Cluster(best_seed[2], best_seed[1].members + [i]))
+        return
+    seeds.append(_Cluster(list(row), [i]))
+
+
+def _refine(cluster: _Cluster, masked: Sequence[str], config: InductionConfig, depth: int = 0) -> list[_Cluster]:
+    """Turn near-constant slots into text (ejecting odd rows) and split clusters on recurring slot values;
+    drop separators that are ambiguous inside the field text; move whitespace every value shares out of slots."""
+    cluster.set(_tidy(_absorb_punctuation(cluster.skeleton)))
+    matches = {i: m for i in cluster.members if (m := cluster.pattern.fullmatch(masked[i])) is not None}
+    cluster.members = list(matches)
+    n = len(matches)
+    if n < config.min_support or depth > 12:
+        return [cluster]
+    trimmed = _trim_whitespace(cluster, matches)
+    if trimmed is not None:
+        return _refine(_Cluster(trimmed, cluster.members), masked, config, depth + 1)
+    gap_positions = [index for index, token in enumerate(cluster.skeleton) if token is _GAP]
+    for slot, position in enumerate(gap_positions):
+        values = Counter(m.group(slot + 1) for m in matches.values())
+        top, top_count = values.most_common(1)[0]
+        if top_count >= config.constant_share * n:
+            kept = [i for i, m in matches.items() if m.group(slot + 1) == top]
+            return _refine(_literalized(cluster, position, top, kept), masked, config, depth + 1)
+        recurring = [(v, c) for v, c in values.items() if c >= config.min_support]
+        if 2 <= len(recurring) <= 4 and sum(c for _, c in recurring) >= config.constant_share * n:
+            parts = []
+            for value, _ in recurring:
+                kept = [i for i, m in matches.items() if m.group(slot + 1) == value]
+                parts.extend(_refine(_literalized(cluster, position, value, kept), masked, config, depth + 1))
+            return parts
+    for change in (_ambiguous_separator, _specialized):
+        skeleton = change(cluster, matches, config)
+        if skeleton is not None:
+            return _refine(_Cluster(_tidy(skeleton), cluster.members), masked, config, depth + 1)
+    return [cluster]
+
+
+def _separates(run: Sequence[object]) -> bool:
+    """Whether a literal between two slots looks like template text: a line break, a label colon, a quote,
+    the options block, or three words or more (shorter phrases recur in ordinary field text)."""
+    text = "".join(str(t) for t in run)
+    return any(mark in text for mark in ("\n", ":", '"', _OPT)) or _literal_words(run) >= 3
+
+
+def _specialized(
+    cluster: _Cluster, matches: Mapping[int, _Match], config: InductionConfig
+) -> list[object] | None:
+    """Split a slot at a labelled line break that every one of its values contains exactly once.
+
+    Growing a cluster one row at a time can lose a separator ("\\n\\nSentence:\\n") when field words of
+    two rows align across it; the separator is then still inside every value of the merged slot.
+    """
+    skeleton = cluster.skeleton
+    gaps = [index for index, token in enumerate(skeleton) if token is _GAP]
+    for slot, position in enumerate(gaps, start=1):
+        values = [m.group(slot) for m in matches.values()]
+        common: list[object] = _window(_tokens(values[0]), config.window)
+        for value in values[1:]:
+            common = _merge(common, _window(_tokens(value), config.window))
+        for run in _runs(common):
+            text = "".join(str(t) for t in run)
+            if ("\n" in text.strip(" ") or ":" in text) and _literal_words(run) >= 1 and all(
+                v.count(text) == 1 and not v.startswith(text) and not v.endswith(text) for v in values
+            ):
+                return skeleton[:position] + [_GAP, *run, _GAP] + skeleton[position + 1 :]
+    return None
+
+
+def _runs(skeleton: Sequence[object]) -> list[list[object]]:
+    """The literal runs of a skeleton (the text between its gaps)."""
+    runs, run = [], []
+    for token in [*skeleton, _GAP]:
+        if token is _GAP:
+            if run:
+                runs.append(run)
+            run = []
+        else:
+            run.append(token)
+    return runs
+
+
+def _ambiguous_separator(
+    cluster: _Cluster, matches: Mapping[int, _Match], config: InductionConfig  # noqa: ARG001 (same signature)
+) -> list[object] | None:
+    """The skeleton without a literal between two slots that recurs inside their text ("of the").
+
+    Separators of one or two words on one line ("{a} the {b}") are dropped as well. A template's separator ("\\n\\nQuestion: ") occurs once where its two fields meet; a phrase that is
+    common in the field text occurs there several times in many rows, so it cannot be told apart.
+    """
+    skeleton = cluster.skeleton
+    gaps = [index for index, token in enumerate(skeleton) if token is _GAP]
+    for slot, (left, right) in enumerate(itertools.pairwise(gaps), start=1):
+        separator = "".join(str(t) for t in skeleton[left + 1 : right])
+        spans = [m.group(slot) + separator + m.group(slot + 1) for m in matches.values()]
+        repeated = sum(1 for span in spans if span.count(separator) > 1)
+        if repeated > 0.3 * len(spans) or not _separates(skeleton[left + 1 : right]):
+            return skeleton[:left] + [_GAP] + skeleton[right + 1 :]
+    return None
+
+
+def _trim_whitespace(cluster: _Cluster, matches: Mapping[int, _Match]) -> list[object] | None:
+    """Text at the edge of every value of a slot belongs to the template when it is whitespace or
+    label-like (``"Sentence:\\n"``, ``": "``): alignment sometimes leaves it inside the slot."""
+    skeleton = list(cluster.skeleton)
+    gaps = [index for index, token in enumerate(skeleton) if token is _GAP]
+    for slot, position in enumerate(gaps, start=1):
+        values = [_tokens(m.group(slot)) for m in matches.values()]
+        for from_end in (False, True):
+            edge = _common_edge(values, from_end)
+            text = "".join(edge)
+            if edge and (not text.strip() or ":" in text or "\n" in text):
+                middle = [_GAP, *edge] if from_end else [*edge, _GAP]
+                return skeleton[:position] + middle + skeleton[position + 1 :]
+    return None
+
+
+def _common_edge(values: Sequence[Sequence[str]], from_end: bool) -> list[str]:
+    """The longest token prefix (or suffix) that every value shares and that leaves each value non-empty."""
+    shortest = min(len(v) for v in values)
+    edge: list[str] = []
+    for k in range(shortest - 1):  # keep at least one token of each value
+        column = {v[-1 - k] if from_end else v[k] for v in values}
+        if len(column) != 1:
+            break
+        edge.append(column.pop())
+    return edge[::-1] if from_end else edge
+
+
+def _literalized(cluster: _Cluster, position: int, value: str, members: list[int]) -> _Cluster:
+    skeleton = cluster.skeleton[:position] + _tokens(value) + cluster.skeleton[position + 1 :]
+    return _Cluster(_tidy(skeleton), members)
+
+
+def _slot_labels(skeleton: Sequence[object]) -> list[str | None]:
+    """Per gap, the ``Label:`` written right before it on its line (``Premise: {premise}``), else ``None``."""
+    labels: list[str | None] = []
+    literal = ""
+    for token in skeleton:
+        if token is _GAP:
+            match = _FIELD_NAME.search(literal.rsplit("\n", 1)[-1])
+            labels.append(re.sub(r"\W+", "_", match.group(1).strip().lower()) if match else None)
+            literal = ""
+        else:
+            literal += str(token)
+    return labels
+
+
+def _unique_names(labels: Sequence[str | None]) -> list[str]:
+    """Slot names from labels: ``text`` where there is none, suffixes for repeats, no reserved names."""
+    names: list[str] = []
+    for label in labels:
+        base = label or "text"
+        if base in ("options", OPTIONS_SLOT, "target", "id", "task"):
+            base += "_text"
+        name, suffix = base, 2
+        while name in names:
+            name, suffix = f"{base}_{suffix}", suffix + 1
+        names.append(name)
+    return names
+
+
+def _slot_names(skeleton: Sequence[object]) -> list[str]:
+    """A name per gap: the ``Label:`` right before it (``Premise: {premise}``), else ``text``."""
+    return _unique_names(_slot_labels(skeleton))
+
+
+def _template_text(skeleton: Sequence[object], names: Sequence[str], options_slot: str) -> str:
+    parts, slot = [], 0
+    for token in skeleton:
+        if token is _GAP:
+            parts.append("{" + names[slot] + "}")
+            slot += 1
+        else:
+            parts.append(str(token).replace("{", "{{").replace("}", "}}").replace(_OPT, "{" + options_slot + "}"))
+    return "".join(parts)
