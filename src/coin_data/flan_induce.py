@@ -7,9 +7,9 @@ dropped) and weakly supported clusters are discarded. Where exactly each slot st
 afterwards by :mod:`coin_data.flan_edges`; :mod:`coin_data.flan` matches every row and builds the corpus.
 
 Example:
-    >>> rows = [f"Question: {q}\nAnswer with a short phrase." for q in ["why is it", "who wrote it", "where is it"]]
+    >>> rows = [f"Question: {q}\\nAnswer with a short phrase." for q in ["why is it", "who wrote it", "where is it"]]
     >>> [t.text for t in induce_templates(rows, InductionConfig(min_support=2))]
-    ['Question: {question}\nAnswer with a short phrase.']
+    ['Question: {question}\\nAnswer with a short phrase.']
 """
 
 from __future__ import annotations
