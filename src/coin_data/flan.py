@@ -1,23 +1,24 @@
-"""FLAN-format sources: rows of already rendered ``inputs`` + ``targets``, templates recovered by induction.
+"""FLAN-format sources: rows of already rendered ``inputs`` + ``targets``, their templates recovered.
 
 The FLAN collection on the Hub (``Muennighoff/flan``: one JSONL file per task and split, e.g.
 ``train/rte_10templates_train.jsonl``, rows ``{"inputs", "targets", "task"}``) ships prompts that are
 already rendered: each row is one instance filled into one of the task's (up to 10) templates. To
-paraphrase an *instruction* we need the template back. Instead of one hand-written regex per FLAN
-template, :func:`induce_templates` recovers them from the rows themselves:
+paraphrase an *instruction* we need the template back:
 
-1. the ``OPTIONS:`` block (``OPTIONS:\\n- a\\n- b``) is set aside as one token;
-2. rows are clustered by alignment: the text two rows of one template share is that template's
-   instruction, the parts that differ are slots (``difflib`` matching blocks on word tokens);
-3. each cluster is cleaned: a "slot" whose value is nearly constant is instruction text (odd rows are
-   noise), a slot with a few recurring values marks two templates that differ by a word (split);
-4. templates seen in fewer than ``min_support`` sampled rows are not trusted;
-5. every row (not only the sample) is matched against the recovered templates; slots of different
-   templates are paired by the statistics of their values (length, question marks) so that one instance
-   can be rendered under every template of its task.
+1. where the collection's own template list is given (``patterns``, e.g. FLAN's ``templates.py`` read by
+   :mod:`coin_data.flan_patterns`), rows are matched against it exactly;
+2. the other rows are clustered by alignment (:mod:`coin_data.flan_induce`): the text rows of one template
+   share is its instruction, the parts that differ are slots;
+3. the slot edges are settled (:mod:`coin_data.flan_edges`): text every value shares at a slot edge is
+   given to the template or to the field on evidence from the task's other templates; a slot boundary
+   never splits a token on a guess, and an edge the rows cannot decide makes the template *ambiguous*;
+4. every row is matched against the templates; slots of different templates are paired by the look of
+   their values so that one instance can be rendered under every template of its task
+   (:mod:`coin_data.flan_assemble`).
 
-Rows that match no recovered template, or leave a slot empty, are counted with their reason and kept as
-examples in the :class:`InductionReport` (the dataset card shows them): never dropped silently.
+Rows that match no template, or leave a slot empty, are counted with their reason and kept as examples
+in the :class:`InductionReport` (the dataset card shows them); rows under an ambiguous template are kept
+but counted apart from the exact recoveries, with the template and why: never accepted silently.
 
 Example:
     >>> rows = [f'Premise: {p}\\nIs it true that "{h}"?\\nOPTIONS:\\n- yes\\n- no' for p, h in
@@ -29,36 +30,26 @@ Example:
 
 from __future__ import annotations
 
-import itertools
-import math
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
-from coin_data.flan_induce import (
-    _OPT,
-    InductionConfig,
-    _cluster,
-    _literal_words,
-    _mask_options,
-    _slot_labels,
-    _template_text,
-    _unique_names,
+from coin_data.flan_assemble import (
+    PATTERNS,
+    Matched,
+    Recovered,
+    RecoveredTemplate,
+    assemble,
+    pair_fields,
+    texts_of,
 )
-from coin_data.sources import (
-    CLASSIFICATION,
-    GENERATION,
-    Corpus,
-    CorpusError,
-    Instance,
-    Row,
-    TaskSpec,
-    apply_column_map,
-    read_rows,
-)
-from coin_data.templates import OPTIONS_SLOT, Template, TemplateError, parse_template
+from coin_data.flan_edges import settle_edges
+from coin_data.flan_induce import InductionConfig, _cluster, _mask_options
+from coin_data.flan_patterns import Pattern, load_patterns_file, match_row, place
+from coin_data.sources import Corpus, CorpusError, Row, apply_column_map, read_rows
+from coin_data.templates import Template, parse_template
 
 FLAN_REPO = "Muennighoff/flan"
 # Short names users type -> the file names of Muennighoff/flan (``<name>_10templates_<split>.jsonl``).
@@ -92,19 +83,22 @@ class UnrecoveredRow:
 
 @dataclass
 class TaskInduction:
-    """What induction found for one source task."""
+    """What template recovery found for one source task."""
 
     task: str
     rows: int = 0
-    recovered: int = 0
-    templates: list[tuple[str, str, str, int]] = field(default_factory=list)  # (task, id, text, rows matched)
+    recovered: int = 0  # rows recovered exactly: an unambiguous template and an unambiguous split
+    ambiguous: int = 0  # rows kept under an ambiguous template or with an ambiguous split (reported)
+    templates: list[RecoveredTemplate] = field(default_factory=list)
     unrecovered: Counter = field(default_factory=Counter)  # reason -> rows
     examples: list[UnrecoveredRow] = field(default_factory=list)
+    row_template: dict[str, str] = field(default_factory=dict)  # instance id -> template id it was read with
+    derived: dict[str, str] = field(default_factory=dict)  # built task name -> this task
 
 
 @dataclass
 class InductionReport:
-    """Recovered templates and unrecovered rows of every FLAN task (shown in the dataset card)."""
+    """Recovered templates, ambiguous ones and unrecovered rows of every FLAN task (shown in the card)."""
 
     tasks: dict[str, TaskInduction] = field(default_factory=dict)
 
@@ -114,7 +108,19 @@ class InductionReport:
 
     @property
     def recovered(self) -> int:
+        """Rows recovered exactly (unambiguous template and split)."""
         return sum(t.recovered for t in self.tasks.values())
+
+    @property
+    def ambiguous(self) -> int:
+        """Rows kept under an ambiguous template or split."""
+        return sum(t.ambiguous for t in self.tasks.values())
+
+    def ambiguous_templates(self) -> list[RecoveredTemplate]:
+        return [entry for task in self.tasks.values() for entry in task.templates if entry.ambiguous]
+
+    def templates(self) -> list[RecoveredTemplate]:
+        return [entry for task in self.tasks.values() for entry in task.templates]
 
     def unrecovered(self) -> Counter:
         """Unrecovered rows per reason over all tasks."""
@@ -125,6 +131,20 @@ class InductionReport:
 
     def examples(self) -> list[UnrecoveredRow]:
         return [example for task in self.tasks.values() for example in task.examples]
+
+    def base_task(self, task: str) -> str:
+        """The source task a built task came from (``rte_1slot`` -> ``rte``)."""
+        for info in self.tasks.values():
+            if task in info.derived:
+                return info.task
+        return task
+
+    def template_of(self, instance_id: str) -> str | None:
+        """The id of the template an instance's row was read with."""
+        for info in self.tasks.values():
+            if instance_id in info.row_template:
+                return info.row_template[instance_id]
+        return None
 
 
 # --- reading ---------------------------------------------------------------------------------------
@@ -265,31 +285,56 @@ def _check_tasks(grouped: Mapping[str, list], wanted: set[str] | None, source: s
         raise CorpusError(f"{source}: no FLAN rows found")
 
 
+def induce_templates(texts: Sequence[str], config: InductionConfig | None = None, task: str = "") -> list[Template]:
+    """Recover the templates behind ``texts`` (rendered prompts of one task).
+
+    Args:
+        texts: rendered inputs (with their ``OPTIONS:`` blocks).
+        config: induction settings.
+        task: task name used in the templates.
+
+    Returns:
+        The recovered templates, most rows first; slots are named after a ``Label:`` in front of them (else
+        ``text``, ``text_2`` ...) and paired across templates; the options block is ``{options_}``.
+        (:func:`flan_corpus` also decides fixed versus per-row options and reports ambiguous templates.)
+    """
+    config = config or InductionConfig()
+    rows = [_Row(i, FlanRow(text, "-", f"text {i}"), *_masked(text)) for i, text in enumerate(texts)]
+    found = sorted((t for t in _induce(rows, config, lambda row, reason: None) if t.matches),
+                   key=lambda t: -len(t.matches))
+    info = TaskInduction(task)
+    specs = list(assemble(task, found, info))
+    by_text = {entry.text.replace("{options}", "{options_}"): entry.rows for entry in info.templates}
+    templates = [parse_template(text, task, f"t{i}") for i, text in
+                 enumerate(sorted(by_text, key=lambda text: -by_text[text]))]
+    return templates if specs else []
+
+
+def _masked(text: str) -> tuple[str, tuple[str, ...] | None, str | None]:
+    masked, options, blocks = _mask_options(text)
+    return masked, options[0] if options else None, blocks[0] if blocks else None
+
+
 # --- from rows to a corpus ---------------------------------------------------------------------------
 
 
-@dataclass
-class _Matched:
-    index: int  # position of the row in its task's input rows (part of the instance id)
-    row: FlanRow
-    values: list[str]
-    options: tuple[str, ...] | None
-    block: str | None
-
-
 def flan_corpus(
-    rows_by_task: Mapping[str, Sequence[FlanRow]], config: InductionConfig | None = None
+    rows_by_task: Mapping[str, Sequence[FlanRow]],
+    config: InductionConfig | None = None,
+    patterns: Mapping[str, Sequence[Pattern]] | None = None,
 ) -> Corpus:
-    """Induce templates per task, match every row, and return the tasks, instances and report.
+    """Recover templates per task, match every row, and return the tasks, instances and report.
 
     Args:
         rows_by_task: rows grouped by task (from :func:`read_flan_files` or :func:`read_flan_hub`).
         config: induction settings.
+        patterns: the collection's own templates per task (:func:`~coin_data.flan_patterns.load_patterns_file`);
+            rows are matched against them first and induction only sees the rest.
 
     Returns:
         A :class:`~coin_data.sources.Corpus` whose ``induction`` is the :class:`InductionReport`. Templates
-        of one task that use a different number of slots become a separate task ``<task>_<n>slot``
-        (an instance must fill every template of its task).
+        of one task with other fields become a task of their own (``<task>_<n>slot``, ``<task>_<fields>``,
+        ``<task>_induced``): an instance must fill every template of its task.
 
     Raises:
         CorpusError: no task has a recoverable template.
@@ -300,7 +345,8 @@ def flan_corpus(
     for name, rows in rows_by_task.items():
         info = report.tasks.setdefault(name, TaskInduction(name))
         info.rows = len(rows)
-        for spec, instances in _task_corpus(name, rows, config, info):
+        task_patterns = patterns_for(name, patterns) if patterns else []
+        for spec, instances in _task_corpus(name, rows, config, info, task_patterns):
             corpus.tasks[spec.name] = spec
             corpus.instances[spec.name] = instances
     if not corpus.tasks:
@@ -311,13 +357,39 @@ def flan_corpus(
     return corpus
 
 
-def _task_corpus(name: str, rows: Sequence[FlanRow], config: InductionConfig, info: TaskInduction):
+def patterns_for(task: str, patterns: Mapping[str, Sequence[Pattern]]) -> list[Pattern]:
+    """A task's patterns under its own name or the collection's (``glue_mrpc`` -> ``mrpc``).
+
+    Example:
+        >>> patterns_for("glue_mrpc", {"mrpc": ["p"]}), patterns_for("rte", {"cola": ["p"]})
+        (['p'], [])
+    """
+    short = {full: alias for alias, full in FLAN_ALIASES.items()}
+    for key in (task, short.get(task), task.removeprefix("glue_"), re.sub(r"_(matched|mismatched)$", "", task)):
+        if key and key in patterns:
+            return list(patterns[key])
+    return []
+
+
+@dataclass
+class _Row:
+    """A usable row of a task: position, the row, inputs with the options block masked, the block."""
+
+    index: int
+    row: FlanRow
+    masked: str
+    options: tuple[str, ...] | None
+    block: str | None
+
+
+def _task_corpus(name: str, rows: Sequence[FlanRow], config: InductionConfig, info: TaskInduction,
+                 patterns: Sequence[Pattern]):
     def reject(row: FlanRow, reason: str) -> None:
         info.unrecovered[reason] += 1
         if sum(1 for e in info.examples if e.reason == reason) < config.examples_per_reason:
             info.examples.append(UnrecoveredRow(name, row.where, reason, row.inputs))
 
-    usable, masked_all, extras = [], [], []
+    usable: list[_Row] = []
     for position, row in enumerate(rows):
         masked, options, blocks = _mask_options(row.inputs)
         if not row.inputs.strip() or not row.targets.strip():
@@ -325,131 +397,60 @@ def _task_corpus(name: str, rows: Sequence[FlanRow], config: InductionConfig, in
         elif len(blocks) > 1:
             reject(row, MULTIPLE_OPTIONS)
         else:
-            usable.append((position, row))
-            masked_all.append(masked)
-            extras.append((options[0] if options else None, blocks[0] if blocks else None))
-    clusters = _cluster(masked_all, config) if masked_all else []
-    # most specific first: a template with more literal text wins when two could match
-    order = sorted(range(len(clusters)), key=lambda c: -_literal_words(clusters[c].skeleton))
-    matched: dict[int, list[_Matched]] = defaultdict(list)
-    for (position, row), masked, (options, block) in zip(usable, masked_all, extras):
-        for c in order:
-            m = clusters[c].pattern.fullmatch(masked)
-            if m is None:
+            usable.append(_Row(position, row, masked, options[0] if options else None, blocks[0] if blocks else None))
+    recovered, rest = _match_patterns(patterns, usable, reject) if patterns else ([], usable)
+    recovered += _induce(rest, config, reject)
+    yield from assemble(name, recovered, info)
+
+
+def _match_patterns(patterns: Sequence[Pattern], usable: Sequence[_Row], reject) -> tuple[list[Recovered], list[_Row]]:
+    """Rows matched exactly by the task's own patterns, and the rows left for induction."""
+    recovered = [Recovered(list(p.texts), names=list(p.names), method=PATTERNS) for p in patterns]
+    rest = []
+    for r in usable:
+        found = match_row(patterns, r.masked, r.row.targets)
+        if found is None:
+            rest.append(r)
+            continue
+        index, values, ambiguous = found
+        if any(not v.strip() for v in values):
+            reject(r.row, EMPTY_FIELD)
+            continue
+        recovered[index].matches.append(Matched(r.index, r.row, values, r.options, r.block, ambiguous))
+    return recovered, rest
+
+
+def _induce(usable: Sequence[_Row], config: InductionConfig, reject) -> list[Recovered]:
+    """Induce templates from the rows, settle their slot edges, and match every row against them."""
+    clusters = _cluster([r.masked for r in usable], config) if usable else []
+    if not clusters:
+        for r in usable:
+            reject(r.row, NO_TEMPLATE_MATCH)
+        return []
+    templates = [Recovered(texts_of(c.skeleton)) for c in clusters]
+    _match_induced(templates, usable, lambda row, reason: None)
+    settled = settle_edges([t.texts for t in templates], [[m.values for m in t.matches] for t in templates],
+                           pair_fields)
+    templates = [Recovered(texts, notes=notes) for texts, notes in zip(settled.texts, settled.notes)]
+    _match_induced(templates, usable, reject)
+    return templates
+
+
+def _match_induced(templates: list[Recovered], usable: Sequence[_Row], reject) -> None:
+    """Match each row against the most specific template that fits (most literal text first)."""
+    order = sorted(range(len(templates)), key=lambda t: -templates[t].literal_chars)
+    for r in usable:
+        for t in order:
+            values = place(templates[t].texts, r.masked)
+            if values is None:
                 continue
-            values = list(m.groups())
             if any(not v.strip() for v in values):
-                reject(row, EMPTY_FIELD)
+                reject(r.row, EMPTY_FIELD)
             else:
-                matched[c].append(_Matched(position, row, values, options, block))
+                templates[t].matches.append(Matched(r.index, r.row, values, r.options, r.block))
             break
         else:
-            reject(row, NO_TEMPLATE_MATCH)
-    all_matches = [m for ms in matched.values() for m in ms]
-    fixed = _fixed_options(all_matches)
-    # an instance must fill every template of its task: templates with another slot count (or with
-    # per-row options where others have none) form a task of their own
-    groups: dict[tuple[int, bool], list[int]] = defaultdict(list)
-    for c in range(len(clusters)):
-        if matched.get(c):
-            groups[(clusters[c].gaps, fixed is None and _OPT in clusters[c].skeleton)].append(c)
-    if not groups:
-        return
-    main = max(groups, key=lambda g: sum(len(matched[c]) for c in groups[g]))
-    for key, members in sorted(groups.items()):
-        task = name if key == main else f"{name}_{key[0]}slot" + ("_options" if key[1] else "")
-        spec, instances = _group_spec(task, members, clusters, matched, fixed, info)
-        info.recovered += len(instances)
-        yield spec, instances
-
-
-def _fixed_options(matches: Sequence[_Matched]) -> tuple[str, ...] | None:
-    """The task's answer set when every options block is the same and every target is one of it."""
-    seen = {m.options for m in matches if m.options is not None}
-    if len(seen) != 1:
-        return None
-    options = next(iter(seen))
-    if len(options) < 2 or any(m.options is not None and m.row.targets.strip() not in options for m in matches):
-        return None
-    return options
-
-
-def _group_spec(task, members, clusters, matched, fixed, info) -> tuple[TaskSpec, list[Instance]]:
-    members = sorted(members, key=lambda c: -len(matched[c]))
-    canonical = members[0]
-    reference = _slot_features(matched[canonical])
-    mappings = {
-        c: list(range(len(reference))) if c == canonical else _pair_slots(_slot_features(matched[c]), reference)
-        for c in members
-    }
-    # name each canonical slot by the label most templates write before it ("Premise:"), else "text"
-    votes: list[Counter] = [Counter() for _ in reference]
-    for c in members:
-        for slot, label in zip(mappings[c], _slot_labels(clusters[c].skeleton)):
-            if label is not None and slot < len(votes):
-                votes[slot][label] += 1
-    names = _unique_names([v.most_common(1)[0][0] if v else None for v in votes])
-    templates: list[Template] = []
-    instances: list[Instance] = []
-    for index, c in enumerate(members):
-        skeleton = clusters[c].skeleton
-        slot_names = [names[j] for j in mappings[c]]
-        options_slot = OPTIONS_SLOT if fixed is not None else "options"
-        text = _template_text(skeleton, slot_names, options_slot)
-        template_id = f"t{index}"
-        try:
-            template = parse_template(text, task, template_id)
-        except TemplateError as err:  # cannot happen for induced text; fail loudly if it does
-            raise CorpusError(f"task {task!r}: induced template is invalid: {err}") from None
-        templates.append(template)
-        info.templates.append((task, template_id, text, len(matched[c])))
-        for m in matched[c]:
-            fields = dict(zip(slot_names, m.values))
-            if fixed is None and m.block is not None:
-                fields["options"] = m.block
-            inst_id = f"{task}-{m.index:06d}"  # the row's position among its task's input rows
-            instances.append(Instance(inst_id, task, fields, m.row.targets.strip(), group=inst_id))
-    uses_options = fixed is None and any("options" in t.field_slots for t in templates)
-    all_fields = tuple(dict.fromkeys([*names, *(["options"] if uses_options else [])]))
-    spec = TaskSpec(
-        name=task,
-        kind=CLASSIFICATION if fixed is not None else GENERATION,
-        description=f"FLAN task {task} (templates recovered by induction)",
-        fields=all_fields,
-        options=tuple(fixed or ()),
-        target=parse_template("{target}", task, "target"),
-        templates=tuple(templates),
-    )
-    return spec, instances
-
-
-def _slot_features(matches: Sequence[_Matched]) -> list[tuple[float, float, float]]:
-    """Per slot: mean log length, share ending in '?', mean line count (what tells fields apart)."""
-    if not matches:
-        return []
-    features = []
-    for slot in range(len(matches[0].values)):
-        values = [m.values[slot] for m in matches]
-        features.append((
-            sum(math.log1p(len(v)) for v in values) / len(values),
-            sum(v.rstrip().endswith("?") for v in values) / len(values) * 3,
-            sum(v.count("\n") for v in values) / len(values),
-        ))
-    return features
-
-
-def _pair_slots(features: Sequence[tuple], reference: Sequence[tuple]) -> list[int]:
-    """For each slot of a template, the canonical slot whose values look most alike (an injective map)."""
-    n, m = len(features), len(reference)
-    if n == 0:
-        return []
-    if n > m or m > 7:
-        return list(range(n)) if n <= m else list(range(m)) + list(range(m, n))
-
-    def cost(assign: Sequence[int]) -> float:
-        return sum(sum((a - b) ** 2 for a, b in zip(features[i], reference[j])) for i, j in enumerate(assign))
-
-    return list(min(itertools.permutations(range(m), n), key=cost))
+            reject(r.row, NO_TEMPLATE_MATCH)
 
 
 def load_flan_corpus(
@@ -461,6 +462,7 @@ def load_flan_corpus(
     column_map: Mapping[str, str] | None = None,
     max_rows: int | None = None,
     induction: InductionConfig | None = None,
+    templates: str | Path | None = None,
 ) -> Corpus:
     """Read FLAN-format rows (local files, ``Muennighoff/flan``, or another Hub dataset) and induce templates.
 
@@ -474,6 +476,8 @@ def load_flan_corpus(
         column_map: ``{our_name: their_column}`` for ``inputs``, ``targets``, ``task``.
         max_rows: rows per task to read.
         induction: induction settings.
+        templates: the collection's own template list (FLAN's ``templates.py``, or JSON/YAML; see
+            :mod:`coin_data.flan_patterns`): rows are matched against it exactly, induction is the fallback.
 
     Returns:
         The corpus; ``corpus.induction`` holds the :class:`InductionReport`.
@@ -484,6 +488,7 @@ def load_flan_corpus(
         ...
         coin_data.sources.CorpusError: --source flan needs --data-files FILE... or --tasks (e.g. rte,cola) to read Muennighoff/flan from the Hub
     """
+    patterns = load_patterns_file(templates) if templates else None
     if data_files:
         rows = read_flan_files(data_files, tasks, column_map, max_rows)
     elif dataset is None or dataset == FLAN_REPO:
@@ -497,4 +502,4 @@ def load_flan_corpus(
 
         located = apply_column_map(read_hub_rows(dataset, config_name, split), column_map)
         rows = read_flan_rows(located, tasks, max_rows, default_task=task_name(dataset.split("/")[-1]))
-    return flan_corpus(rows, induction)
+    return flan_corpus(rows, induction, patterns)

@@ -7,9 +7,8 @@ dropped) and weakly supported clusters are discarded. Where exactly each slot st
 afterwards by :mod:`coin_data.flan_edges`; :mod:`coin_data.flan` matches every row and builds the corpus.
 
 Example:
-    >>> rows = [f"Question: {q}\\nAnswer with a short phrase." for q in ["why is it", "who wrote it", "where is it"]]
-    >>> [t.text for t in induce_templates(rows, InductionConfig(min_support=2))]
-    ['Question: {question}\\nAnswer with a short phrase.']
+    >>> print(_tidy(_merge(_tokens("Question: why is it?"), _tokens("Question: who came?"))))
+    ['Question', ':', ' ', <GAP>, '?']
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from coin_data.templates import OPTIONS_SLOT, Template, parse_template
+from coin_data.templates import OPTIONS_SLOT
 
 _OPTIONS_BLOCK = re.compile(r"OPTIONS:\n- [^\n]*(?:\n- [^\n]*)*")
 _OPT = "\x00"  # stands for the options block while templates are induced
@@ -256,29 +255,6 @@ def _mask_options(text: str) -> tuple[str, list[tuple[str, ...]], list[str]]:
     blocks = [m.group(0) for m in _OPTIONS_BLOCK.finditer(text)]
     options = [tuple(line[2:] for line in block.split("\n")[1:]) for block in blocks]
     return _OPTIONS_BLOCK.sub(_OPT, text), options, blocks
-
-
-def induce_templates(texts: Sequence[str], config: InductionConfig | None = None, task: str = "") -> list[Template]:
-    """Recover the templates behind ``texts`` (rendered prompts of one task).
-
-    Args:
-        texts: rendered inputs (with their ``OPTIONS:`` blocks).
-        config: induction settings.
-        task: task name used in the templates.
-
-    Returns:
-        The recovered templates, most frequent first; slots are named after a ``Label:`` in front of them
-        (else ``text``, ``text_2`` ...) and the options block is ``{options_}``. (:func:`flan_corpus` also
-        pairs slots across templates and decides fixed versus per-row options.)
-    """
-    config = config or InductionConfig()
-    masked = [_mask_options(t)[0] for t in texts]
-    clusters = _cluster(masked, config)
-    templates = []
-    for index, cluster in enumerate(clusters):
-        names = _slot_names(cluster.skeleton)
-        templates.append(parse_template(_template_text(cluster.skeleton, names, OPTIONS_SLOT), task, f"t{index}"))
-    return templates
 
 
 def _cluster(masked: Sequence[str], config: InductionConfig) -> list[_Cluster]:

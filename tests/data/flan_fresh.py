@@ -191,25 +191,22 @@ def score(rows_by_task: dict, truth: dict, corpus) -> dict:
     flagged = set()
     for info in report.tasks.values():
         for entry in info.templates:
-            key = (info.task, shape(entry.text))
+            key = (info.task, shape(entry.text.replace("{options}", "{options_}")))
             recovered_templates[(entry.task, entry.template_id)] = key
             if entry.ambiguous:
                 flagged.add((entry.task, entry.template_id))
     by_where = {}
     for task, instances in corpus.instances.items():
-        spec = corpus.tasks[task]
-        templates = {t.template_id: t for t in spec.templates}
         for inst in instances:
             base = report.base_task(task)
             index = int(inst.id.rsplit("-", 1)[1])
-            by_where[rows_by_task[base][index].where] = (task, inst, templates)
+            by_where[rows_by_task[base][index].where] = (task, inst, report.template_of(inst.id))
     rows = misses_unreported = 0
     clean = {w: t for w, t in truth.items() if not t.get("noise")}
     for where, t in clean.items():
         if where not in by_where:
             continue  # unrecovered: counted in the report with a reason
-        task, inst, _ = by_where[where]
-        template_id = report.row_template.get(where)
+        task, inst, template_id = by_where[where]
         got_shape = recovered_templates.get((task, template_id), (None, None))[1]
         true_text = TASKS[report.base_task(task)][1][t["template"]]
         got_values = sorted(v for k, v in inst.fields.items() if k != "options")
