@@ -19,7 +19,7 @@ import math
 import random
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
 
 from coin_data.templates import OPTIONS_SLOT
@@ -263,6 +263,27 @@ def _cluster(masked: Sequence[str], config: InductionConfig) -> list[_Cluster]:
     if len(sample) > config.sample_size:
         sample = sorted(random.Random(config.seed).sample(sample, config.sample_size))
     tokens = {i: _window(_tokens(masked[i]), config.window) for i in sample}
+    refined = _fold_subsumed(_clusters_of(sample, masked, tokens, config), masked)
+    # a host that took in other clusters' rows is cleaned again: the rows may show that it is several
+    # templates differing in punctuation next to a slot
+    again = [part for c in refined for part in _refine(c, masked, config)]
+    refined = _fold_subsumed([c for c in again if _anchored(c.skeleton)], masked)
+    largest = max((len(c.members) for c in refined), default=0)
+    support = max(config.min_support, math.ceil(config.min_support_fraction * len(sample)),
+                  math.ceil(config.relative_support * largest))
+    trusted = [c for c in refined if len(c.members) >= support and _anchored(c.skeleton)]
+    trusted.sort(key=lambda c: (-len(c.members), -_literal_words(c.skeleton)))
+    return trusted
+
+
+def _clusters_of(sample: list[int], masked: Sequence[str], tokens, config: InductionConfig,
+                 depth: int = 0) -> list[_Cluster]:
+    """Anchored clusters of the sampled rows.
+
+    A cluster whose cleaned skeleton keeps no instruction text ("{a}{options_}") joined templates that share
+    only a short phrase ("used correctly"), and cleaning ejects the rows of templates that joined a larger
+    one: the rows left in no cluster are clustered again with stricter settings.
+    """
     clusters: list[_Cluster] = []
     seeds: list[_Cluster] = []
     boot = sample[: config.bootstrap]
@@ -273,14 +294,14 @@ def _cluster(masked: Sequence[str], config: InductionConfig) -> list[_Cluster]:
     refined: list[_Cluster] = []
     for cluster in clusters:
         refined.extend(_refine(cluster, masked, config))
-    # a cleaned skeleton with no instruction text left ("{a}{options_}") would swallow every row
-    refined = _fold_subsumed([c for c in refined if _anchored(c.skeleton)], masked)
-    largest = max((len(c.members) for c in refined), default=0)
-    support = max(config.min_support, math.ceil(config.min_support_fraction * len(sample)),
-                  math.ceil(config.relative_support * largest))
-    trusted = [c for c in refined if len(c.members) >= support and _anchored(c.skeleton)]
-    trusted.sort(key=lambda c: (-len(c.members), -_literal_words(c.skeleton)))
-    return trusted
+    kept = [c for c in refined if _anchored(c.skeleton)]
+    placed = {i for c in kept for i in c.members}
+    lost = [i for i in sample if i not in placed]
+    if lost and depth < 2 and len(lost) >= 2 * config.min_support:
+        stricter = replace(config, keep_fraction=min(0.95, config.keep_fraction + 0.15),
+                           min_shared_words=config.min_shared_words + 1)
+        kept += _clusters_of(lost, masked, tokens, stricter, depth + 1)
+    return kept
 
 
 def _anchored(skeleton: Sequence[object]) -> bool:
@@ -438,11 +459,51 @@ def _refine(cluster: _Cluster, masked: Sequence[str], config: InductionConfig, d
                 kept = [i for i, m in matches.items() if m.group(slot + 1) == value]
                 parts.extend(_refine(_literalized(cluster, position, value, kept), masked, config, depth + 1))
             return parts
+    split = _split_on_edge_marks(cluster, matches, config)
+    if split is not None:
+        return [part for piece in split for part in _refine(piece, masked, config, depth + 1)]
     for change in (_ambiguous_separator, _specialized):
         skeleton = change(cluster, matches, config)
         if skeleton is not None:
             return _refine(_Cluster(_tidy(skeleton), cluster.members), masked, config, depth + 1)
     return [cluster]
+
+
+def _edge_marks(value: str, from_end: bool) -> str:
+    """The characters before the first (after the last) letter or digit of a value."""
+    size = 0
+    for ch in reversed(value) if from_end else value:
+        if ch.isalnum():
+            break
+        size += 1
+    return value[len(value) - size:] if from_end else value[:size]
+
+
+def _split_on_edge_marks(cluster: _Cluster, matches: Mapping[int, _Match], config: InductionConfig):
+    """Split a cluster whose slot values start (end) with one of a few recurring runs of punctuation.
+
+    Templates that differ only in punctuation next to a slot (``article -- {text}`` / ``article: "{text}"``)
+    align into one cluster with the punctuation inside the slot. Field text starts with a letter in some rows,
+    so a start made of punctuation in every row, in 2-4 forms, marks several templates. At the end a field's
+    own final punctuation varies (``.``/``?``), so there the forms must share their first character
+    (``."`` / ``.".``: the templates differ after the field's own full stop).
+    """
+    gaps = [index for index, token in enumerate(cluster.skeleton) if token is _GAP]
+    for slot, position in enumerate(gaps, start=1):
+        for from_end in (False, True):
+            marks = {i: _edge_marks(m.group(slot), from_end) for i, m in matches.items()}
+            forms = Counter(marks.values())
+            if "" in forms or not 2 <= len(forms) <= 4 or min(forms.values()) < config.min_support:
+                continue
+            if from_end and len({form[0] for form in forms}) > 1:
+                continue
+            parts = []
+            for form in forms:
+                middle = [_GAP, *_tokens(form)] if from_end else [*_tokens(form), _GAP]
+                skeleton = cluster.skeleton[:position] + middle + cluster.skeleton[position + 1 :]
+                parts.append(_Cluster(_tidy(skeleton), [i for i, mark in marks.items() if mark == form]))
+            return parts
+    return None
 
 
 def _separates(run: Sequence[object]) -> bool:
