@@ -340,6 +340,25 @@ def _fold_subsumed(clusters: list[_Cluster], masked: Sequence[str]) -> list[_Clu
             clusters.remove(guest)
             changed = True
             break
+    return _dissolve_spread(clusters, masked)
+
+
+def _dissolve_spread(clusters: list[_Cluster], masked: Sequence[str]) -> list[_Cluster]:
+    """Dissolve a smaller cluster whose rows larger clusters explain between them (a chance phrase shared
+    by rows of two templates that differ in punctuation: ``Q: "What does {a} mean"\nChoose {b}``)."""
+    for guest in sorted(clusters, key=lambda c: len(c.members)):
+        hosts = [c for c in clusters if c is not guest and len(c.members) > len(guest.members)]
+        owners = {}
+        for i in guest.members:
+            owner = next((h for h in hosts if h.pattern.fullmatch(masked[i])), None)
+            if owner is None:
+                break
+            owners[i] = owner
+        else:
+            if hosts:
+                for i, owner in owners.items():
+                    owner.members.append(i)
+                clusters = [c for c in clusters if c is not guest]
     return clusters
 
 
@@ -513,10 +532,14 @@ def _separates(run: Sequence[object]) -> bool:
     return any(mark in text for mark in ("\n", ":", '"', _OPT)) or _literal_words(run) >= 3
 
 
+_BRACKETS = "\"'()[]<>{}*|"
+
+
 def _specialized(
     cluster: _Cluster, matches: Mapping[int, _Match], config: InductionConfig
 ) -> list[object] | None:
-    """Split a slot at a labelled line break that every one of its values contains exactly once.
+    """Split a slot at a labelled (or bracketed: ``?]\n``) line break that every one of its values contains
+    exactly once.
 
     Growing a cluster one row at a time can lose a separator ("\\n\\nSentence:\\n") when field words of
     two rows align across it; the separator is then still inside every value of the merged slot.
@@ -528,9 +551,12 @@ def _specialized(
         common: list[object] = _window(_tokens(values[0]), config.window)
         for value in values[1:]:
             common = _merge(common, _window(_tokens(value), config.window))
-        for run in _runs(common):
+        # alignment can miss a short run of marks around a line break ("?]\n"): try those directly too
+        breaks = [_tokens(m.group(0)) for m in re.finditer(r"[^\w\s]*\n+[^\w\s]*", values[0])]
+        for run in [*_runs(common), *breaks]:
             text = "".join(str(t) for t in run)
-            if ("\n" in text.strip(" ") or ":" in text) and _literal_words(run) >= 1 and all(
+            marked = _literal_words(run) >= 1 or any(mark in text for mark in _BRACKETS)
+            if ("\n" in text.strip(" ") or ":" in text) and marked and all(
                 v.count(text) == 1 and not v.startswith(text) and not v.endswith(text) for v in values
             ):
                 return skeleton[:position] + [_GAP, *run, _GAP] + skeleton[position + 1 :]
