@@ -264,6 +264,8 @@ def _settle_side(edge: _Edge, side: str, peers: Sequence[_Edge]) -> str | None:
     template_glued = ""
     if glued_part:
         keep = _value_part(glued_part, n, peers, at_end)
+        if keep is None and _mid_word(edge.values, glued_part, at_end):
+            keep = glued_part  # letters glued to letters: a split there would cut a word, not a guess
         if keep is None:  # the rows do not tell: a slot boundary never splits a token on a guess
             notes.append(f"{glued_part!r} is glued to the varying text and {where} every value; kept in the value")
             keep = glued_part
@@ -275,6 +277,15 @@ def _settle_side(edge: _Edge, side: str, peers: Sequence[_Edge]) -> str | None:
         edge.head += token_part + template_glued
         edge.open_head = ""
     return "; ".join(notes) or None
+
+
+def _mid_word(values: Sequence[str], glued: str, at_end: bool) -> bool:
+    """Whether glued text and the varying text next to it are letters or digits in every value."""
+    inner = glued[0] if at_end else glued[-1]
+    if not inner.isalnum():
+        return False
+    size = len(glued)
+    return all((v[len(v) - size - 1] if at_end else v[size]).isalnum() for v in values if len(v) > size)
 
 
 def _split_token(shared: str, kind: str, at_end: bool) -> tuple[str, str]:

@@ -297,11 +297,30 @@ def _clusters_of(sample: list[int], masked: Sequence[str], tokens, config: Induc
     kept = [c for c in refined if _anchored(c.skeleton)]
     placed = {i for c in kept for i in c.members}
     lost = [i for i in sample if i not in placed]
+    stricter = replace(config, keep_fraction=min(0.95, config.keep_fraction + 0.15),
+                       min_shared_words=config.min_shared_words + 1)
     if lost and depth < 2 and len(lost) >= 2 * config.min_support:
-        stricter = replace(config, keep_fraction=min(0.95, config.keep_fraction + 0.15),
-                           min_shared_words=config.min_shared_words + 1)
         kept += _clusters_of(lost, masked, tokens, stricter, depth + 1)
+    if depth == 0:
+        kept = [part for c in kept for part in _split_general(c, masked, tokens, stricter)]
     return kept
+
+
+def _split_general(cluster: _Cluster, masked: Sequence[str], tokens, stricter: InductionConfig) -> list[_Cluster]:
+    """Templates that share only a short phrase ("{a} used correctly?\n{options_}") as one cluster: its rows
+    clustered with stricter settings fall into groups that each share more instruction text. Chance
+    phrases in field text do not split a true template: the rows without the phrase keep the parent's text.
+    """
+    if len(cluster.members) < 2 * stricter.min_support:
+        return [cluster]
+    parts = _clusters_of(sorted(cluster.members), masked, tokens, stricter, depth=1)
+    words = _literal_words(cluster.skeleton)
+    covered = sum(len(p.members) for p in parts)
+    if len(parts) >= 2 and covered >= 0.9 * len(cluster.members) and all(
+        _literal_words(p.skeleton) > words for p in parts
+    ):
+        return parts
+    return [cluster]
 
 
 def _anchored(skeleton: Sequence[object]) -> bool:
@@ -344,21 +363,23 @@ def _fold_subsumed(clusters: list[_Cluster], masked: Sequence[str]) -> list[_Clu
 
 
 def _dissolve_spread(clusters: list[_Cluster], masked: Sequence[str]) -> list[_Cluster]:
-    """Dissolve a smaller cluster whose rows larger clusters explain between them (a chance phrase shared
-    by rows of two templates that differ in punctuation: ``Q: "What does {a} mean"\nChoose {b}``)."""
+    """Dissolve a smaller cluster whose rows larger clusters explain between them, all or most of them.
+
+    A phrase that recurs in field text (``What does "{a}" mean in {b}``) can gather rows of several
+    templates (and a noise row or two) into a cluster of its own; a true template's rows all share its
+    text, so larger clusters explain either none of them or all.
+    """
     for guest in sorted(clusters, key=lambda c: len(c.members)):
         hosts = [c for c in clusters if c is not guest and len(c.members) > len(guest.members)]
         owners = {}
         for i in guest.members:
             owner = next((h for h in hosts if h.pattern.fullmatch(masked[i])), None)
-            if owner is None:
-                break
-            owners[i] = owner
-        else:
-            if hosts:
-                for i, owner in owners.items():
-                    owner.members.append(i)
-                clusters = [c for c in clusters if c is not guest]
+            if owner is not None:
+                owners[i] = owner
+        if hosts and len(owners) >= 0.6 * len(guest.members):
+            for i, owner in owners.items():
+                owner.members.append(i)
+            clusters = [c for c in clusters if c is not guest]
     return clusters
 
 
