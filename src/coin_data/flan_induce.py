@@ -277,7 +277,7 @@ def _cluster(masked: Sequence[str], config: InductionConfig) -> list[_Cluster]:
 
 
 def _clusters_of(sample: list[int], masked: Sequence[str], tokens, config: InductionConfig,
-                 depth: int = 0) -> list[_Cluster]:
+                 depth: int = 0, split: bool = True) -> list[_Cluster]:
     """Anchored clusters of the sampled rows.
 
     A cluster whose cleaned skeleton keeps no instruction text ("{a}{options_}") joined templates that share
@@ -297,11 +297,11 @@ def _clusters_of(sample: list[int], masked: Sequence[str], tokens, config: Induc
     kept = [c for c in refined if _anchored(c.skeleton)]
     placed = {i for c in kept for i in c.members}
     lost = [i for i in sample if i not in placed]
-    stricter = replace(config, keep_fraction=min(0.95, config.keep_fraction + 0.15),
-                       min_shared_words=config.min_shared_words + 1)
+    stricter = replace(config, keep_fraction=min(0.8, config.keep_fraction + 0.15),
+                       min_shared_words=min(5, config.min_shared_words + 1))
     if lost and depth < 2 and len(lost) >= 2 * config.min_support:
-        kept += _clusters_of(lost, masked, tokens, stricter, depth + 1)
-    if depth == 0:
+        kept += _clusters_of(lost, masked, tokens, stricter, depth + 1, split=False)
+    if depth == 0 and split:
         kept = [part for c in kept for part in _split_general(c, masked, tokens, stricter)]
     return kept
 
@@ -311,10 +311,10 @@ def _split_general(cluster: _Cluster, masked: Sequence[str], tokens, stricter: I
     clustered with stricter settings fall into groups that each share more instruction text. Chance
     phrases in field text do not split a true template: the rows without the phrase keep the parent's text.
     """
-    if len(cluster.members) < 2 * stricter.min_support:
-        return [cluster]
-    parts = _clusters_of(sorted(cluster.members), masked, tokens, stricter, depth=1)
     words = _literal_words(cluster.skeleton)
+    if len(cluster.members) < 2 * stricter.min_support or words > stricter.min_shared_words:
+        return [cluster]  # only a cluster held together by a few words is suspect (stock phrases would split others)
+    parts = _clusters_of(sorted(cluster.members), masked, tokens, stricter, split=False)
     covered = sum(len(p.members) for p in parts)
     if len(parts) >= 2 and covered >= 0.9 * len(cluster.members) and all(
         _literal_words(p.skeleton) > words for p in parts
