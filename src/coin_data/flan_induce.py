@@ -308,8 +308,8 @@ def _clusters_of(sample: list[int], masked: Sequence[str], tokens, config: Induc
 
 def _split_general(cluster: _Cluster, masked: Sequence[str], tokens, stricter: InductionConfig) -> list[_Cluster]:
     """Templates that share only a short phrase ("{a} used correctly?\n{options_}") as one cluster: its rows
-    clustered with stricter settings fall into groups that each share more instruction text. Chance
-    phrases in field text do not split a true template: the rows without the phrase keep the parent's text.
+    clustered with stricter settings fall into a few well supported groups that each share more instruction
+    text. Stock phrases in field text split a template into many small groups instead, and are ignored.
     """
     words = _literal_words(cluster.skeleton)
     if len(cluster.members) < 2 * stricter.min_support or words > stricter.min_shared_words:
@@ -317,7 +317,7 @@ def _split_general(cluster: _Cluster, masked: Sequence[str], tokens, stricter: I
     parts = _clusters_of(sorted(cluster.members), masked, tokens, stricter, split=False)
     covered = sum(len(p.members) for p in parts)
     if len(parts) >= 2 and covered >= 0.9 * len(cluster.members) and all(
-        _literal_words(p.skeleton) > words for p in parts
+        _literal_words(p.skeleton) > words and len(p.members) >= stricter.min_support for p in parts
     ):
         return parts
     return [cluster]
