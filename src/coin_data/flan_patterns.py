@@ -147,6 +147,8 @@ def patterns_from_data(data, where: str) -> dict[str, list[Pattern]]:
             raise CorpusError(f"{label}: inputs and targets must be non-empty strings")
         pattern = _parse(task, pair[0], pair[1], label)
         known = patterns.setdefault(task, [])
+        if pattern is None:
+            continue  # a slot used twice: no template can keep it (each slot once); its rows go to induction
         if all((p.inputs, p.targets) != (pattern.inputs, pattern.targets) for p in known):
             known.append(pattern)
     if not patterns:
@@ -154,9 +156,11 @@ def patterns_from_data(data, where: str) -> dict[str, list[Pattern]]:
     return patterns
 
 
-def _parse(task: str, inputs: str, targets: str, label: str) -> Pattern:
+def _parse(task: str, inputs: str, targets: str, label: str) -> Pattern | None:
     texts, names = _split(inputs, label, "inputs")
     target_texts, target_names = _split(targets, label, "targets")
+    if len(set(names)) != len(names) or len(set(target_names)) != len(target_names):
+        return None
     return Pattern(task, inputs, targets, texts, names, target_texts, target_names)
 
 
@@ -178,8 +182,6 @@ def _split(text: str, label: str, part: str) -> tuple[tuple[str, ...], tuple[str
         else:
             names.append(name)
             texts.append("")
-    if len(set(names)) != len(names):
-        raise CorpusError(f"{label}: {part} uses a slot twice ({', '.join(names)})")
     return tuple(texts), tuple(names)
 
 
@@ -226,6 +228,18 @@ def place(texts: Sequence[str], row: str, rightmost: bool = False) -> list[str] 
     return values[::-1]
 
 
+def _filled(pattern: Pattern, given: Mapping[str, str]) -> tuple[list[str]]:
+    """The targets pattern with the slots the inputs already filled written out (a field used in both
+    must agree): only the targets' own slots are left to place."""
+    texts = [pattern.target_texts[0]]
+    for name, text in zip(pattern.target_names, pattern.target_texts[1:]):
+        if name in given:
+            texts[-1] += given[name] + text
+        else:
+            texts.append(text)
+    return (texts,)
+
+
 def match_row(patterns: Sequence[Pattern], masked_inputs: str, targets: str) -> tuple[int, list[str], bool] | None:
     """The most specific pattern that fits a row: ``(pattern index, input slot values, ambiguous)``.
 
@@ -242,11 +256,8 @@ def match_row(patterns: Sequence[Pattern], masked_inputs: str, targets: str) -> 
         values = place(pattern.texts, masked_inputs)
         if values is None:
             continue
-        target_values = place(pattern.target_texts, targets.strip()) if pattern.target_texts != ("",) else []
-        if target_values is None:
-            continue
         given = dict(zip(pattern.names, values))
-        if any(given.get(name, value) != value for name, value in zip(pattern.target_names, target_values)):
+        if place(*_filled(pattern, given), targets.strip()) is None:
             continue
         ambiguous = place(pattern.texts, masked_inputs, rightmost=True) != values
         if best is None or pattern.literal_chars > patterns[best[0]].literal_chars:

@@ -189,6 +189,7 @@ PATTERNS = {
         ("Passage: {text}\\nClaim: [{claim}]\\nSupported?\\n{options_}", "{answer}"),
         ("{claim} and {text}\\n{options_}", "{answer}"),
         ("Write a claim" + " about the text.\\n{text}", "{claim}"),
+        ("Is {claim} the same as {claim}?", "{answer}"),
     ],
 }
 OTHER = {"not": "patterns"}
@@ -201,7 +202,7 @@ def test_a_flan_templates_module_is_read_with_ast_and_never_run(tmp_path):
     patterns = load_patterns_file(path)
     assert list(patterns) == ["claims"]
     claims = patterns["claims"]
-    assert len(claims) == 4  # the exact duplicate is dropped
+    assert len(claims) == 4  # the exact duplicate is dropped, and the one using a slot twice (no slot lock)
     assert claims[3].inputs == "Write a claim about the text.\n{text}" and claims[3].target_names == ("claim",)
 
 
