@@ -429,6 +429,7 @@ def _induce(usable: Sequence[_Row], config: InductionConfig, reject) -> list[Rec
         return []
     templates = [Recovered(texts_of(c.skeleton)) for c in clusters]
     _match_induced(templates, usable, lambda row, reason: None)
+    templates = [t for t in templates if t.matches]  # a template more specific ones took every row from
     settled = settle_edges([t.texts for t in templates], [[m.values for m in t.matches] for t in templates],
                            pair_fields)
     templates = [Recovered(texts, notes=notes) for texts, notes in zip(settled.texts, settled.notes)]

@@ -165,6 +165,8 @@ def _glued(text: str, from_end: bool) -> str:
 def _shared_edges(edge: _Edge) -> None:
     """The text every value starts (ends) with, leaving at least one character of each value."""
     values = edge.values
+    if not values:
+        return
     shortest = min(len(v) for v in values)
     prefix = _common(values, shortest - 1, from_end=False)
     suffix = _common(values, shortest - 1 - len(prefix), from_end=True)
