@@ -77,21 +77,33 @@ class RecoveredTemplate:
 def pair_fields(rows_per_template: Sequence[Sequence[Sequence[str]]]) -> list[list[int]]:
     """Per template, a field index for each slot: the reference template's slot whose values look alike.
 
-    The reference is the template with the most slots (then the most rows); the map is injective.
+    The reference is the template with the most rows (a chance template with extra slots and few rows must
+    not set the fields); the map is injective, and a slot of a template with more slots than the reference
+    that no reference slot pairs with gets -1.
 
     Args:
         rows_per_template: per template, per row, the slot values.
 
     Returns:
-        per template, per slot, the reference slot index.
+        per template, per slot, the reference slot index (or -1).
     """
     if not rows_per_template:
         return []
     features = [_slot_features(rows) for rows in rows_per_template]
     slots = [len(rows[0]) if rows else 0 for rows in rows_per_template]
-    ref = max(range(len(rows_per_template)), key=lambda t: (slots[t], len(rows_per_template[t]), -t))
-    return [list(range(slots[t])) if t == ref else _pair_slots(features[t], features[ref])
-            for t in range(len(rows_per_template))]
+    ref = max(range(len(rows_per_template)), key=lambda t: (len(rows_per_template[t]), slots[t], -t))
+    mappings = []
+    for t in range(len(rows_per_template)):
+        if t == ref:
+            mappings.append(list(range(slots[t])))
+        elif slots[t] <= slots[ref]:
+            mappings.append(_pair_slots(features[t], features[ref]))
+        else:  # pair the reference's slots into this template's, the rest stay unpaired
+            mapping = [-1] * slots[t]
+            for j, slot in enumerate(_pair_slots(features[ref], features[t])):
+                mapping[slot] = j
+            mappings.append(mapping)
+    return mappings
 
 
 def _slot_features(rows: Sequence[Sequence[str]]) -> list[tuple[float, float, float]]:
