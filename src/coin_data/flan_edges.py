@@ -360,3 +360,38 @@ def _rebuild(texts: Sequence[str], slots: Sequence[_Edge]) -> list[str]:
         out[j] = out[j] + edge.head
         out[j + 1] = edge.tail + out[j + 1]
     return out
+
+
+def field_text_notes(texts: Sequence[Sequence[str]], values: Sequence[Sequence[Sequence[str]]],
+                     min_share: float = 0.05, min_rows: int = 3) -> list[list[str]]:
+    """Notes for templates whose text between two slots also occurs inside other templates' field values.
+
+    A phrase that recurs in field text (``said "..." to the``) can become the text of a template of its own;
+    the rows then fit that reading and the true one equally well. The text between two slots (with at least
+    one word) is checked against the values of the task's other templates.
+
+    Args:
+        texts: per template, its literal texts.
+        values: per template, per row, its slot values.
+
+    Returns:
+        per template, notes (empty when no inner text occurs in other templates' values).
+
+    Example:
+        >>> field_text_notes([["", " said ", ""], ["Text: ", ""]],
+        ...                  [[["a", "b"]] * 3, [["x said y"], ["p said q"], ["m said n"], ["z"]]])
+        [["text ' said ' between slots also occurs inside the field values of other templates (3 rows)"], []]
+    """
+    notes: list[list[str]] = []
+    for t, own in enumerate(texts):
+        found = []
+        others = [v for u, rows in enumerate(values) if u != t for row in rows for v in row]
+        for text in own[1:-1]:
+            if not any(ch.isalnum() for ch in text) or not others:
+                continue
+            hits = sum(1 for v in others if text in v)
+            if hits >= min_rows and hits >= min_share * len(others):
+                found.append(f"text {text!r} between slots also occurs inside the field values of other "
+                             f"templates ({hits} rows)")
+        notes.append(found)
+    return notes

@@ -249,3 +249,15 @@ def test_yaml_list_of_patterns_and_bad_files_name_the_file(tmp_path):
     broken.write_text(json.dumps({"qa": [["Q: {question", "{answer}"]]}))
     with pytest.raises(CorpusError, match=r"broken.json: task 'qa' entry 0: inputs has malformed braces"):
         load_patterns_file(broken)
+
+
+def test_a_template_whose_text_recurs_inside_other_field_values_is_reported():
+    from coin_data.flan_edges import field_text_notes
+
+    # a stock phrase of the field text ("said ... to the") read as a template of its own
+    texts = [["[", "]\n", " said \"", "\" to the ", "\nReply briefly."], ["Question: ", "\nPassage: ", "\nAnswer:"]]
+    values = [[["Why?", "Ann", "hi", "harbor."]] * 4,
+              [["Who?", "Ann said \"hi\" to the harbor."], ["What?", "Bo said \"no\" to the kelp."],
+               ["How?", "Cy said \"yes\" to the dune."], ["When?", "The opal shone."]]]
+    notes = field_text_notes(texts, values)
+    assert len(notes[0]) == 2 and "' said \"'" in notes[0][0] and notes[1] == []
