@@ -45,7 +45,7 @@ from coin_data.flan_assemble import (
     pair_fields,
     texts_of,
 )
-from coin_data.flan_edges import field_text_notes, settle_edges
+from coin_data.flan_edges import adjacent_word_notes, field_text_notes, settle_edges
 from coin_data.flan_induce import InductionConfig, _cluster, _mask_options
 from coin_data.flan_patterns import Pattern, load_patterns_file, match_row, place
 from coin_data.sources import Corpus, CorpusError, Row, apply_column_map, read_rows
@@ -434,9 +434,11 @@ def _induce(usable: Sequence[_Row], config: InductionConfig, reject) -> list[Rec
                            pair_fields)
     templates = [Recovered(texts, notes=notes) for texts, notes in zip(settled.texts, settled.notes)]
     _match_induced(templates, usable, reject)
-    extra = field_text_notes([t.texts for t in templates], [[m.values for m in t.matches] for t in templates])
-    for template, notes in zip(templates, extra):
-        template.notes.extend(notes)
+    texts, values = [t.texts for t in templates], [[m.values for m in t.matches] for t in templates]
+    fields = pair_fields(values)
+    for template, inner, adjacent in zip(templates, field_text_notes(texts, values),
+                                         adjacent_word_notes(texts, values, fields)):
+        template.notes.extend(inner + adjacent)
     return templates
 
 

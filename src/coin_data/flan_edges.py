@@ -32,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -395,3 +396,51 @@ def field_text_notes(texts: Sequence[Sequence[str]], values: Sequence[Sequence[S
                              f"templates ({hits} rows)")
         notes.append(found)
     return notes
+
+
+def adjacent_word_notes(texts: Sequence[Sequence[str]], values: Sequence[Sequence[Sequence[str]]],
+                        fields: Sequence[Sequence[int]], min_share: float = 0.1) -> list[list[str]]:
+    """Notes for templates whose word right before (after) a slot often starts (ends) that field's values
+    in the task's other templates: the rows of one template whose values happened to share a first word
+    ("The ...") can form a template of their own with that word as text.
+
+    Args:
+        texts: per template, its literal texts.
+        values: per template, per row, its slot values.
+        fields: per template, per slot, the field index (:func:`~coin_data.flan_assemble.pair_fields`).
+
+    Returns:
+        per template, notes.
+
+    Example:
+        >>> adjacent_word_notes([['Text: "The ', '"'], ["Passage: ", ""]],
+        ...                     [[["cat sat."]] * 3, [["The dog ran."], ["A cow."], ["The end."]]], [[0], [0]])
+        [["word 'The' before slot 1 also starts 2 of 3 values of the field in other templates"], []]
+    """
+    notes: list[list[str]] = []
+    for t, own in enumerate(texts):
+        found = []
+        for j in range(len(own) - 1):
+            for at_end in (False, True):
+                word = _edge_word(own[j + 1] if at_end else own[j], at_end)
+                if not word:
+                    continue
+                peers = [row[k] for u, rows in enumerate(values) if u != t
+                         for k, f in enumerate(fields[u]) if f == fields[t][j] >= 0 for row in rows]
+                if at_end:
+                    hits = sum(1 for v in peers if re.search(r"\s" + re.escape(word) + r"$", v.rstrip()))
+                else:
+                    hits = sum(1 for v in peers if re.match(re.escape(word) + r"\s", v.lstrip()))
+                if peers and hits >= 2 and hits >= min_share * len(peers):
+                    where = "after" if at_end else "before"
+                    verb = "ends" if at_end else "starts"
+                    found.append(f"word {word!r} {where} slot {j + 1} also {verb} {hits} of {len(peers)} values "
+                                 "of the field in other templates")
+        notes.append(found)
+    return notes
+
+
+def _edge_word(text: str, at_end: bool) -> str:
+    """The word next to a slot in a literal text, when only spaces separate them (same line)."""
+    match = re.match(r" ?(\w+)", text) if at_end else re.search(r"(\w+) $", text)
+    return match.group(1) if match else ""
