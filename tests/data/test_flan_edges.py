@@ -261,3 +261,38 @@ def test_a_template_whose_text_recurs_inside_other_field_values_is_reported():
                ["How?", "Cy said \"yes\" to the dune."], ["When?", "The opal shone."]]]
     notes = field_text_notes(texts, values)
     assert len(notes[0]) == 2 and "' said \"'" in notes[0][0] and notes[1] == []
+
+
+@pytest.fixture
+def shared_model(embedder, monkeypatch):
+    """The build uses the session's already loaded all-MiniLM-L6-v2 (loading it again is slow)."""
+    from coin_data import build
+
+    monkeypatch.setattr(build, "SentenceTransformerEmbedder", lambda model=None, **_: embedder)
+
+
+def test_cli_build_with_a_patterns_file_reports_exact_and_ambiguous_rows(tmp_path, shared_model):
+    from click.testing import CliRunner
+
+    from coin_data.cli import main
+
+    templates = ["Is \"{claim}\" supported by the passage?\n{text}\n{options_}",
+                 "Passage: {text}\nClaim: [{claim}]\nSupported?\n{options_}"]
+    rows = [{"inputs": r.inputs, "targets": r.targets, "task": "claims"}
+            for r in _rows({"claims": templates}, _field)["claims"]]
+    rows.append({"inputs": "Quick check: salt and pepper and oil\nSame?", "targets": "no", "task": "pairs"})
+    rows.append({"inputs": "Quick check: salt and pepper\nSame?", "targets": "yes", "task": "pairs"})
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    patterns = tmp_path / "patterns.json"
+    patterns.write_text(json.dumps({"claims": [[t, "{answer}"] for t in templates],
+                                    "pairs": [["Quick check: {first} and {second}\nSame?", "{answer}"]]}))
+    out = tmp_path / "out"
+    done = CliRunner().invoke(main, ["build", "--source", "flan", "--data-files", str(data), "--templates",
+                                     str(patterns), "-k", "1", "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    assert "flan rows recovered" in done.output
+    assert "25 of 26 exactly; 1 rows under 1 ambiguous template (pairs/t0; see the card)" in done.output
+    card = (out / "README.md").read_text()
+    assert "| claims | t0 | 12 | patterns_file | no |" in card
+    assert "1 rows split more than one way" in card
