@@ -46,8 +46,9 @@ from coin_data.flan_assemble import (
     texts_of,
 )
 from coin_data.flan_edges import adjacent_word_notes, field_text_notes, settle_edges
-from coin_data.flan_induce import InductionConfig, _cluster, _mask_options
+from coin_data.flan_induce import InductionConfig, _cluster
 from coin_data.flan_patterns import Pattern, load_patterns_file, match_row, place
+from coin_data.flan_skeleton import _mask_options
 from coin_data.sources import Corpus, CorpusError, Row, apply_column_map, read_rows
 from coin_data.templates import Template, parse_template
 

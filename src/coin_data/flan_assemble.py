@@ -19,7 +19,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from coin_data.flan_induce import _GAP, _OPT, _slot_labels, _tokens, _unique_names
+from coin_data.flan_skeleton import _GAP, _OPT, _slot_labels, _tokens, _unique_names
 from coin_data.sources import CLASSIFICATION, GENERATION, CorpusError, Instance, TaskSpec
 from coin_data.templates import OPTIONS_SLOT, Template, TemplateError, parse_template
 

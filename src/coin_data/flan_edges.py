@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 PAIRS = {'"': '"', "'": "'", "`": "`", "(": ")", "[": "]", "{": "}", "<": ">", "\u201c": "\u201d",
          "\u2018": "\u2019", "\u00ab": "\u00bb", "-": "-", "*": "*", "_": "_", "|": "|", "/": "/"}
 _NESTING = {"(": ")", "[": "]", "{": "}", "<": ">", "\u201c": "\u201d", "\u00ab": "\u00bb"}
-_OPT = "\x00"  # the options block stand-in (see coin_data.flan_induce): never moved across a slot edge
+_OPT = "\x00"  # the options block stand-in (see coin_data.flan_skeleton): never moved across a slot edge
 
 # Evidence thresholds, see _decide: shared text that at least this share of the field's values carry in the
 # other templates is the field's; text that n values all carry with probability below ALPHA if it were

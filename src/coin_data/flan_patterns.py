@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from coin_data.flan_induce import _OPT
+from coin_data.flan_skeleton import _OPT
 from coin_data.sources import CorpusError
 from coin_data.templates import OPTIONS_SLOT
 
