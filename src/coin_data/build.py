@@ -72,7 +72,12 @@ class BuildConfig:
                   "'flan' (rendered FLAN rows; templates recovered by induction), 'alpaca' "
                   "(instruction/input/output rows) or 'hf' (any dataset, columns mapped onto those)."},
     )
-    templates: str | None = field(default=None, metadata={"help": "Templates file (YAML/JSON) for source 'templates'."})
+    templates: str | None = field(
+        default=None,
+        metadata={"help": "Templates file: for 'templates' the tasks (YAML/JSON); for 'flan' the collection's own "
+                  "template list (FLAN's templates.py, read without running it, or JSON/YAML), matched exactly "
+                  "before induction."},
+    )
     data_files: tuple[str, ...] | None = field(
         default=None, metadata={"help": "Local JSONL/JSON/CSV/Parquet files with the rows (instead of --dataset)."}
     )
@@ -268,7 +273,7 @@ def load_corpus(config: BuildConfig) -> Corpus:
     if config.source == "flan":
         from coin_data.sources.flan import load_flan_corpus
 
-        corpus = load_flan_corpus(tasks=config.tasks, **rows)
+        corpus = load_flan_corpus(tasks=config.tasks, templates=config.templates, **rows)
     elif config.source == "templates":
         if not config.templates:
             raise sources.CorpusError("source 'templates' needs a templates file (--templates FILE)")

@@ -89,7 +89,9 @@ def main() -> None:
               "applied to rows, FLAN-format rows (templates recovered by induction), Alpaca-style rows, or any "
               "dataset mapped onto instruction/input/output with --column-map.")
 @click.option("--templates", "templates_file", type=click.Path(exists=True, dir_okay=False),
-              help="[templates] Task file (YAML/JSON, the corpus <task>.yaml format, or {tasks: [...]}).")
+              help="[templates] Task file (YAML/JSON, the corpus <task>.yaml format, or {tasks: [...]}). [flan] The "
+              "collection's own template list (FLAN's flan/templates.py, read without running it, or JSON/YAML "
+              "task -> [[inputs, targets], ...]): rows are matched against it exactly, induction is the fallback.")
 @click.option("--data-files", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Local JSONL/JSON/CSV/Parquet rows (repeat the option for several files); no Hub access.")
 @click.option("--dataset", help="Hub dataset id, streamed (flan: Muennighoff/flan; alpaca: tatsu-lab/alpaca).")
@@ -157,6 +159,7 @@ def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, em
       coin-data build --paraphraser hf:smollm2      # offline, bundled SmolLM2-135M-Instruct
       coin-data build --source flan --data-files rte_10templates_train.jsonl --mine-negatives
       coin-data build --source flan --tasks rte,cola        # reads Muennighoff/flan from the Hub
+      coin-data build --source flan --tasks rte,cola --templates templates.py   # FLAN's own template list first
       coin-data build --source alpaca --data-files alpaca.json --max-rows 2000
       coin-data build --source hf --dataset databricks/databricks-dolly-15k \\
         --column-map input=context,output=response
@@ -268,6 +271,26 @@ def estimate_summary(estimate, config) -> str:
     return "\n".join(lines)
 
 
+def induction_summary(report) -> str:
+    """The build summary's line on FLAN template recovery: exact rows, and ambiguous templates by name.
+
+    Example:
+        >>> from coin_data.flan import InductionReport, TaskInduction
+        >>> from coin_data.flan_assemble import RecoveredTemplate
+        >>> info = TaskInduction("rte", rows=12, recovered=8, ambiguous=4)
+        >>> info.templates.append(RecoveredTemplate("rte", "t1", "{a}?", 4, notes=("slot 1: '?' ...",)))
+        >>> induction_summary(InductionReport({"rte": info}))
+        '8 of 12 exactly; 4 rows under 1 ambiguous template (rte/t1; see the card)'
+    """
+    text = f"{report.recovered} of {report.rows} exactly"
+    ambiguous = report.ambiguous_templates()
+    if ambiguous:
+        names = ", ".join(f"{e.task}/{e.template_id}" for e in ambiguous[:8]) + (" ..." if len(ambiguous) > 8 else "")
+        plural = "s" if len(ambiguous) > 1 else ""
+        text += f"; {report.ambiguous} rows under {len(ambiguous)} ambiguous template{plural} ({names}; see the card)"
+    return text
+
+
 def build_summary(result, path: Path) -> str:
     """The closing table printed by ``coin-data build``."""
     from coin_data.paraphrase.base import count_summary
@@ -295,8 +318,7 @@ def build_summary(result, path: Path) -> str:
         *([("perturbation views", ", ".join(f"{level} {stats.perturbation_rows[level]}"
                                             for level in result.config.perturbation_views))]
           if result.config.perturbation_views else []),
-        *([("flan rows recovered", f"{stats.induction.recovered} of {stats.induction.rows}")]
-          if stats.induction is not None else []),
+        *([("flan rows recovered", induction_summary(stats.induction))] if stats.induction is not None else []),
         ("strings embedded", str(stats.embedding_strings)),
         ("seconds", ", ".join(f"{stage} {s:.1f}" for stage, s in stats.seconds.items())),
     ]

@@ -200,8 +200,8 @@ def recovery(rows_by_task: dict, truth: dict, corpus) -> dict:
     def shape(text: str) -> str:
         return re.sub(r"\{[a-z_0-9]+\}", "{}", text).replace("{options}", "{}")
 
-    induced = {(task.split("_")[0], shape(text))
-               for info in corpus.induction.tasks.values() for task, _, text, _ in info.templates}
+    induced = {(task.split("_")[0], shape(entry.text))
+               for task, info in corpus.induction.tasks.items() for entry in info.templates}
     true = {(task, shape(text)) for task, (_, _, templates) in TASKS.items() for text in templates}
     recovered = {}
     for task, instances in corpus.instances.items():

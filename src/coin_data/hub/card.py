@@ -401,22 +401,34 @@ def _clip(text: str, limit: int = 240) -> str:
 
 
 def induction_section(report) -> list[str]:
-    """Card lines for FLAN template induction: recovered templates and unrecovered rows with examples."""
+    """Card lines for FLAN template recovery: templates (exact or ambiguous), unrecovered rows with examples."""
     if report is None:
         return []
     rate = report.recovered / report.rows if report.rows else 0.0
+    ambiguous = report.ambiguous_templates()
     lines = [
         "## Template induction (FLAN rows)",
         "",
-        f"Templates were recovered from the rendered rows (the text rows of one template share is the "
-        f"instruction; the parts that vary are slots). Rows recovered: {report.recovered} of {report.rows} "
-        f"({rate:.1%}).",
+        "Templates were matched against the collection's own template list where one was given "
+        "(`patterns_file`), else recovered from the rendered rows (the text rows of one template share is "
+        f"the instruction; the parts that vary are slots). Rows recovered exactly: {report.recovered} of "
+        f"{report.rows} ({rate:.1%}); rows kept under an ambiguous template or split: {report.ambiguous} "
+        f"({len(ambiguous)} ambiguous templates, listed below).",
         "",
-        "| task | template | rows | recovered template |",
-        "|---|---|---:|---|",
-        *[f"| {task} | {tid} | {n} | `{_clip(text, 160)}` |"
-          for info in report.tasks.values() for task, tid, text, n in info.templates],
+        "| task | template | rows | method | ambiguous | recovered template |",
+        "|---|---|---:|---|---|---|",
+        *[f"| {e.task} | {e.template_id} | {e.rows} | {e.method} | {'yes' if e.ambiguous else 'no'} | "
+          f"`{_clip(e.text, 160)}` |" for e in report.templates()],
         "",
+    ]
+    if ambiguous:
+        lines += ["Ambiguous templates (the rows fit more than one reading; the one used is shown above):", "",
+                  "| task | template | rows | why |", "|---|---|---:|---|"]
+        lines += [f"| {e.task} | {e.template_id} | {e.rows} | "
+                  f"{_clip('; '.join(e.notes) or f'{e.ambiguous_rows} rows split more than one way', 400)} |"
+                  for e in ambiguous]
+        lines.append("")
+    lines += [
         "Rows whose template could not be recovered (not used, counted here):",
         "",
         "| reason | rows |",
