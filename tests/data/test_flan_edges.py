@@ -16,10 +16,10 @@ import pytest
 
 from coin_data.card import induction_section
 from coin_data.cli import induction_summary
-from coin_data.flan import FlanRow, flan_corpus, load_flan_corpus
-from coin_data.flan_assemble import pair_fields
-from coin_data.flan_edges import settle_edges
-from coin_data.flan_patterns import load_patterns_file, place
+from coin_data.sources.flan import FlanRow, flan_corpus, load_flan_corpus
+from coin_data.sources.flan_assemble import pair_fields
+from coin_data.sources.flan_edges import settle_edges
+from coin_data.sources.flan_patterns import load_patterns_file, place
 from coin_data.sources import CorpusError
 from coin_data.templates import parse_template
 
@@ -167,7 +167,7 @@ def test_fresh_fixtures_are_recovered_exactly_and_every_miss_is_reported(tmp_pat
     path = fresh.write_jsonl(tmp_path / "fresh_train.jsonl", rows)
     truth = {f"{path}:{line}": row["truth"] for line, row in enumerate(rows, start=1)}
     corpus = load_flan_corpus(data_files=[path])
-    from coin_data.flan import read_flan_files
+    from coin_data.sources.flan import read_flan_files
 
     score = fresh.score(read_flan_files([path]), truth, corpus)
     assert score["templates"] >= 0.98 * score["templates_total"]
@@ -252,7 +252,7 @@ def test_yaml_list_of_patterns_and_bad_files_name_the_file(tmp_path):
 
 
 def test_a_template_whose_text_recurs_inside_other_field_values_is_reported():
-    from coin_data.flan_edges import field_text_notes
+    from coin_data.sources.flan_edges import field_text_notes
 
     # a stock phrase of the field text ("said ... to the") read as a template of its own
     texts = [["[", "]\n", " said \"", "\" to the ", "\nReply briefly."], ["Question: ", "\nPassage: ", "\nAnswer:"]]
