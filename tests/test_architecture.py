@@ -18,7 +18,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 STAGES = ("sources", "paraphrase", "verify", "perturb", "negatives", "hub")
-SHARED = ("schema", "templates", "jsonl", "models", "seeds", "text")  # used by every stage, import no stage
+SHARED = ("schema", "templates", "jsonl", "models", "seeds", "text", "counts")  # used by every stage, import no stage
 ORCHESTRATORS = ("build", "assemble", "cli", "hub.remine")
 # The one stage module that composes others, and why; anything new fails the test below.
 CROSSINGS = {

@@ -275,8 +275,8 @@ def induction_summary(report) -> str:
     """The build summary's line on FLAN template recovery: exact rows, and ambiguous templates by name.
 
     Example:
-        >>> from coin_data.flan import InductionReport, TaskInduction
-        >>> from coin_data.flan_assemble import RecoveredTemplate
+        >>> from coin_data.sources.flan import InductionReport, TaskInduction
+        >>> from coin_data.sources.flan_assemble import RecoveredTemplate
         >>> info = TaskInduction("rte", rows=12, recovered=8, ambiguous=4)
         >>> info.templates.append(RecoveredTemplate("rte", "t1", "{a}?", 4, notes=("slot 1: '?' ...",)))
         >>> induction_summary(InductionReport({"rte": info}))
@@ -293,7 +293,7 @@ def induction_summary(report) -> str:
 
 def build_summary(result, path: Path) -> str:
     """The closing table printed by ``coin-data build``."""
-    from coin_data.paraphrase.base import count_summary
+    from coin_data.counts import count_summary
 
     stats = result.stats
     kept = stats.verdicts.get("kept", 0)

@@ -22,7 +22,7 @@ from typing import Mapping, Sequence
 import yaml
 
 from coin_data import schema
-from coin_data.paraphrase.base import count_summary
+from coin_data.counts import count_summary
 
 DEFAULT_CONFIG = "default"
 TEMPLATES_CONFIG = "templates"

@@ -157,14 +157,3 @@ def lost_line(causes: dict[str, int], templates: int) -> str:
     """
     named = ", ".join(f"{cause} {n}" for cause, n in sorted(causes.items()))
     return f"{sum(causes.values())} of {templates} template(s) lost: no answer from the server ({named})"
-
-
-def count_summary(counts: dict[str, int]) -> str:
-    """The total of ``counts`` and, when there is any, each name's count: ``'3 (503 1, timeout 2)'``, ``'0'``.
-
-    Example:
-        >>> count_summary({"timeout": 2, "503": 1}), count_summary({})
-        ('3 (503 1, timeout 2)', '0')
-    """
-    named = ", ".join(f"{name} {n}" for name, n in sorted(counts.items()) if n)
-    return f"{sum(counts.values())} ({named})" if named else "0"
