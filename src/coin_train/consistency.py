@@ -237,6 +237,7 @@ def pooled_states(model, tokenizer, prompt_format, instructions: Sequence[str], 
     from coin_train.pooling import pool
 
     device = next(model.parameters()).device
+    decoder = model.get_decoder()  # a PEFT model forwards this to its base model (the adapters are inside)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     out = []
     for start in range(0, len(instructions), batch_size):
@@ -245,8 +246,8 @@ def pooled_states(model, tokenizer, prompt_format, instructions: Sequence[str], 
         width = max(len(r) for r in rows)
         ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=device)  # right padding
         mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=device)
-        with torch.no_grad():
-            hidden = model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1]
+        with torch.no_grad():  # the decoder alone: its last_hidden_state is hidden_states[-1], without the logits
+            hidden = decoder(input_ids=ids, attention_mask=mask).last_hidden_state
         out.append(pool(hidden.float(), mask, pooling).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
 
@@ -267,17 +268,16 @@ def pooled_cosine_per_example(model, tokenizer, prompt_format, suite, max_exampl
     result = {}
     for task in suite.tasks:
         examples = task.examples[:max_examples]
-        clean = {v.id: v for v in task.instructions if v.level == CLEAN}
-        pairs = [(clean[v.source_id], v) for v in task.instructions if v.level != CLEAN and v.source_id in clean]
-        texts, targets = [], []
-        for source, variant in pairs:
-            for example in examples:
-                texts += [source.render(example, task.options), variant.render(example, task.options)]
-                targets += [example.label, example.label]
-        states = pooled_states(model, tokenizer, prompt_format, texts, targets, pooling, batch_size)
+        variants = [v for v in task.instructions if v.level == CLEAN] + [v for v in task.instructions if v.level != CLEAN]
+        position = {v.id: i for i, v in enumerate(variants)}  # each variant's states computed once
+        pairs = [(position[v.source_id], position[v.id]) for v in variants if v.level != CLEAN and v.source_id in position]
         if not pairs:
             result[task.name] = []
             continue
-        cosines = cosine_rows(states[0::2], states[1::2]).reshape(len(pairs), len(examples))  # [pairs, examples]
+        texts = [v.render(example, task.options) for v in variants for example in examples]
+        targets = [example.label for _ in variants for example in examples]
+        states = pooled_states(model, tokenizer, prompt_format, texts, targets, pooling, batch_size)
+        states = states.reshape(len(variants), len(examples), -1)  # [variants, examples, hidden]
+        cosines = np.stack([cosine_rows(states[c], states[p]) for c, p in pairs])  # [pairs, examples]
         result[task.name] = cosines.mean(axis=0).tolist()
     return result
