@@ -40,14 +40,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from coin_train.consistency import (  # noqa: E402
+from coin_train.consistency import (
     CLEAN,
     accuracy_per_example,
     label_divergence,
     perturbation_flips,
     prediction_table,
 )
-from coin_train.significance import bootstrap_interval, paired_bootstrap, stratified_mean  # noqa: E402
+from coin_train.significance import bootstrap_interval, paired_bootstrap, stratified_mean
 
 PERTURBED = ("character", "word", "sentence", "semantic")
 ARMS = ("base", "baseline", "coin")
@@ -415,6 +415,13 @@ def summarize(config: ExperimentConfig) -> dict:
     import numpy as np
 
     out = Path(config.out)
+    if not (out / "suite.json").is_file():
+        sys.exit(f"{out}: no suite.json: nothing was run with --out {out} yet")
+    results = {p.stem: json.loads(p.read_text()) for p in sorted((out / "units").glob("*.json"))}
+    if not results:
+        sys.exit(f"{out / 'units'}: no finished unit yet")
+    identity = json.loads((out / "config.json").read_text())["identity"]  # the run's settings, not this call's
+    seeds = [int(s) for s in str(identity["seeds"]).split(",") if s.strip()]
     gold, options = suite_labels(out)
     tables = {name: table_of(r, gold, options) for name, r in results.items()}
     strata = next(iter(tables.values())).tasks
@@ -429,7 +436,7 @@ def summarize(config: ExperimentConfig) -> dict:
 
     values = {name: per_example(name) for name in tables}
     arms = {arm: [n for n in tables if results[n]["arm"] == arm] for arm in ARMS}
-    summary = {"identity": config.identity(), "units": sorted(results), "n_examples": len(strata),
+    summary = {"identity": identity, "units": sorted(results), "n_examples": len(strata),
                "metrics": {}, "coin_minus_baseline": {}}  # fmt: skip
     for arm, names in arms.items():
         if not names:
@@ -444,10 +451,10 @@ def summarize(config: ExperimentConfig) -> dict:
         row["divergence"] = {"mean": float(np.mean(per_seed)), "per_seed": per_seed}
         row["flip_rate_across_instructions"] = {"mean": float(np.mean([results[n]["eval"]["overall"]["flip_rate"] for n in names]))}
         summary["metrics"][arm] = row
-    pairs = [(f"coin-seed{s}", f"baseline-seed{s}") for s in config.seed_list()
+    pairs = [(f"coin-seed{s}", f"baseline-seed{s}") for s in seeds
              if f"coin-seed{s}" in tables and f"baseline-seed{s}" in tables]  # fmt: skip
     if pairs:
-        seeds_of = lambda metric, arm: np.mean([values[p[0 if arm == "coin" else 1]][metric] for p in pairs], axis=0)  # noqa: E731
+        seeds_of = lambda metric, arm: np.mean([values[p[0 if arm == "coin" else 1]][metric] for p in pairs], axis=0)
         for metric, metric_strata in (("primary", strata), ("clean", strata), ("flips", strata), ("cosine", cosine_strata)):
             summary["coin_minus_baseline"][metric] = paired_bootstrap(
                 seeds_of(metric, "coin"), seeds_of(metric, "baseline"), metric_strata, config.resamples, seed=0)
@@ -485,18 +492,23 @@ NAMES = {"primary": "accuracy, perturbed levels (PRIMARY)", "clean": "accuracy, 
 
 
 def summary_markdown(summary: dict) -> str:
+    """The summary as a Markdown table: each arm's mean over seeds, and CoIN - baseline with its interval."""
     arms = [a for a in ARMS if a in summary["metrics"]]
-    scale = {"divergence": 1.0, "cosine": 1.0}
+
+    def show(metric: str, value: float, sign: str = "") -> str:
+        # accuracies and flip rates in %, 1 decimal; divergence (bits) and cosine as they are, 3 decimals
+        return f"{value:{sign}.3f}" if metric in ("divergence", "cosine") else f"{100 * value:{sign}.1f}"
+
     lines = [f"{summary['n_examples']} held-out examples; units: {', '.join(summary['units'])}", "",
              "| metric | " + " | ".join(arms) + " | coin - baseline [95% CI] |", "|---" * (len(arms) + 2) + "|"]  # fmt: skip
     for metric, label in NAMES.items():
-        factor = scale.get(metric, 100.0)
-        cells = [f"{factor * summary['metrics'][a][metric]['mean']:.{3 if factor == 1 else 1}f}" for a in arms]
+        cells = [show(metric, summary["metrics"][a][metric]["mean"]) for a in arms]
         ci = summary["coin_minus_baseline"].get(metric)
-        diff = "" if ci is None else f"{factor * ci['estimate']:+.{3 if factor == 1 else 1}f} [{factor * ci['low']:+.{3 if factor == 1 else 1}f}, {factor * ci['high']:+.{3 if factor == 1 else 1}f}]"
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {diff} |")
-    lines += ["", "Accuracy and flip rates in %; the interval is a paired bootstrap over examples, stratified by task, "
-              "on per-example values averaged over the paired seeds."]  # fmt: skip
+        interval = "" if ci is None else (
+            f"{show(metric, ci['estimate'], '+')} [{show(metric, ci['low'], '+')}, {show(metric, ci['high'], '+')}]")
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {interval} |")
+    lines += ["", ("Accuracy and flip rates in %; the interval is a paired bootstrap over examples, stratified by "
+                   "task, on per-example values averaged over the paired seeds.")]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
