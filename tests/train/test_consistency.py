@@ -95,3 +95,40 @@ def test_cosine_rows_and_bad_predictions():
         prediction_table({"t": {"clean": {"h0": ["yes", "no"]}}}, {"t": ["yes", "no", "no"]}, {"t": ("yes", "no")}, ["clean"])
     with pytest.raises(ValueError, match="gold label 'maybe'"):
         prediction_table({"t": {"clean": {"h0": ["yes"]}}}, {"t": ["maybe"]}, {"t": ("yes", "no")}, ["clean"])
+
+
+def test_pooled_states_read_the_last_real_token_whatever_the_padding(make_tiny_model, tiny_tokenizer):
+    import torch
+
+    from coin_train.consistency import pooled_states
+    from coin_train.prompt import PromptFormat
+
+    model, fmt = make_tiny_model(seed=0).eval(), PromptFormat()
+    texts, targets = ["a short one", "a much longer instruction with many more words in it"], ["yes", "no"]
+    batched = pooled_states(model, tiny_tokenizer, fmt, texts, targets, batch_size=2)  # right-padded together
+    for row, (text, target) in enumerate(zip(texts, targets)):
+        ids = fmt.encode(tiny_tokenizer, text, target)[0]
+        with torch.no_grad():
+            alone = model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states[-1][0, -1]
+        assert np.allclose(batched[row], alone.numpy(), atol=1e-5)
+
+
+def test_pooled_cosine_is_one_for_an_unchanged_variant_and_lower_for_a_changed_one(make_tiny_model, tiny_tokenizer):
+    from coin_data.templates import parse_template
+    from coin_train.consistency import pooled_cosine_per_example
+    from coin_train.prompt import PromptFormat
+    from coin_train.suites import Example, InstructionVariant, Suite, SuiteTask
+
+    def variant(vid, source, level, text):
+        return InstructionVariant(vid, source, level, parse_template(text, "t", vid))
+
+    clean = "Is this review positive or negative? {review}\n{options_}"
+    examples = [Example("e0", {"review": "great food"}, "yes"), Example("e1", {"review": "cold soup"}, "no")]
+    same = SuiteTask("same", ("yes", "no"), examples, [variant("h0", "h0", "clean", clean), variant("h0@word", "h0", "word", clean)])
+    other = SuiteTask("other", ("yes", "no"), examples, [
+        variant("h0", "h0", "clean", clean),
+        variant("h0@semantic", "h0", "semantic", "Tell me, zebra quartz umbrella, the mood here. {review}\n{options_}")])
+    suite = Suite("s", ("clean", "word", "semantic"), [same, other])
+    cosine = pooled_cosine_per_example(make_tiny_model(seed=0).eval(), tiny_tokenizer, PromptFormat(), suite, max_examples=5)
+    assert cosine["same"] == pytest.approx([1.0, 1.0], abs=1e-5)
+    assert len(cosine["other"]) == 2 and all(-1.0 <= c < 0.9999 for c in cosine["other"])
