@@ -57,8 +57,9 @@ ARMS = ("base", "baseline", "coin")
 class ExperimentConfig:
     """Every setting of the run; those marked * are part of the run's identity (checked on resume)."""
 
-    out: str = field(default="notebooks/results/powered", metadata={"help": "Results folder (unit JSONs, summary)."})
-    work: str = field(default="runs/powered", metadata={"help": "Checkpoints and the built dataset (not committed)."})
+    out: str = field(default=str(ROOT / "notebooks" / "results" / "powered"),
+                     metadata={"help": "Results folder (unit JSONs, summary; notebook 02 reads it)."})
+    work: str = field(default=str(ROOT / "runs" / "powered"), metadata={"help": "Checkpoints and the built dataset (not committed)."})
     model: str = field(default="smollm2", metadata={"help": "* Base model: 'smollm2' (bundled) or any causal LM folder."})
     seeds: str = field(default="0,1,2", metadata={"help": "* Training seeds (LoRA initialisation and row order)."})
     tasks: str | None = field(default=None, metadata={"help": "* Comma-separated tasks (default: every classification task)."})
@@ -97,7 +98,12 @@ def parse_args(argv=None) -> ExperimentConfig:
         else:
             kind = {"int": int, "float": float, "int | None": int, "float | None": float}.get(f.type, str)
             parser.add_argument(f"--{f.name}", type=kind, default=f.default, help=f"{f.metadata['help']} [default: {f.default}]")
-    return ExperimentConfig(**vars(parser.parse_args(argv)))
+    config = ExperimentConfig(**vars(parser.parse_args(argv)))
+    if config.preset not in (None, "reference"):
+        parser.error(f"--preset: unknown preset {config.preset!r} (choose: reference)")
+    if not config.seed_list():
+        parser.error("--seeds: give at least one seed, e.g. 0,1,2")
+    return config
 
 
 def say(message: str) -> None:
