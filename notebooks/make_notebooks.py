@@ -235,6 +235,48 @@ TRAIN = [
         "    print('saved', RESULTS)"
     ),
     new_code_cell("shutil.rmtree(workdir)"),
+    new_markdown_cell(
+        "## The powered experiment (`scripts/powered_experiment.py`)\n\n"
+        "The run above is far too short to teach the tasks. The powered experiment trains both arms for a full "
+        "epoch (3 seeds) and scores 64 held-out examples per task, with paired bootstrap 95% intervals for CoIN "
+        "minus baseline. Its metrics were fixed before the run (`docs/results.md`, *pre-registration*): the "
+        "primary one is accuracy over the perturbed levels. It takes hours, so it runs outside the notebook, "
+        "from the repository root:\n\n"
+        "```bash\npython scripts/powered_experiment.py             # saves notebooks/results/powered/units/*.json; "
+        "resumable\npython scripts/powered_experiment.py --summarize # the summary of the units saved so far\n```\n\n"
+        "The cell below shows its summary when the results are there."
+    ),
+    new_code_cell(
+        "import json\n"
+        "from pathlib import Path\n"
+        "import matplotlib.pyplot as plt, pandas as pd\n"
+        "POWERED = Path('results/powered')   # the runner's --out, seen from notebooks/\n"
+        "METRICS = {'primary': 'accuracy, perturbed levels (primary)', 'clean': 'accuracy, clean',\n"
+        "           'flips': 'perturbation flip rate', 'divergence': 'label divergence (bits)',\n"
+        "           'cosine': 'pooled cosine clean-perturbed'}\n"
+        "units = sorted(p.stem for p in (POWERED / 'units').glob('*.json')) if (POWERED / 'units').is_dir() else []\n"
+        "if not (POWERED / 'summary.json').is_file():\n"
+        "    print(f'not run yet ({len(units)} units saved): python scripts/powered_experiment.py'\n"
+        "          + (' --summarize' if units else ''))\n"
+        "else:\n"
+        "    powered = json.loads((POWERED / 'summary.json').read_text())\n"
+        "    rows = []\n"
+        "    for metric, label in METRICS.items():\n"
+        "        row = {'metric': label, **{arm: m[metric]['mean'] for arm, m in powered['metrics'].items()}}\n"
+        "        ci = powered['coin_minus_baseline'].get(metric)\n"
+        "        if ci:\n"
+        "            row.update({'coin - baseline': ci['estimate'], 'CI low': ci['low'], 'CI high': ci['high']})\n"
+        "        rows.append(row)\n"
+        "    print(f\"{powered['n_examples']} held-out examples; units: {', '.join(powered['units'])}\")\n"
+        "    display(pd.DataFrame(rows).set_index('metric').round(4))\n"
+        "    paired = [(METRICS[m], ci) for m, ci in powered['coin_minus_baseline'].items() if m in METRICS]\n"
+        "    if paired:\n"
+        "        fig, ax = plt.subplots(figsize=(7, 2.8))\n"
+        "        for y, (label, ci) in enumerate(paired):\n"
+        "            ax.errorbar(ci['estimate'], y, xerr=[[ci['estimate'] - ci['low']], [ci['high'] - ci['estimate']]], fmt='o', capsize=3)\n"
+        "        ax.axvline(0, color='grey', lw=0.8); ax.set_yticks(range(len(paired)), [label for label, _ in paired])\n"
+        "        ax.set_title('CoIN minus baseline, paired bootstrap 95% interval'); plt.tight_layout(); plt.show()"
+    ),
 ]
 
 

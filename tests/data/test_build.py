@@ -15,7 +15,7 @@ from coin_data.hub.layout import OutputExistsError, write_dataset
 from coin_data.hub.stats import dataset_stats
 from coin_data.paraphrase import ParaphraseResult
 from coin_data.paraphrase.base import TemplatesLost
-from coin_data.sources import Instance
+from coin_data.sources import Instance, load_embedded_corpus
 from coin_data.templates import parse_template
 from coin_data.verify import VERDICTS
 
@@ -35,7 +35,9 @@ def test_columns_and_splits(result):
     train_ids = set(result.dataset["train"][schema.INSTANCE_ID])
     validation_ids = set(result.dataset["validation"][schema.INSTANCE_ID])
     assert train_ids and validation_ids and not train_ids & validation_ids
-    assert len(validation_ids) == 2 * 5  # 10% of 48 instances, per task
+    corpus = load_embedded_corpus()
+    expected = sum(max(1, round(0.1 * len(corpus.instances[task]))) for task in TASKS)  # 10% of each task's instances
+    assert len(validation_ids) == expected == 9 + 5  # 88 sentiment and 48 summarize instances
 
 
 def test_call_counts(result):

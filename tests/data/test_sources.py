@@ -73,7 +73,7 @@ def test_task_subset_and_unknown_task():
 def test_scaled_copies_keep_group_and_get_new_ids():
     corpus = load_embedded_corpus(["spam"]).scaled(3)
     ids = [i.id for i in corpus.instances["spam"]]
-    assert len(ids) == 3 * 48 and len(set(ids)) == len(ids)
+    assert len(ids) == 3 * 88 and len(set(ids)) == len(ids)
     assert {i.group for i in corpus.instances["spam"]} == {i.id for i in load_embedded_corpus(["spam"]).instances["spam"]}
 
 

@@ -1,0 +1,79 @@
+"""scripts/powered_experiment.py end to end on the tiny model: results per unit, resume after a kill, summary.
+
+Slow: it builds a 2-task dataset (embedding verification) and trains and scores 3 units.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "powered_experiment.py"
+
+
+def _command(tiny_model_dir, tmp_path):
+    return [sys.executable, str(SCRIPT), "--out", str(tmp_path / "out"), "--work", str(tmp_path / "work"),
+            "--model", str(tiny_model_dir), "--tasks", "sentiment,spam", "--seeds", "0", "--max_steps", "2",
+            "--batch", "4", "--train_top_layers", "1", "--eval_examples", "6", "--max_instructions", "1",
+            "--cosine_examples", "3", "--resamples", "200"]  # fmt: skip
+
+
+def _env():
+    return {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+
+
+@pytest.mark.slow
+def test_runner_saves_units_resumes_after_a_kill_and_prints_intervals(tiny_model_dir, tmp_path):
+    command = _command(tiny_model_dir, tmp_path)
+    units = tmp_path / "out" / "units"
+    # First sitting: kill the runner while the baseline trains (its training folder exists, unfinished).
+    process = subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)  # fmt: skip
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if "baseline-seed0: training:" in line:
+            time.sleep(1.0)
+            process.send_signal(signal.SIGTERM)
+            break
+    process.wait(timeout=120)
+    assert (units / "base.json").is_file()
+    assert not (units / "baseline-seed0.json").exists() and (units / "baseline-seed0.running").is_file()
+    base_before = (units / "base.json").read_text()
+
+    # Second sitting: skips the base model, redoes the interrupted unit, finishes, prints the summary.
+    done = subprocess.run(command, check=False, env=_env(), capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    assert "base: done earlier, skipped" in out
+    assert "baseline-seed0: half-finished" in out
+    assert (units / "base.json").read_text() == base_before  # not redone
+    for name in ("baseline-seed0", "coin-seed0"):
+        result = json.loads((units / f"{name}.json").read_text())
+        assert result["train"]["seconds"] > 0 and not (units / f"{name}.running").exists()
+        assert set(result["eval"]["predictions"]) == {"sentiment", "spam"}
+        assert all(len(v) == 3 for v in result["eval"]["pooled_cosine"].values())
+        assert (tmp_path / "work" / "train" / name / "train_complete.json").is_file()
+    assert "accuracy, perturbed levels (PRIMARY)" in out and "coin - baseline [95% CI]" in out
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["n_examples"] == 12
+    for metric in ("primary", "clean", "flips", "cosine", "divergence"):
+        ci = summary["coin_minus_baseline"][metric]
+        assert ci["low"] <= ci["estimate"] <= ci["high"], metric
+    # held-out examples only: no suite example is an instance some training row uses
+    import datasets
+
+    trained = set(datasets.load_dataset(str(tmp_path / "work" / "dataset"), split="train")["instance_id"])
+    suite = json.loads((tmp_path / "out" / "suite.json").read_text())
+    assert all(not set(task["example_ids"]) & trained for task in suite["tasks"].values())
+
+    # Third sitting with other settings: refused with one line naming what changed.
+    refused = subprocess.run(command[:-2] + ["--eval_examples", "7"] + command[-2:], check=False, env=_env(),
+                             capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert refused.returncode != 0 and "eval_examples" in refused.stderr and "Traceback" not in refused.stderr
