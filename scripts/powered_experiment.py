@@ -138,7 +138,7 @@ def classification_tasks(config: ExperimentConfig) -> list[str]:
 def build_dataset(config: ExperimentConfig, tasks: list[str]) -> Path:
     """Build once; ``write_dataset`` renames a finished folder into place, so an existing one is complete."""
     from coin_data.build import BuildConfig, run_build
-    from coin_data.layout import write_dataset
+    from coin_data.hub.layout import write_dataset
 
     folder = Path(config.work) / "dataset"
     if folder.is_dir():

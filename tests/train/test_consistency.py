@@ -101,7 +101,7 @@ def test_pooled_states_read_the_last_real_token_whatever_the_padding(make_tiny_m
     import torch
 
     from coin_train.consistency import pooled_states
-    from coin_train.prompt import PromptFormat
+    from coin_train.prompt_format import PromptFormat
 
     model, fmt = make_tiny_model(seed=0).eval(), PromptFormat()
     texts, targets = ["a short one", "a much longer instruction with many more words in it"], ["yes", "no"]
@@ -116,7 +116,7 @@ def test_pooled_states_read_the_last_real_token_whatever_the_padding(make_tiny_m
 def test_pooled_cosine_is_one_for_an_unchanged_variant_and_lower_for_a_changed_one(make_tiny_model, tiny_tokenizer):
     from coin_data.templates import parse_template
     from coin_train.consistency import pooled_cosine_per_example
-    from coin_train.prompt import PromptFormat
+    from coin_train.prompt_format import PromptFormat
     from coin_train.suites import Example, InstructionVariant, Suite, SuiteTask
 
     def variant(vid, source, level, text):
