@@ -40,7 +40,13 @@ import torch
 
 from coin_data import verify as verify_module
 from coin_data.embed import EmbeddingCache, SentenceTransformerEmbedder
-from coin_data.peer_pairs import PROMPTBENCH, PROMPTBENCH_REQUIREMENT, PeerDataError, cache_dir, labelled_sources
+from coin_data.peer_pairs import (
+    PROMPTBENCH,
+    PROMPTBENCH_REQUIREMENT,
+    PeerDataError,
+    cache_dir,
+    labelled_sources,
+)
 from coin_data.templates import parse_template
 from coin_data.verify import VerifyConfig, score_verdicts, verify_candidates
 

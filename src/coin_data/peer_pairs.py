@@ -40,8 +40,9 @@ import re
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterable
+from itertools import pairwise
 from pathlib import Path
-from typing import Iterable
 
 from coin_data.negatives import stable_seed
 
@@ -115,7 +116,7 @@ def fetch_promptbench(directory: str | Path | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "pip", "download", PROMPTBENCH_REQUIREMENT, "--no-deps", "--quiet",
                "-d", str(folder)]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
     found = sorted(folder.glob("promptbench-0.0.4-*.whl"))
     if result.returncode != 0 or not found:
         last = (result.stderr.strip().splitlines() or ["no wheel was saved"])[-1]
@@ -172,7 +173,7 @@ def instruction_text(prompt: str) -> str:
         lines.pop()
     text = " ".join(line.strip() for line in lines if line.strip())
     counter = iter(range(1, 100))
-    return _SLOT.sub(lambda _: "{x%d}" % next(counter), text).strip()
+    return _SLOT.sub(lambda _: f"{{x{next(counter)}}}", text).strip()
 
 
 def _slot_count(text: str) -> int:
@@ -388,13 +389,13 @@ def _add_criterion(text: str, criterion: str) -> str:
     end = len(text)
     for match in re.finditer(r"[.?:!](?=\s|$)", text):
         # A role sentence ("You are a code reviewer.") states no task: the criterion goes after it.
-        if not re.match(r"\s*(?:you are|act as|imagine|pretend)\b", text[: match.start()].split(". ")[-1], re.I):
+        if not re.match(r"\s*(?:you are|act as|imagine|pretend)\b", text[: match.start()].split(". ")[-1], re.IGNORECASE):
             end = match.start()
             break
     return text[:end].rstrip(" ,") + " " + criterion + text[end:]
 
 
-_ROLE = re.compile(r"\b(?:the|a|an|this|given|provided|following)\s+(%s)(s?)\b" % "|".join(_ROLE_NOUNS),
+_ROLE = re.compile(r"\b(?:the|a|an|this|given|provided|following)\s+(" + "|".join(_ROLE_NOUNS) + r")(s?)\b",
                    flags=re.IGNORECASE)
 
 
@@ -407,7 +408,7 @@ def _reverse_roles(text: str, seed: int) -> str | None:
         if all(n[2].lower() != m.group(1).lower() for n in nouns):
             nouns.append((m.start(1), m.end(2), m.group(1), m.group(2)))
     candidates = slots if len(slots) >= 2 else nouns
-    pairs = [(x, y) for x, y in zip(candidates, candidates[1:])
+    pairs = [(x, y) for x, y in pairwise(candidates)
              if not re.search(r"[.?!]\s", text[x[1]:y[0]]) and not re.fullmatch(r"[\s,]*(?:and|or)?[\s,]*(?:the|a|an)?\s*", text[x[1]:y[0]], flags=re.IGNORECASE)]
     if not pairs:
         return None

@@ -13,8 +13,16 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from coin_data.combine import FEATURES, SIGNS, Combiner, combiner_features, fit_combiner, fit_logistic, fit_signed_logistic
-from coin_data.lexdiff import Finding, LexDiff, LexicalDiff
+from coin_data.combine import (
+    FEATURES,
+    SIGNS,
+    Combiner,
+    combiner_features,
+    fit_combiner,
+    fit_logistic,
+    fit_signed_logistic,
+)
+from coin_data.lexdiff import Finding, LexDiff
 from coin_data.signals import BehaviourSignal, JudgeSignal, NLISignal, parse_judgement
 from coin_data.templates import parse_template
 from coin_data.verify import VerifyConfig, labelled_pairs_path, score_verdicts, verify_candidates
