@@ -13,11 +13,13 @@ and names the signal that decided. The rules, in order (the first that fires dec
 4. **combiner** -- a logistic regression over the embedding cosine and the diff's unmatched words
    (:data:`FEATURES`) gives ``p(equivalent)``; below ``combiner_threshold`` rejects. It catches what no
    single rule names: a content word swapped for a non-synonym in an otherwise identical instruction
-   ("the sentiment of the review" -> "the topic of the review").
+   ("the sentiment of the review" -> "the topic of the review"), while a restructured rewording with
+   new words, whose overlap is low, keeps a high p.
 
-The coefficients are plain numbers in ``verify_data/combiner.json``, fitted on the ``fit`` split of the
-project's labelled pairs (``verify_data/pairs.jsonl``) by ``python scripts/fit_combiner.py``; the
-``heldout`` split is never used for fitting.
+The coefficients are plain numbers in ``verify_data/combiner.json``, fitted by
+``python scripts/fit_combiner.py`` on the ``fit`` parts of two sources: the project's labelled pairs
+(``verify_data/pairs.jsonl``) and pairs built at run time from PromptBench's prompt lists
+(:mod:`coin_data.peer_pairs`); the ``heldout`` parts are never used for fitting.
 
 Example:
     >>> from coin_data.lexdiff import LexDiff

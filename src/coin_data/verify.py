@@ -21,7 +21,8 @@ The semantic layer (:mod:`coin_data.combine` has the rules) combines:
   bundled all-MiniLM-L6-v2; every unique string is embedded once;
 - ``lexdiff``: the lexical-semantic diff (:mod:`coin_data.lexdiff`, offline WordNet): negation and
   antonym flips, changed numbers, positions, label words, scope, swapped arguments, unmatched words;
-- ``combiner``: a logistic regression over the two above, fitted on the project's labelled pairs;
+- ``combiner``: a logistic regression over the two above, fitted on the project's labelled pairs and on
+  pairs built from PromptBench's prompt lists (:mod:`coin_data.peer_pairs`), their ``fit`` parts only;
 - optional, switched on by naming a model (:mod:`coin_data.signals`): ``nli`` (a cross-encoder, both
   directions), ``judge`` (an LLM asked whether both instructions request the same output), and
   ``behaviour`` (a causal LM answers probe inputs under both instructions).
