@@ -1,78 +1,111 @@
-"""Verifier quality and speed on the project's labelled pairs: balanced accuracy per signal set.
+"""Verifier quality per data source, on the parts no fit has seen, and its speed.
 
-    python benchmarks/verify.py                      # offline signal sets; prints one JSON object
+    python benchmarks/verify.py                      # both sources; prints one JSON object
+    python benchmarks/verify.py --no-peer            # the project's own pairs only (no download)
+    python benchmarks/verify.py --promptbench-dir DIR   # the PromptBench wheel is (or goes) in DIR
     python benchmarks/verify.py --smollm2            # also the judge and behaviour signals with the
                                                      # bundled SmolLM2-135M-Instruct (slow on CPU)
     python benchmarks/verify.py --nli-model cross-encoder/nli-deberta-v3-base   # where the Hub is reachable
 
-Signal sets (each on the ``heldout`` split, with the ``fit`` split beside it; optional signals on the
-held-out split only):
+Sources (``coin_data.verify.peer_pairs``):
+
+- ``own``: ``src/coin_data/verify/verify_data/pairs.jsonl``, written by this project;
+- ``promptbench``: pairs built at run time from PromptBench's prompt lists (MIT). The wheel is fetched
+  once with ``pip download promptbench==0.0.4 --no-deps -d ~/.cache/coin-toolkit/promptbench`` (or
+  ``$COIN_PROMPTBENCH_DIR``) and read with ``ast``; nothing of it is stored in this repository.
+  Offline: copy the wheel into that folder from a machine with PyPI access, or pass ``--no-peer``.
+
+Every figure is reported per source on its ``heldout`` part (the ``fit`` part beside it): held-out
+PromptBench task families never reach ``scripts/fit_combiner.py``. Signal sets:
 
 - ``embedding@0.75``: the plain cosine threshold of earlier versions (``signals=('embedding',)``);
-- ``embedding@best``: the same with the threshold that maximises balanced accuracy on the fit split;
 - ``embedding+lexdiff``: lexdiff findings, then cosine >= 0.75 (no combiner);
 - ``default``: embedding + lexdiff + combiner (the offline default);
-- ``default+<signal>``: the default plus one optional signal.
+- ``default+<signal>``: the default plus one optional signal (held-out parts only).
 
-``pairs_per_second`` times the default verifier over all labelled pairs with a fresh embedding cache and
-a fresh WordNet diff (models already loaded), i.e. what a build pays per unique candidate.
+``pairs_per_second`` times the default verifier on a fixed sample of held-out pairs with a fresh
+embedding cache and a fresh WordNet diff (models loaded), torch on 2 threads.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import sys
 import time
 
-import numpy as np
+import torch
 
 from coin_data import verify as verify_module
 from coin_data.verify.embedding import EmbeddingCache, SentenceTransformerEmbedder
-from coin_data.verify.lexdiff import LexicalDiff
+from coin_data.verify.peer_pairs import (
+    PROMPTBENCH,
+    PROMPTBENCH_REQUIREMENT,
+    PeerDataError,
+    cache_dir,
+    labelled_sources,
+)
 from coin_data.templates import parse_template
-from coin_data.verify import VerifyConfig, labelled_pairs_path, score_verdicts, verify_candidates
+from coin_data.verify import VerifyConfig, score_verdicts, verify_candidates
+
+MINIMAL_EDITS = ("word_swap", "add_criterion", "role_reversal")
+TARGETS = {  # (source, figure) -> bar, from the issue
+    ("promptbench", "rewordings_kept"): 0.85,
+    ("promptbench", "other_task_rejected"): 0.95,
+    ("promptbench", "minimal_edits_rejected"): 0.90,
+    ("promptbench", "balanced_accuracy"): 0.90,
+    ("own", "balanced_accuracy"): 0.90,
+}
+SPEED_TARGET = 50.0
+SPEED_SAMPLE = 400
 
 
-def load_rows() -> list[dict]:
-    return [json.loads(line) for line in labelled_pairs_path().read_text(encoding="utf-8").splitlines() if line]
-
-
-def scores(rows: list[dict], config: VerifyConfig, cache: EmbeddingCache) -> dict:
+def figures(rows: list[dict], config: VerifyConfig, cache: EmbeddingCache) -> dict:
+    """Balanced accuracy, keep and reject rates, and the accuracy per kind of pair."""
     pairs = [(parse_template(r["original"]), r["paraphrase"]) for r in rows]
     report = score_verdicts(rows, verify_candidates(pairs, cache, config))
-    return {"balanced_accuracy": report.balanced_accuracy, "kept_equivalent": report.recall,
-            "rejected_changed": report.changed_rejected, "precision": report.precision}
+    out = {"pairs": report.n, "balanced_accuracy": report.balanced_accuracy, "kept_equivalent": report.recall,
+           "rejected_changed": report.changed_rejected, "precision": report.precision,
+           "by_kind": {kind: {"n": v["n"], "accuracy": v["accuracy"]} for kind, v in sorted(report.by_kind.items())}}
+    kinds = report.by_kind
+    if "rewording" in kinds:
+        out["rewordings_kept"] = kinds["rewording"]["accuracy"]
+    if "other_task" in kinds:
+        out["other_task_rejected"] = kinds["other_task"]["accuracy"]
+    edits = [kinds[k] for k in MINIMAL_EDITS if k in kinds]
+    if edits:
+        out["minimal_edits_rejected"] = round(sum(e["rejected"] for e in edits) / sum(e["n"] for e in edits), 4)
+    return out
 
 
-def best_threshold(rows: list[dict], cache: EmbeddingCache) -> float:
-    """The plain-cosine threshold with the best balanced accuracy on ``rows`` (the fit split)."""
-    originals = [parse_template(r["original"]).masked_text() for r in rows]
-    candidates = [parse_template(r["paraphrase"]).masked_text() for r in rows]
-    cosine = cache.cosine(originals, candidates)
-    truth = np.array([r["label"] == "equivalent" for r in rows])
-    best, best_score = 0.75, -1.0
-    for threshold in np.arange(0.30, 1.0, 0.01):
-        judged = cosine >= threshold
-        score = 0.5 * (judged[truth].mean() + (~judged[~truth]).mean())
-        if score > best_score:
-            best, best_score = round(float(threshold), 2), score
-    return best
+def pairs_per_second(rows: list[dict], embedder) -> float:
+    """The default verifier on ``rows`` with fresh caches (models already loaded)."""
+    verify_module.default_lexical_diff.cache_clear()
+    verify_module.default_lexical_diff().wn  # WordNet loaded, word caches empty
+    pairs = [(parse_template(r["original"]), r["paraphrase"]) for r in rows]
+    start = time.perf_counter()
+    verify_candidates(pairs, EmbeddingCache(embedder), VerifyConfig())
+    return len(pairs) / (time.perf_counter() - start)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--no-peer", action="store_true", help="score the project's own pairs only")
+    parser.add_argument("--promptbench-dir", help="folder holding (or to receive) the PromptBench wheel")
     parser.add_argument("--smollm2", action="store_true", help="also run the judge and behaviour signals with hf:smollm2")
     parser.add_argument("--nli-model", help="also run the NLI signal with this CrossEncoder model")
     args = parser.parse_args()
+    torch.set_num_threads(2)
 
-    rows = load_rows()
-    splits = {name: [r for r in rows if r["split"] == name] for name in ("heldout", "fit")}
+    try:
+        sources = labelled_sources(not args.no_peer, args.promptbench_dir)
+    except PeerDataError as err:
+        sys.exit(f"benchmarks/verify.py: {err}")
     cache = EmbeddingCache(SentenceTransformerEmbedder())
-    threshold = best_threshold(splits["fit"], cache)
     sets = {
         "embedding@0.75": VerifyConfig(signals=("embedding",), threshold=0.75),
-        f"embedding@best({threshold})": VerifyConfig(signals=("embedding",), threshold=threshold),
         "embedding+lexdiff": VerifyConfig(signals=("embedding", "lexdiff"), threshold=0.75),
         "default": VerifyConfig(),
     }
@@ -82,38 +115,43 @@ def main() -> None:
         sets["default+judge(hf:smollm2)"] = VerifyConfig(judge="hf:smollm2")
         sets["default+behaviour(smollm2)"] = VerifyConfig(behaviour_model="smollm2")
 
-    results = {}
+    results: dict = {}
     for name, config in sets.items():
         start = time.perf_counter()
-        # Optional signals run models per pair: score them on the held-out split only.
-        chosen = {"heldout": splits["heldout"]} if name.startswith("default+") else splits
-        results[name] = {split: scores(split_rows, config, cache) for split, split_rows in chosen.items()}
-        results[name]["seconds"] = round(time.perf_counter() - start, 2)
+        results[name] = {}
+        for source, rows in sources.items():
+            # Optional signals run models per pair: held-out parts only.
+            splits = ("heldout",) if name.startswith("default+") else ("heldout", "fit")
+            results[name][source] = {split: figures([r for r in rows if r["split"] == split], config, cache)
+                                     for split in splits}
+        results[name]["seconds"] = round(time.perf_counter() - start, 1)
 
-    # Throughput of the default verifier: fresh caches, models already loaded.
-    verify_module.default_lexical_diff.cache_clear()
-    verify_module.default_lexical_diff().wn  # WordNet loaded, word caches empty
-    fresh = EmbeddingCache(cache.embedder)
-    pairs = [(parse_template(r["original"]), r["paraphrase"]) for r in rows]
-    start = time.perf_counter()
-    verify_candidates(pairs, fresh, VerifyConfig())
-    seconds = time.perf_counter() - start
-    lexdiff_start = time.perf_counter()
-    differ = LexicalDiff()
-    for original, candidate in pairs:
-        differ.diff(original.masked_text(), parse_template(candidate).masked_text())
-    lexdiff_seconds = time.perf_counter() - lexdiff_start
+    default = results["default"]
+    targets = {f"{source}.{figure}": {"target": bar, "heldout": default[source]["heldout"].get(figure),
+                                       "met": (default[source]["heldout"].get(figure) or 0) >= bar}
+               for (source, figure), bar in TARGETS.items() if source in sources}
+    heldout = [r for rows in sources.values() for r in rows if r["split"] == "heldout"]
+    sample = heldout[:: max(1, len(heldout) // SPEED_SAMPLE)][:SPEED_SAMPLE]
+    speed = round(pairs_per_second(sample, cache.embedder), 1)
+    targets["pairs_per_second"] = {"target": SPEED_TARGET, "measured": speed, "met": speed >= SPEED_TARGET}
 
     print(json.dumps({
         "benchmark": "verify",
-        "data": "src/coin_data/verify/verify_data/pairs.jsonl",
-        "split_sizes": {name: {"pairs": len(r), "equivalent": sum(x["label"] == "equivalent" for x in r),
-                               "changed": sum(x["label"] == "changed" for x in r)} for name, r in splits.items()},
+        "sources": {
+            "own": "src/coin_data/verify/verify_data/pairs.jsonl",
+            **({PROMPTBENCH: f"{PROMPTBENCH_REQUIREMENT} prompt lists, read from {cache_dir(args.promptbench_dir)} "
+                             f"(pip download {PROMPTBENCH_REQUIREMENT} --no-deps -d DIR)"} if PROMPTBENCH in sources else {}),
+        },
+        "sizes": {source: {split: {"pairs": sum(r["split"] == split for r in rows),
+                                   "equivalent": sum(r["split"] == split and r["label"] == "equivalent" for r in rows)}
+                           for split in ("heldout", "fit")} for source, rows in sources.items()},
+        "heldout": {source: default[source]["heldout"] for source in sources},
+        "targets": targets,
         "signal_sets": results,
-        "pairs_per_second": round(len(pairs) / seconds, 1),
-        "lexdiff_pairs_per_second": round(len(pairs) / lexdiff_seconds, 1),
-        "pairs_timed": len(pairs),
-        "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
+        "pairs_per_second": speed,
+        "pairs_timed": len(sample),
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "torch_threads": 2,
+                    "load_average": [round(x, 2) for x in os.getloadavg()]},
     }, indent=2))
 
 

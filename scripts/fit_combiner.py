@@ -1,17 +1,22 @@
-"""Fit the verifier's combiner on the ``fit`` split of the labelled pairs and write its coefficients.
+"""Fit the verifier's combiner on the ``fit`` part of every labelled source and write its coefficients.
 
     python scripts/fit_combiner.py              # prints the choice and the coefficients, writes nothing
     python scripts/fit_combiner.py --write      # also writes src/coin_data/verify/verify_data/combiner.json
+    python scripts/fit_combiner.py --no-peer    # the project's own pairs only (no download)
 
-The ``heldout`` split is never read. The L2 strength is chosen by grouped 5-fold cross-validation
-inside the fit split (pairs that share an original stay in one fold), maximising balanced accuracy of
-the whole rule chain (lexdiff findings, embedding floor, combiner). Deterministic: same data, same file.
+Sources: the project's labelled pairs (``verify_data/pairs.jsonl``, split ``fit``) and pairs built from
+PromptBench's prompt lists (``coin_data.verify.peer_pairs``; the wheel is downloaded with ``pip download
+promptbench==0.0.4 --no-deps`` into ``~/.cache/coin-toolkit/promptbench`` on first use; offline, put the
+wheel there or set ``COIN_PROMPTBENCH_DIR``). The ``heldout`` part of each source is never read. Each
+(source, label) cell weighs the same in the fit. The L2 strength is chosen by
+grouped 5-fold cross-validation inside the fit parts (an original, or a PromptBench task family, stays
+in one fold), maximising the mean over sources of the balanced accuracy of the whole rule chain
+(lexdiff findings, embedding floor, combiner). Deterministic: same data, same file.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 
@@ -19,69 +24,62 @@ import numpy as np
 
 from coin_data.verify.combine import COEFFICIENTS_FILE, fit_combiner
 from coin_data.verify.embedding import EmbeddingCache, SentenceTransformerEmbedder
-from coin_data.verify.lexdiff import LexicalDiff
-from coin_data.templates import parse_template
+from coin_data.seeds import stable_seed
+from coin_data.verify.peer_pairs import group_of, labelled_sources
+from coin_data.verify.verifier import pair_signals
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "coin_data" / "verify_data"
-L2_GRID = (0.1, 0.3, 1.0, 3.0, 10.0)
+L2_GRID = (0.3, 1.0, 3.0, 10.0)
+# The embedding floor is VerifyConfig.threshold (0.5), which the dataset card reports; it is not refitted.
+FLOOR = 0.5
 FOLDS = 5
 
 
-def load_fit_rows(path: Path) -> list[dict]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [row for row in rows if row["split"] == "fit"]
-
-
-def signals(rows: list[dict]) -> list[tuple[float, object, bool]]:
-    """``(similarity, diff, equivalent)`` per row, computed exactly as the verifier does."""
-    originals = [parse_template(r["original"]).masked_text() for r in rows]
-    candidates = [parse_template(r["paraphrase"]).masked_text() for r in rows]
-    cache = EmbeddingCache(SentenceTransformerEmbedder())
-    scores = cache.cosine(originals, candidates)
-    differ = LexicalDiff()
-    return [(float(s), differ.diff(a, b), r["label"] == "equivalent")
-            for s, a, b, r in zip(scores, originals, candidates, rows)]
-
-
 def balanced_accuracy(combiner, data) -> float:
+    """Mean of the keep rate of equivalent rows and the reject rate of changed rows (NaN when a label is absent)."""
+    if not data or all(y for _, _, y in data) or not any(y for _, _, y in data):
+        return float("nan")
     judged = np.array([combiner.decide(s, d).equivalent for s, d, _ in data])
     truth = np.array([y for _, _, y in data])
     return 0.5 * (judged[truth].mean() + (~judged[~truth]).mean())
 
 
-def fold_of(row: dict) -> int:
-    return int(hashlib.sha256(row["original"].encode("utf-8")).hexdigest(), 16) % FOLDS
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pairs", type=Path, default=DATA / "pairs.jsonl")
-    parser.add_argument("--min-similarity", type=float, default=0.5, help="embedding floor stored with the fit")
+    parser.add_argument("--no-peer", action="store_true", help="fit on the project's own pairs only")
+    parser.add_argument("--promptbench-dir", help="folder holding (or to receive) the PromptBench wheel")
     parser.add_argument("--write", action="store_true", help=f"write {DATA / COEFFICIENTS_FILE}")
     args = parser.parse_args()
 
-    rows = load_fit_rows(args.pairs)
-    data = signals(rows)
-    folds = [fold_of(r) for r in rows]
-    cv = {}
+    sources = {name: [r for r in rows if r["split"] == "fit"]
+               for name, rows in labelled_sources(not args.no_peer, args.promptbench_dir).items()}
+    names = [name for name, rows in sources.items() for _ in rows]
+    rows = [row for source_rows in sources.values() for row in source_rows]
+    data = pair_signals(rows, EmbeddingCache(SentenceTransformerEmbedder()))
+    folds = [stable_seed("fold", group_of(name, row)) % FOLDS for name, row in zip(names, rows)]
+    cv: dict[str, float] = {}
     for l2 in L2_GRID:
-        scores = []
+        per_fold = []
         for k in range(FOLDS):
-            train = [d for d, f in zip(data, folds) if f != k]
-            test = [d for d, f in zip(data, folds) if f == k]
-            scores.append(balanced_accuracy(fit_combiner(train, l2=l2, min_similarity=args.min_similarity), test))
-        cv[l2] = round(float(np.mean(scores)), 4)
-    best = max(L2_GRID, key=lambda l2: (cv[l2], l2))  # ties: the stronger penalty
+            train = [i for i, f in enumerate(folds) if f != k]
+            combiner = fit_combiner([data[i] for i in train], l2=l2, min_similarity=FLOOR,
+                                    groups=[names[i] for i in train])
+            per_source = [balanced_accuracy(combiner, [data[i] for i, f in enumerate(folds) if f == k and
+                                                       names[i] == name]) for name in sources]
+            per_fold.append(np.nanmean(per_source))
+        cv[str(l2)] = round(float(np.mean(per_fold)), 4)
+    best = max(cv, key=lambda key: (cv[key], float(key)))  # ties: the stronger penalty
+    l2 = float(best)
     meta = {
-        "data": "verify_data/pairs.jsonl, split=fit",
-        "fit_pairs": len(rows),
-        "l2_cross_validation": {str(k): v for k, v in cv.items()},
-        "command": "python scripts/fit_combiner.py --write",
+        "data": {name: f"{len(r)} pairs, split=fit" for name, r in sources.items()},
+        "cross_validation": cv,
+        "command": "python scripts/fit_combiner.py --write" + (" --no-peer" if args.no_peer else ""),
     }
-    combiner = fit_combiner(data, l2=best, min_similarity=args.min_similarity, meta=meta)
-    print(json.dumps({"l2": best, "cv_balanced_accuracy": cv, "fit_balanced_accuracy":
-                      round(balanced_accuracy(combiner, data), 4), "weights": combiner.weights,
-                      "intercept": combiner.intercept}, indent=2))
+    combiner = fit_combiner(data, l2=l2, min_similarity=FLOOR, meta=meta, groups=names)
+    fitted = {name: round(balanced_accuracy(combiner, [d for d, n in zip(data, names) if n == name]), 4)
+              for name in sources}
+    print(json.dumps({"l2": l2, "cv_mean_balanced_accuracy": cv, "fit_balanced_accuracy": fitted,
+                      "weights": combiner.weights, "intercept": combiner.intercept}, indent=2))
     if args.write:
         (DATA / COEFFICIENTS_FILE).write_text(combiner.to_json(), encoding="utf-8")
         print(f"wrote {DATA / COEFFICIENTS_FILE}")

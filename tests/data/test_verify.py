@@ -33,7 +33,7 @@ def test_each_check_gives_its_verdict(cache):
         "Review: {review}\nRead the review very carefully, think about the tone of every sentence, the words "
         "chosen, the overall attitude of the writer and any irony, then tell me whether the review is "
         "positive or negative.\n{options_}",  # too long
-        "Review: {review}\nHow many words does this review have?\n{options_}",  # not equivalent: another task
+        "Review: {review}\nIs this review long?\n{options_}",  # not equivalent: another task
         "Review: {review}\nIs this review positive or neutral?\n{options_}",  # not equivalent: label words
     ]
     verdicts = verify_candidates([(T, c) for c in candidates], cache)
@@ -47,7 +47,7 @@ def test_each_check_gives_its_verdict(cache):
     assert verdicts[3].equivalent and verdicts[4].equivalent and not verdicts[3].kept
     assert "missing slot {review}" in verdicts[2].reason
     assert (verdicts[7].deciding, verdicts[8].deciding) == ("combiner", "lexdiff")
-    assert verdicts[7].reason.startswith("combiner p(equivalent)") and "'count'" in verdicts[7].reason
+    assert verdicts[7].reason.startswith("combiner p(equivalent)") and "'long'" in verdicts[7].reason
     assert verdicts[8].reason.startswith("lexdiff label_change")
     assert set(verdicts[0].signals) == {"embedding", "lexdiff", "combiner"}
     assert verdicts[0].signals["lexdiff"]["findings"] == [] and 0.5 < verdicts[0].signals["combiner"] <= 1

@@ -13,11 +13,13 @@ and names the signal that decided. The rules, in order (the first that fires dec
 4. **combiner** -- a logistic regression over the embedding cosine and the diff's unmatched words
    (:data:`FEATURES`) gives ``p(equivalent)``; below ``combiner_threshold`` rejects. It catches what no
    single rule names: a content word swapped for a non-synonym in an otherwise identical instruction
-   ("the sentiment of the review" -> "the topic of the review").
+   ("the sentiment of the review" -> "the topic of the review"), while a restructured rewording with
+   new words, whose overlap is low, keeps a high p.
 
-The coefficients are plain numbers in ``verify_data/combiner.json``, fitted on the ``fit`` split of the
-project's labelled pairs (``verify_data/pairs.jsonl``) by ``python scripts/fit_combiner.py``; the
-``heldout`` split is never used for fitting.
+The coefficients are plain numbers in ``verify_data/combiner.json``, fitted by
+``python scripts/fit_combiner.py`` on the ``fit`` parts of two sources: the project's labelled pairs
+(``verify_data/pairs.jsonl``) and pairs built at run time from PromptBench's prompt lists
+(:mod:`coin_data.verify.peer_pairs`); the ``heldout`` parts are never used for fitting.
 
 Example:
     >>> from coin_data.verify.lexdiff import LexDiff
@@ -42,11 +44,13 @@ import numpy as np
 from coin_data.verify.lexdiff import LexDiff
 
 # The combiner's inputs, in coefficient order.
-FEATURES = ("similarity", "overlap", "dropped", "added", "overlap_x_unmatched")
+FEATURES = ("similarity", "overlap", "dropped", "added", "overlap_x_unmatched", "unmatched_share", "overlap_x_run",
+            "near_copy_x_unmatched")
 # Signs the fit must respect (+1: may only raise p(equivalent), -1: may only lower it). Without
 # them the labelled pairs, whose changed half are small edits, teach that adding words helps, and an
 # unrelated task ("translate it into French and count its verbs") would be kept.
-SIGNS = {"similarity": 1, "overlap": 1, "dropped": -1, "added": -1, "overlap_x_unmatched": -1}
+SIGNS = {"similarity": 1, "overlap": 1, "dropped": -1, "added": -1, "overlap_x_unmatched": -1,
+         "unmatched_share": -1, "overlap_x_run": -1, "near_copy_x_unmatched": -1}
 COEFFICIENTS_FILE = "combiner.json"
 
 
@@ -61,8 +65,9 @@ def combiner_features(similarity: float, diff: LexDiff) -> dict[str, float]:
         ``{name: value}`` in :data:`FEATURES` order. Counts are capped so one long rewrite cannot dominate.
 
     Example:
-        >>> combiner_features(0.9, LexDiff(dropped=("a",), added=("b", "c"), overlap=0.5))["overlap_x_unmatched"]
-        1.5
+        >>> f = combiner_features(0.9, LexDiff(dropped=("a",), added=("b", "c"), overlap=0.5, content=6, run=2))
+        >>> f["overlap_x_unmatched"], f["unmatched_share"], f["overlap_x_run"]
+        (1.5, 0.5, 1.0)
     """
     unmatched = min(3, len(diff.dropped) + len(diff.added))
     return {
@@ -71,6 +76,14 @@ def combiner_features(similarity: float, diff: LexDiff) -> dict[str, float]:
         "dropped": float(min(4, len(diff.dropped))),
         "added": float(min(4, len(diff.added))),
         "overlap_x_unmatched": float(diff.overlap) * unmatched,
+        # The share of content words left unmatched: a rewording of a long instruction may leave several
+        # words unmatched, a near-copy with one swapped task word leaves a few of few.
+        "unmatched_share": (len(diff.dropped) + len(diff.added)) / max(1, diff.content),
+        # A clause inserted or removed whole in an otherwise kept instruction adds or drops a requirement.
+        "overlap_x_run": float(diff.overlap) * min(4, diff.run),
+        # Unmatched words count far more in a near-copy (overlap 0.9: one swapped task word) than in a
+        # restructured rewording (overlap 0.5): the fourth power keeps the two apart.
+        "near_copy_x_unmatched": float(diff.overlap) ** 4 * unmatched,
     }
 
 
@@ -196,7 +209,9 @@ class Combiner:
 # --- fitting (used by scripts/fit_combiner.py and the tests) ------------------------------------
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int = 50) -> tuple[np.ndarray, float]:
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int = 50, sample_weight: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
     """L2-regularised logistic regression by Newton's method (the intercept is not penalised).
 
     Args:
@@ -204,6 +219,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int 
         y: ``(n,)`` labels in {0, 1}.
         l2: penalty strength on the weights (1.0 matches scikit-learn's ``C=1``).
         iterations: Newton steps (converges in about ten on this problem).
+        sample_weight: ``(n,)`` weight per row (None: all 1), e.g. to give each data source equal say.
 
     Returns:
         ``(weights (d,), intercept)``.
@@ -214,14 +230,15 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int 
         True
     """
     n, d = x.shape
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)  # (n,)
     design = np.hstack([x, np.ones((n, 1))])  # (n, d+1)
     theta = np.zeros(d + 1)
     penalty = np.full(d + 1, l2)
     penalty[-1] = 0.0
     for _ in range(iterations):
         p = 1.0 / (1.0 + np.exp(-design @ theta))  # (n,)
-        gradient = design.T @ (p - y) + penalty * theta  # (d+1,)
-        hessian = design.T @ (design * (p * (1 - p))[:, None]) + np.diag(penalty) + 1e-9 * np.eye(d + 1)
+        gradient = design.T @ (w * (p - y)) + penalty * theta  # (d+1,)
+        hessian = design.T @ (design * (w * p * (1 - p))[:, None]) + np.diag(penalty) + 1e-9 * np.eye(d + 1)
         step = np.linalg.solve(hessian, gradient)
         theta -= step
         if np.max(np.abs(step)) < 1e-10:
@@ -229,7 +246,9 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int 
     return theta[:-1], float(theta[-1])
 
 
-def fit_signed_logistic(x: np.ndarray, y: np.ndarray, signs: Sequence[int], l2: float = 1.0) -> np.ndarray:
+def fit_signed_logistic(
+    x: np.ndarray, y: np.ndarray, signs: Sequence[int], l2: float = 1.0, sample_weight: np.ndarray | None = None
+) -> np.ndarray:
     """:func:`fit_logistic` with sign constraints, by an active set: a weight that comes out with the
     wrong sign is fixed at 0 and the rest refitted, until every sign holds.
 
@@ -238,6 +257,7 @@ def fit_signed_logistic(x: np.ndarray, y: np.ndarray, signs: Sequence[int], l2: 
         y: ``(n,)`` labels in {0, 1}.
         signs: per feature +1 (weight >= 0), -1 (weight <= 0) or 0 (free).
         l2: penalty strength.
+        sample_weight: ``(n,)`` weight per row (None: all 1).
 
     Returns:
         ``(d + 1,)``: the weights, then the intercept.
@@ -250,7 +270,7 @@ def fit_signed_logistic(x: np.ndarray, y: np.ndarray, signs: Sequence[int], l2: 
     """
     active = list(range(x.shape[1]))
     while True:
-        weights, intercept = fit_logistic(x[:, active], y, l2=l2)
+        weights, intercept = fit_logistic(x[:, active], y, l2=l2, sample_weight=sample_weight)
         wrong = [j for j, w in zip(active, weights) if signs[j] * w < 0]
         if not wrong:
             full = np.zeros(x.shape[1] + 1)
@@ -264,7 +284,7 @@ def fit_signed_logistic(x: np.ndarray, y: np.ndarray, signs: Sequence[int], l2: 
 
 def fit_combiner(
     rows: Sequence[tuple[float, LexDiff, bool]], l2: float = 1.0, threshold: float = 0.5, min_similarity: float = 0.5,
-    meta: dict | None = None,
+    meta: dict | None = None, groups: Sequence[str] | None = None,
 ) -> Combiner:
     """Fit the combiner on labelled ``(similarity, diff, equivalent)`` rows.
 
@@ -277,16 +297,24 @@ def fit_combiner(
         threshold: decision threshold stored with the coefficients.
         min_similarity: embedding floor stored with the coefficients.
         meta: provenance to store.
+        groups: a name per row (e.g. its data source); every (group, label) pair then weighs the same
+            in the fit, so a large source cannot drown a small one. None: every row weighs 1.
 
     Returns:
         The fitted :class:`Combiner`.
     """
-    usable = [(s, d, y) for s, d, y in rows if not d.findings and s >= min_similarity]
+    names = list(groups) if groups is not None else [""] * len(rows)
+    kept = [k for k, (s, d, _) in enumerate(rows) if not d.findings and s >= min_similarity]
+    usable = [rows[k] for k in kept]
     if not usable:
         raise ValueError("no rows left to fit the combiner (every row was decided by an earlier rule)")
     x = np.array([[combiner_features(s, d)[name] for name in FEATURES] for s, d, _ in usable])
     y = np.array([1.0 if label else 0.0 for _, _, label in usable])
-    weights = fit_signed_logistic(x, y, [SIGNS[name] for name in FEATURES], l2=l2)
+    cells = [(names[k], bool(rows[k][2])) for k in kept]
+    sizes = {cell: cells.count(cell) for cell in set(cells)}
+    # Each (group, label) cell sums to len(usable) / number of cells: the mean weight stays 1.
+    sample_weight = np.array([len(usable) / (len(sizes) * sizes[cell]) for cell in cells])
+    weights = fit_signed_logistic(x, y, [SIGNS[name] for name in FEATURES], l2=l2, sample_weight=sample_weight)
     return Combiner(
         weights=dict(zip(FEATURES, (float(w) for w in weights[:-1]))),
         intercept=float(weights[-1]),

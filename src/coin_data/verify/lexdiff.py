@@ -14,6 +14,8 @@ finding             what it catches (original -> candidate)
 ``ordinal``         positions differ ("first sentence" -> "second sentence", "last", "final" ...)
 ``argument_swap``   two arguments trade places around the same words ("from English to French" ->
                     "from French to English", "{a} minus {b}" -> "{b} minus {a}")
+``direction``       what is produced turns around: writing a question vs answering one ("write a question
+                    whose answer is X" -> "answer the question in X")
 ``label_change``    the answer words listed in the text differ ("yes or no" -> "true or false";
                     "positive, negative, or neutral" -> "positive or negative")
 ``scope``           the extent changes: "only" added or dropped; "all" -> "some"
@@ -47,7 +49,7 @@ from typing import Iterable, Sequence
 
 # The kinds of finding, in the order they are reported (most specific first).
 FINDING_KINDS = (
-    "negation", "quantity", "ordinal", "argument_swap", "label_change", "scope", "antonym", "contrast",
+    "negation", "quantity", "ordinal", "argument_swap", "direction", "label_change", "scope", "antonym", "contrast",
 )  # fmt: skip
 
 # ---------------------------------------------------------------------------------------------------
@@ -117,7 +119,7 @@ _CURATED_ANTONYMS = frozenset(
     positive/negative true/false yes/no correct/incorrect right/wrong ascending/descending
     increasing/decreasing smallest/largest shortest/longest earliest/latest top/bottom start/end
     beginning/end beginning/ending include/exclude author/reader writer/reader sender/recipient
-    buyer/seller question/answer cause/effect cause/consequence strength/weakness advantage/disadvantage
+    buyer/seller cause/effect cause/consequence strength/weakness advantage/disadvantage
     pro/con friendly/hostile legitimate/phishing legitimate/spam entail/contradict support/contradict
     support/refute similarity/difference synonym/antonym vowel/consonant day/night sunrise/sunset
     plus/minus add/subtract sum/difference agreed/disagreed""".split()
@@ -150,6 +152,34 @@ _STOP = frozenset(
 _IRREGULAR = {"people": ("person",), "persons": ("person",), "children": ("child",), "men": ("man",),
               "women": ("woman",), "biggest": ("big",), "largest": ("large",), "best": ("good",)}
 
+# Quoted answer words: 'positive', "not_entailment" (an apostrophe inside a word never opens a quote).
+_QUOTED = re.compile(r"(?<![A-Za-z])['\"]([A-Za-z][A-Za-z_ -]{0,30}?)['\"](?![A-Za-z])")
+# A quoted answer word followed by the condition under which it applies: "'not_entailment' if not".
+_LABEL_DEFINITION = re.compile(r"(?<![A-Za-z])['\"][A-Za-z][A-Za-z_ -]{0,30}['\"]\s+(?:if|when|whenever)\b([^,.;:?!]*)",
+                               re.IGNORECASE)
+# Verbs of making: "write a question" produces one, "answer the question" consumes it.
+_MAKING_VERBS = frozenset({"write", "generate", "create", "compose", "formulate", "produce", "pose", "draft", "devise",
+                           "craft", "come", "make", "construct", "frame", "invent", "writing", "generating"})
+# Nouns for the inputs of a task: a number before them counts the inputs ("the two sentences").
+_INPUT_NOUNS = frozenset({"sentences", "questions", "texts", "statements", "phrases", "passages", "documents",
+                          "reviews", "claims", "expressions", "inputs", "sentence", "question", "text"})
+_OUTPUT_PREPOSITIONS = frozenset({"in", "into", "within", "with", "using", "than", "to", "under", "most",
+                                  "least", "exactly"})
+# Nouns that name the roles of a task; they are arguments even though they also frame instructions.
+_ROLE_NOUNS = frozenset({"answer", "question", "context", "text", "input", "statement", "premise", "hypothesis",
+                         "sentence", "passage", "source", "target", "claim", "evidence", "summary", "title"})
+# Opposites that flip even when both words were already in the original.
+_CURATED_FLIP_ALWAYS = frozenset({"true", "false", "positive", "negative", "most", "least", "yes", "no"})
+# Openers of a persona clause ("As a grammar checker, ...", "In your role as ..."): who the model is
+# asked to be, not what it is asked to do. The clause up to its comma is dropped before comparing.
+_PERSONA_OPENERS = tuple(
+    tuple(p.split())
+    for p in """as a|as an|in your role as|in the role of|acting as|act as|working as|serving as|functioning as
+    |operating as|in your capacity as|in the capacity of|taking on the role of|assuming the role of|emulating|embodying
+    |pretend you are|imagine you are|you are a|you are an|being a|being an|as someone|as the""".split("|")
+)
+_PERSONA_WORDS = frozenset({"expertise", "knowledge", "role", "capacity", "experience", "proficiency", "skills",
+                            "understanding", "familiarity"})
 # A token: a slot by name, a word, a number, or punctuation that ends a clause or builds a list.
 _TOKEN = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}|\d+(?:\.\d+)?(?:st|nd|rd|th)?|[A-Za-z]+(?:'[a-z]+)?|n't|[.?!;:\n,/]")
 _BOUNDARY = frozenset({".", "?", "!", ";", ":", "\n"})
@@ -183,12 +213,19 @@ class LexDiff:
             in the candidate.
         added: content words of the candidate with no counterpart in the original.
         overlap: word-sequence similarity of the two texts (0-1, difflib ratio over base forms).
+        content: content words of both texts together (distinct per text), persona clauses left out;
+            ``(len(dropped) + len(added)) / content`` is the unmatched share.
+        run: the most unmatched content words in one unbroken stretch of either text (no matched
+            content word between them): a clause inserted or removed whole ("... and also say how
+            confident you are") shows as a long run, a scattered rewording as short ones.
     """
 
     findings: list[Finding] = field(default_factory=list)
     dropped: tuple[str, ...] = ()
     added: tuple[str, ...] = ()
     overlap: float = 0.0
+    content: int = 0
+    run: int = 0
 
     @property
     def changed(self) -> bool:
@@ -208,6 +245,8 @@ class LexDiff:
             "dropped": float(len(self.dropped)),
             "added": float(len(self.added)),
             "overlap": float(self.overlap),
+            "content": float(self.content),
+            "run": float(self.run),
             **{f"finding_{kind}": float(kind in kinds) for kind in FINDING_KINDS},
         }
 
@@ -229,6 +268,9 @@ class _Side:
     ordinals: list[int]
     identifiers: list[int]  # numbers that name things: "Sentence 1", "event 2"
     negations: int
+    makes: frozenset  # artefacts the instruction asks to write: {"question"}, {"answer"}
+    definition_negations: int  # negations inside "'label' if ..." clauses (counted in ``negations`` too)
+    defines_labels: bool
     only: bool
     universal: bool
     partial: bool
@@ -254,6 +296,7 @@ class LexicalDiff:
         self._synsets = lru_cache(maxsize=None)(self._synsets_uncached)
         self._antonyms = lru_cache(maxsize=None)(self._antonyms_uncached)
         self._related = lru_cache(maxsize=None)(self._related_uncached)
+        self._gloss = lru_cache(maxsize=None)(self._gloss_uncached)
 
     @property
     def wn(self):
@@ -284,28 +327,38 @@ class LexicalDiff:
         findings += self._quantity(a, b)
         findings += self._ordinal(a, b)
         findings += self._argument_swap(a, b)
+        if a.makes != b.makes:
+            findings.append(Finding("direction", f"produces {sorted(a.makes)} -> {sorted(b.makes)}"))
         findings += self._label_change(a, b)
         findings += self._scope(a, b)
         dropped_all = [w for w in dict.fromkeys(a.words) if not self._has_form(w, b.words)]
         added_all = [w for w in dict.fromkeys(b.words) if not self._has_form(w, a.words)]
         # Antonyms are looked for among words whose count changed, so that "true ... true" -> "false ...
         # true" is seen even though "true" is still there.
-        findings += self._antonym(_count_drops(a.words, b.words, self._base), _count_drops(b.words, a.words, self._base))
+        findings += self._antonym(_count_drops(a.words, b.words, self._base), _count_drops(b.words, a.words, self._base),
+                                  a.words)
         # A counterpart may sit anywhere in the other text: "a person ... people" -> "an individual ...
         # people" swaps person for individual even though "people" still matches "person".
         other_a, other_b = list(dict.fromkeys(a.words)), list(dict.fromkeys(b.words))
         dropped = [w for w in dropped_all if self._is_content(w) and not self._has_counterpart(w, other_b)]
         added = [w for w in added_all if self._is_content(w) and not self._has_counterpart(w, other_a, True)]
+        dropped, added = self._match_compounds(dropped, added, a.words, b.words, True)
+        added, dropped = self._match_compounds(added, dropped, b.words, a.words, False)
         findings += self._contrast(dropped, added)
         overlap = SequenceMatcher(a=[self._base(w) for w in a.words], b=[self._base(w) for w in b.words],
                                   autojunk=False).ratio()
-        return LexDiff(findings=findings, dropped=tuple(dropped), added=tuple(added), overlap=overlap)
+        content = sum(1 for w in other_a if self._is_content(w)) + sum(1 for w in other_b if self._is_content(w))
+        run = max(_longest_run(a.words, set(dropped), self._is_content), _longest_run(b.words, set(added), self._is_content))
+        return LexDiff(findings=findings, dropped=tuple(dropped), added=tuple(added), overlap=overlap,
+                       content=content, run=run)
 
     # --- normalisation ---------------------------------------------------------------------------
 
     def _side(self, text: str) -> _Side:
-        raw = [t if t.startswith("{") else t.lower() for t in _TOKEN.findall(text.replace("’", "'"))]
-        raw = [t for token in raw for t in _split_contraction(token)]
+        text = text.replace("’", "'")
+        quoted = [q.lower().replace("_", " ").strip() for q in _QUOTED.findall(text)]
+        raw = [t if t.startswith("{") else t.lower() for t in _TOKEN.findall(text)]
+        raw = _drop_persona([t for token in raw for t in _split_contraction(token)])
         tokens = _rewrite_phrases(raw)
         tokens, bounds = _extract_bounds(tokens)
         numbers: list[str] = []
@@ -328,13 +381,21 @@ class LexicalDiff:
                 numbers.append(str(float(_CARDINALS[tok])))
             elif tok in _VAGUE_AMOUNTS - {"some"}:
                 numbers.append("few")
-        labels = _answer_lists(tokens)
-        negations = sum(1 for i, t in enumerate(tokens) if t in _NEGATIONS and not (t == "no" and "no" in labels))
+        # Quoted words are the answer labels ('entailment' or 'not_entailment'); a negation inside a
+        # label ("not_entailment") names an answer, it does not negate the instruction: negations are
+        # counted with the quoted labels blanked out.
+        labels = set(quoted) if quoted else _answer_lists(tokens)
+        unquoted, _ = _extract_bounds(_rewrite_phrases(_drop_persona(
+            [t for token in _TOKEN.findall(_QUOTED.sub(" , ", text).lower()) for t in _split_contraction(token)])))
+        negations = sum(1 for t in unquoted if t in _NEGATIONS and not (t == "no" and "no" in labels))
+        definitions = [_negation_count(m) for m in _LABEL_DEFINITION.findall(text)]
         words = [t for t in tokens if t not in _BOUNDARY and t not in {",", "/"}]
         return _Side(
             tokens=tokens, words=words, numbers=numbers, bounds=bounds, ordinals=ordinals, identifiers=identifiers,
-            negations=negations,
-            only=any(t in _ONLY for t in tokens), universal=any(t in _UNIVERSAL for t in tokens),
+            negations=negations, makes=_made_artefacts(tokens), definition_negations=sum(definitions), defines_labels=bool(definitions),
+            only=any(t in _ONLY and not (t == "just" and i + 1 < len(tokens) and _is_number(tokens[i + 1]))
+                     for i, t in enumerate(tokens)),
+            universal=any(t in _UNIVERSAL for t in tokens),
             partial=any(t in _PARTIAL for t in tokens), labels=labels,
         )
 
@@ -349,6 +410,12 @@ class LexicalDiff:
         nxt = tokens[i + 1] if i + 1 < len(tokens) else "\n"
         if prev in ("these", "those", "following") and _is_number(tok):
             return True
+        # "Analyze the two given sentences": the count of the inputs, which the input fixes. After "in",
+        # "into", "with" ... it bounds the output instead ("answer in two sentences").
+        if _is_number(tok) and prev not in _OUTPUT_PREPOSITIONS:
+            rest = [t for t in tokens[i + 1 : i + 3] if t not in ("given", "provided", "input", "following")]
+            if rest and rest[0] in _INPUT_NOUNS:
+                return True
         # Partitive "which of the two products": the input fixes the count.
         if prev == "the" and i >= 2 and tokens[i - 2] == "of" and _is_number(tok):
             return True
@@ -370,7 +437,12 @@ class LexicalDiff:
     # --- detectors -------------------------------------------------------------------------------
 
     def _negation(self, a: _Side, b: _Side) -> list[Finding]:
-        if a.negations == b.negations:
+        # "'not_entailment' if there is no such implication" defines an answer word. When only one side
+        # defines its labels, the definition's negations describe the label, not the instruction.
+        na, nb = a.negations, b.negations
+        if a.defines_labels != b.defines_labels:
+            na, nb = max(0, na - a.definition_negations), max(0, nb - b.definition_negations)
+        if na == nb:
             return []
         more, fewer = ("added", "dropped") if b.negations > a.negations else ("dropped", "added")
         words = [t for t in (b.tokens if more == "added" else a.tokens) if t in _NEGATIONS]
@@ -417,6 +489,15 @@ class LexicalDiff:
                 ):
                     words = " ".join(between)
                     return [Finding("argument_swap", f"'{x} {words} {y}' -> '{y} {words} {x}'")]
+        # The same sentence with its role nouns permuted ("if the context entails the answer" -> "if the
+        # answer entails the context"), however far apart they stand.
+        if len(ka) == len(kb) and ka != kb:
+            where = [i for i, (x, y) in enumerate(zip(ka, kb)) if x != y]
+            roles = [(ka[i], kb[i]) for i in where]
+            # "the context and the question" -> "the question and the context" is one list, reordered.
+            listed = len(where) == 2 and set(ka[where[0] + 1 : where[1]]) <= _SYMMETRIC_CONNECTORS
+            if not listed and all(x in _ROLE_NOUNS or x.startswith("{") for pair in roles for x in pair):
+                return [Finding("argument_swap", "roles exchanged: " + ", ".join(f"'{x}' -> '{y}'" for x, y in roles[:3]))]
         return []
 
     def _label_change(self, a: _Side, b: _Side) -> list[Finding]:
@@ -437,9 +518,13 @@ class LexicalDiff:
             return [Finding("scope", f"{'all' if a.universal else 'some'} -> {'all' if b.universal else 'some'}")]
         return []
 
-    def _antonym(self, dropped: Sequence[str], added: Sequence[str]) -> list[Finding]:
+    def _antonym(self, dropped: Sequence[str], added: Sequence[str], original: Sequence[str] = ()) -> list[Finding]:
         for x in dropped:
             for y in added:
+                # Both words already in the original ("answer the question ... an answer") and only their
+                # counts moved: the rewording redistributes them, it does not flip one into the other.
+                if self._has_form(y, original) and self._has_form(x, original) and x not in _CURATED_FLIP_ALWAYS:
+                    continue
                 if self.antonyms(x, y):
                     return [Finding("antonym", f"{x!r} -> {y!r}")]
         return []
@@ -454,6 +539,87 @@ class LexicalDiff:
                 if self._related(x, y) == "contrast" and x not in y and y not in x:
                     return [Finding("contrast", f"{x!r} -> {y!r} (related, not synonyms)")]
         return []
+
+    def _match_compounds(
+        self, unmatched: list[str], others: list[str], words: Sequence[str], other_words: Sequence[str],
+        original_side: bool,
+    ) -> tuple[list[str], list[str]]:
+        """Match words of one side against two-word compounds of the other side.
+
+        "spam" -> "junk mail" (a WordNet compound, here the hypernym) and "keywords" -> "key terms" (a
+        closed compound split into a shared head and a related word) are rewordings: the word and the
+        compound's words all count as matched.
+
+        A definition names a more general word ("counterargument: an argument offered in opposition"), so
+        a word of the original may be replaced by a word its definition names, never the reverse: the
+        candidate would add information. ``original_side`` says which side ``unmatched`` is on.
+
+        Returns:
+            ``(unmatched, others)`` with the matched words removed.
+        """
+        if not others:
+            return unmatched, others
+        left, right = list(unmatched), list(others)
+        pairs = [(x, y) for x, y in zip(other_words, other_words[1:]) if x.isalpha() and y.isalpha()]
+        for word in list(left):
+            explained = [w for w in right if (self._gloss_related(word, w) if original_side else
+                                              self._gloss_related(w, word))]
+            if explained:
+                # "spam" -> "unsolicited junk mail": the definition of spam ("unwanted e-mail ...") names mail.
+                left.remove(word)
+                right = [w for w in right if w not in explained]
+                continue
+            for x, y in pairs:
+                if x not in right and y not in right:
+                    continue
+                if self._compound_related(word, f"{x}_{self._base(y)}") or self._split_related(word, x, y):
+                    left.remove(word)
+                    right = [w for w in right if w not in (x, y)]
+                    break
+        # A word of this side, matched or not, may define an unmatched word of the other side: "email
+        # spam" -> "email junk mail" (spam is "unwanted e-mail"); the compound's first word goes with it.
+        content = [w for w in dict.fromkeys(words) if self._is_content(w) and not w.startswith("{")] if original_side else []
+        for word in list(right):
+            if word in right and any(self._gloss(x).intersection(self._forms(word)) for x in content):
+                before = [p for p, q in pairs if q == word and p in right]
+                right = [w for w in right if w != word and w not in before]
+        return left, right
+
+    def _gloss_related(self, word: str, other: str) -> bool:
+        """True when the WordNet definition of ``word`` (two most frequent senses) names ``other``."""
+        if len(other) < 3 or len(word) < 3 or self.antonyms(word, other):
+            return False
+        return bool(self._gloss(word).intersection(self._forms(other)))
+
+    def _gloss_uncached(self, word: str) -> frozenset[str]:
+        words: set[str] = set()
+        for synset in self._synsets(word)[:2]:
+            for token in re.findall(r"[a-z]+", synset.definition().lower()):
+                if token not in _STOP and len(token) > 2:
+                    words.update(self._forms(token))
+        return frozenset(words)
+
+    def _compound_related(self, word: str, compound: str) -> bool:
+        """True when ``compound`` (``junk_mail``) is a WordNet lemma sharing a sense with ``word`` or
+        within two hypernym steps of it, either way."""
+        sy = set(self.wn.synsets(compound))
+        if not sy:
+            return False
+        sx = self._synsets(word)
+        if sy.intersection(sx) or any(_ancestors(s, 2) & sy for s in sx) or any(_ancestors(t, 2).intersection(sx) for t in sy):
+            return True
+        # A compound usually explains the word through a close relative: "spam" (electronic mail) and
+        # "junk mail" (mail) meet one step up, at a specific concept.
+        up_y = set().union(*(_ancestors(t, 2) for t in sy))
+        return any(c.min_depth() >= 5 for s in sx[:3] for c in _ancestors(s, 2) & up_y)
+
+    def _split_related(self, word: str, head: str, tail: str) -> bool:
+        """"keywords" = "key" + "words", and "words" is related to ``tail`` ("terms")."""
+        if len(head) < 3 or not word.startswith(head) or len(word) - len(head) < 3:
+            return False
+        rest = word[len(head):]
+        return self._has_form(rest, [tail]) or self._related(rest, tail) in ("synonym", "generalization",
+                                                                              "specialization")
 
     # --- word relations (WordNet) ----------------------------------------------------------------
 
@@ -577,6 +743,8 @@ class LexicalDiff:
         )
 
     def _is_argument(self, word: str) -> bool:
+        if word in _ROLE_NOUNS:
+            return True
         return word.isalpha() and word not in _STOP and word not in _FRAMING and word not in _DETERMINERS
 
     def _keyed(self, tokens: Sequence[str]) -> list[str]:
@@ -592,6 +760,23 @@ def _ancestors(synset, levels: int) -> set:
         frontier = {h for s in frontier for h in s.hypernyms() + s.instance_hypernyms()}
         out |= frontier
     return out
+
+
+def _longest_run(words: Sequence[str], unmatched: set[str], is_content) -> int:
+    """The most ``unmatched`` words in one stretch of ``words`` with no matched content word inside.
+
+    Example:
+        >>> _longest_run("rate it and say how sure you are".split(), {"sure", "rate"}, lambda w: w in {"rate", "sure", "it"})
+        1
+    """
+    best = current = 0
+    for w in words:
+        if w in unmatched:
+            current += 1
+            best = max(best, current)
+        elif is_content(w):
+            current = 0
+    return best
 
 
 def _count_drops(words: Sequence[str], others: Sequence[str], base) -> list[str]:
@@ -631,6 +816,68 @@ def _split_contraction(token: str) -> tuple[str, ...]:
         return (token,)
     stem = {"can't": "can", "won't": "will", "shan't": "shall"}.get(token, token[: -len("n't")])
     return (stem, "not")
+
+
+def _made_artefacts(tokens: Sequence[str]) -> frozenset:
+    """"question" or "answer" when a verb of making comes shortly before it ("write a question",
+    "come up with an answer"); answering a question makes nothing here.
+
+    Example:
+        >>> sorted(_made_artefacts("write a question whose answer is x".split()))
+        ['question']
+    """
+    made = set()
+    for j, verb in enumerate(tokens):
+        if verb not in _MAKING_VERBS:
+            continue
+        for tok in tokens[j + 1 : j + 5]:  # the first of the two nouns after the verb is its object
+            noun = tok[:-1] if tok.endswith("s") else tok
+            if noun in ("question", "answer"):
+                made.add(noun)
+                break
+    return frozenset(made)
+
+
+def _negation_count(text: str) -> int:
+    """Negation words in a stretch of raw text ("isn't" counts once)."""
+    tokens = [t for token in _TOKEN.findall(text.lower()) for t in _split_contraction(token)]
+    return sum(t in _NEGATIONS for t in _rewrite_phrases(tokens))
+
+
+def _drop_persona(tokens: list[str]) -> list[str]:
+    """Tokens without persona clauses: a sentence that opens with "As a ...", "In your role as ...", or
+    "With your expertise in ..." loses the words up to its first comma (at most 14 tokens), and
+    "You are a bracket expert." loses the whole sentence.
+
+    Example:
+        >>> _drop_persona("as a grammar checker , judge the sentence .".split())
+        ['judge', 'the', 'sentence', '.']
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        if i == 0 or tokens[i - 1] in _BOUNDARY:
+            end = _persona_end(tokens, i)
+            if end is not None:
+                i = end
+                continue
+        out.append(tokens[i])
+        i += 1
+    return out
+
+
+def _persona_end(tokens: Sequence[str], start: int) -> int | None:
+    """The index after a persona clause that starts at ``start``, or ``None``."""
+    head = tuple(tokens[start : start + 5])
+    opener = any(head[: len(p)] == p for p in _PERSONA_OPENERS)
+    if not opener and not ("your" in head[:3] and _PERSONA_WORDS.intersection(tokens[start : start + 6])):
+        return None
+    for j in range(start + 1, min(len(tokens), start + 15)):
+        if tokens[j] == "," or (tokens[j] in (".", ":", "\n") and tokens[start] in ("you", "imagine", "pretend")):
+            return j + 1
+        if tokens[j] in _BOUNDARY or tokens[j].startswith("{"):
+            return None
+    return None
 
 
 def _rewrite_phrases(tokens: list[str]) -> list[str]:

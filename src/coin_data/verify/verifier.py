@@ -21,7 +21,8 @@ The semantic layer (:mod:`coin_data.verify.combine` has the rules) combines:
   bundled all-MiniLM-L6-v2; every unique string is embedded once;
 - ``lexdiff``: the lexical-semantic diff (:mod:`coin_data.verify.lexdiff`, offline WordNet): negation and
   antonym flips, changed numbers, positions, label words, scope, swapped arguments, unmatched words;
-- ``combiner``: a logistic regression over the two above, fitted on the project's labelled pairs;
+- ``combiner``: a logistic regression over the two above, fitted on the project's labelled pairs and on
+  pairs built from PromptBench's prompt lists (:mod:`coin_data.verify.peer_pairs`), their ``fit`` parts only;
 - optional, switched on by naming a model (:mod:`coin_data.verify.signals`): ``nli`` (a cross-encoder, both
   directions), ``judge`` (an LLM asked whether both instructions request the same output), and
   ``behaviour`` (a causal LM answers probe inputs under both instructions).
@@ -337,6 +338,35 @@ def verify_candidates(
                     verdicts[i] = _replace(verdict, near.verdict, near.reason)
         seen.add(key)
     return verdicts  # type: ignore[return-value]
+
+
+def pair_signals(rows: Sequence[dict], cache: EmbeddingCache) -> list[tuple[float, LexDiff, bool]]:
+    """``(similarity, diff, equivalent)`` per labelled row, computed as :func:`verify_candidates` does:
+    the input of :func:`coin_data.verify.combine.fit_combiner`. A row that a surface check (slots, length)
+    rejects gets similarity -1, so no fit ever sees it.
+
+    Args:
+        rows: dicts with ``original``, ``paraphrase`` and ``label``.
+        cache: embedding cache.
+
+    Returns:
+        One tuple per row, in order.
+
+    Example:
+        >>> from coin_data.verify.embedding import EmbeddingCache, SentenceTransformerEmbedder
+        >>> pair_signals([{"original": "Sum up {text}", "paraphrase": "Summarize {text}", "label": "equivalent"}],
+        ...              EmbeddingCache(SentenceTransformerEmbedder()))[0][2]
+        True
+    """
+    config = VerifyConfig()
+    templates = [parse_template(r[ORIGINAL_KEY]) for r in rows]
+    surface = [surface_verdict(t, r[PARAPHRASE_KEY], config) for t, r in zip(templates, rows)]
+    originals = [t.masked_text() for t in templates]
+    candidates = [parse_template(r[PARAPHRASE_KEY]).masked_text() for r in rows]
+    scores = cache.cosine(originals, candidates)
+    differ = default_lexical_diff()
+    return [(-1.0 if v is not None else float(s), differ.diff(a, b), r[LABEL_KEY] == EQUIVALENT_LABEL)
+            for s, a, b, r, v in zip(scores, originals, candidates, rows, surface)]
 
 
 def _combiner(config: VerifyConfig) -> Combiner:
