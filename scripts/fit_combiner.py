@@ -26,7 +26,7 @@ from coin_data.verify.combine import COEFFICIENTS_FILE, fit_combiner
 from coin_data.verify.embedding import EmbeddingCache, SentenceTransformerEmbedder
 from coin_data.seeds import stable_seed
 from coin_data.verify.peer_pairs import group_of, labelled_sources
-from coin_data.verify.verifier import pair_signals
+from coin_data.verify.benchmark import pair_signals
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "coin_data" / "verify_data"
 L2_GRID = (0.3, 1.0, 3.0, 10.0)

@@ -137,7 +137,7 @@ def source_signals(embedder):
     verifier's signals per row: ``{source: [(row, (similarity, diff, equivalent)), ...]}``."""
     from coin_data.verify.embedding import EmbeddingCache
     from coin_data.verify.peer_pairs import labelled_sources
-    from coin_data.verify.verifier import pair_signals
+    from coin_data.verify.benchmark import pair_signals
 
     cache = EmbeddingCache(embedder)
     return {name: list(zip(rows, pair_signals(rows, cache))) for name, rows in labelled_sources(peer=True).items()}

@@ -8,17 +8,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from coin_data.templates import parse_template
 from coin_data.verify.embedding import EmbeddingCache
 from coin_data.verify.files import (
     CHANGED_LABEL,
     EQUIVALENT_LABEL,
     KIND_KEY,
     LABEL_KEY,
+    ORIGINAL_KEY,
+    PARAPHRASE_KEY,
     VerifyInputError,
     read_pairs,
     write_verdicts,
 )
-from coin_data.verify.verifier import Verdict, VerifyConfig, verify_candidates
+from coin_data.verify.lexdiff import LexDiff
+from coin_data.verify.verifier import Verdict, VerifyConfig, default_lexical_diff, surface_verdict, verify_candidates
 
 # --- scoring against labels (`coin-data verify --report`) -----------------------------------------
 
@@ -159,3 +163,32 @@ def labelled_pairs_path() -> Path:
     from importlib import resources
 
     return Path(str(resources.files("coin_data").joinpath("verify", "verify_data", "pairs.jsonl")))
+
+
+def pair_signals(rows: Sequence[dict], cache: EmbeddingCache) -> list[tuple[float, LexDiff, bool]]:
+    """``(similarity, diff, equivalent)`` per labelled row, computed as :func:`verify_candidates` does:
+    the input of :func:`coin_data.verify.combine.fit_combiner`. A row that a surface check (slots, length)
+    rejects gets similarity -1, so no fit ever sees it.
+
+    Args:
+        rows: dicts with ``original``, ``paraphrase`` and ``label``.
+        cache: embedding cache.
+
+    Returns:
+        One tuple per row, in order.
+
+    Example:
+        >>> from coin_data.verify.embedding import EmbeddingCache, SentenceTransformerEmbedder
+        >>> pair_signals([{"original": "Sum up {text}", "paraphrase": "Summarize {text}", "label": "equivalent"}],
+        ...              EmbeddingCache(SentenceTransformerEmbedder()))[0][2]
+        True
+    """
+    config = VerifyConfig()
+    templates = [parse_template(r[ORIGINAL_KEY]) for r in rows]
+    surface = [surface_verdict(t, r[PARAPHRASE_KEY], config) for t, r in zip(templates, rows)]
+    originals = [t.masked_text() for t in templates]
+    candidates = [parse_template(r[PARAPHRASE_KEY]).masked_text() for r in rows]
+    scores = cache.cosine(originals, candidates)
+    differ = default_lexical_diff()
+    return [(-1.0 if v is not None else float(s), differ.diff(a, b), r[LABEL_KEY] == EQUIVALENT_LABEL)
+            for s, a, b, r, v in zip(scores, originals, candidates, rows, surface)]

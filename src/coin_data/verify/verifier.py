@@ -340,35 +340,6 @@ def verify_candidates(
     return verdicts  # type: ignore[return-value]
 
 
-def pair_signals(rows: Sequence[dict], cache: EmbeddingCache) -> list[tuple[float, LexDiff, bool]]:
-    """``(similarity, diff, equivalent)`` per labelled row, computed as :func:`verify_candidates` does:
-    the input of :func:`coin_data.verify.combine.fit_combiner`. A row that a surface check (slots, length)
-    rejects gets similarity -1, so no fit ever sees it.
-
-    Args:
-        rows: dicts with ``original``, ``paraphrase`` and ``label``.
-        cache: embedding cache.
-
-    Returns:
-        One tuple per row, in order.
-
-    Example:
-        >>> from coin_data.verify.embedding import EmbeddingCache, SentenceTransformerEmbedder
-        >>> pair_signals([{"original": "Sum up {text}", "paraphrase": "Summarize {text}", "label": "equivalent"}],
-        ...              EmbeddingCache(SentenceTransformerEmbedder()))[0][2]
-        True
-    """
-    config = VerifyConfig()
-    templates = [parse_template(r[ORIGINAL_KEY]) for r in rows]
-    surface = [surface_verdict(t, r[PARAPHRASE_KEY], config) for t, r in zip(templates, rows)]
-    originals = [t.masked_text() for t in templates]
-    candidates = [parse_template(r[PARAPHRASE_KEY]).masked_text() for r in rows]
-    scores = cache.cosine(originals, candidates)
-    differ = default_lexical_diff()
-    return [(-1.0 if v is not None else float(s), differ.diff(a, b), r[LABEL_KEY] == EQUIVALENT_LABEL)
-            for s, a, b, r, v in zip(scores, originals, candidates, rows, surface)]
-
-
 def _combiner(config: VerifyConfig) -> Combiner:
     combiner = _load_combiner(config.combiner_path)
     if config.combiner_threshold is not None:
