@@ -158,7 +158,8 @@ def test_label_words_are_never_replaced_even_when_wordnet_knows_synonyms(rules_p
 def test_untouchable_templates_fail_with_a_reason(rules_paraphraser):
     requests = [
         ParaphraseRequest(parse_template("{text}\n{options_}"), k=3),
-        ParaphraseRequest(parse_template("{passage}\n\nQuestion: {question}\n{options_}"), k=3),
+        # labels that imply no instruction (a "Question:" label would imply "Answer the question.")
+        ParaphraseRequest(parse_template("{passage}\n\nBackground: {extra}\n{options_}"), k=3),
     ]
     calls = []
     results = rules_paraphraser.paraphrase(requests, progress=calls.append)
@@ -269,3 +270,50 @@ def test_synonyms_inflection_and_bad_substitutions(rules_paraphraser):
 def test_subject_guess_declines_when_the_predicate_would_start_with_a_conjunction(rules_paraphraser):
     ctx = _ctx(rules_paraphraser)
     assert syntactic._yes_no_to_directive("Is this message spam or not spam?", ctx) is None
+
+
+# --- whole-line rewrites for short FLAN-style templates (paraphrase yield) ----------------------------
+
+
+def test_line_rewrites_on_short_templates(rules_paraphraser):
+    from coin_data.paraphrase.rules import line_rewrites as lr
+
+    ctx = _ctx(rules_paraphraser, seed=3)
+    wrapped = lr.wrap_question(["{premise}", "Does it follow that {hypothesis}?", "{options_}"], ctx)
+    assert wrapped[0] == "{premise}" and wrapped[2] == "{options_}"
+    assert wrapped[1].endswith(": does it follow that {hypothesis}?"), wrapped
+    # a statement, or a line with two sentences, is not wrapped
+    assert lr.wrap_question(["Summarize it: {text}"], ctx) is None
+    assert lr.wrap_question(["Read it. Is it true? {h}"], ctx) is None
+    assert lr.point_at_input(["Make this sentence easier to understand: {sentence}"], ctx) == [
+        "Make the following sentence easier to understand: {sentence}"]
+    assert lr.point_at_input(["Summarize the following article:", "{article}"], ctx) == [
+        "Summarize this article:", "{article}"]
+    # "this" that does not introduce the input stays
+    assert lr.point_at_input(["Is this review positive? {review}"], ctx) is None
+    assert lr.expand_labels(["Passage: {context}", "Q: {question}", "A:"], ctx) == [
+        "Passage: {context}", "Question: {question}", "Answer:"]
+    assert lr.expand_labels(["Question: {q}", "Answer:"], ctx) == ["Q: {q}", "A:"]
+    assert lr.expand_labels(["Question: {q}"], ctx) is None
+    led = lr.lead_clause(["Answer this question: {question}", "{options_}"], ctx)
+    assert led[0].endswith("nswer this question: {question}") and led[0] != "Answer this question: {question}"
+    assert lr.complete_question(["{q}", "Correct?"], ctx)[1] in ("Is it correct?", "Is this correct?")
+    assert lr.complete_question(["{q}", "Why?"], ctx) is None  # not an adjective
+    implied = lr.implied_instruction(["Context: {context}", "Question: {question}", "Answer:"], ctx)
+    assert implied[1:] == ["Context: {context}", "Question: {question}", "Answer:"]
+    assert "question" in implied[0].lower()
+    assert lr.implied_instruction(["Text: {text}", "Headline:"], ctx)[0].lower().count("headline") == 1
+    # a template that already says what to do gets no second instruction
+    assert lr.implied_instruction(["Answer the question below.", "Question: {q}"], ctx) is None
+
+
+def test_label_only_and_short_templates_now_get_candidates(rules_paraphraser):
+    for text in ("{passage}\n\nQuestion: {question}\n{options_}",
+                 "Context: {context}\nQuestion: {question}\nAnswer:",
+                 "Make this sentence easier to understand: {sentence}",
+                 "{premise}\nDoes it follow that {hypothesis}?\n{options_}"):
+        template = parse_template(text, "t", "t0")
+        result = rules_paraphraser.paraphrase([ParaphraseRequest(template, 2, ("yes", "no"))])[0]
+        assert result.candidates and result.failure is None, text
+        for candidate in result.candidates:
+            assert candidate_problem(template, candidate, ("yes", "no")) is None

@@ -46,6 +46,7 @@ from coin_data.paraphrase.rules.lexical import (
     _match_case,
     _request_seed,
 )
+from coin_data.paraphrase.rules.line_rewrites import LINE_REWRITES
 from coin_data.paraphrase.rules.syntactic import (
     _INSTRUCTION,
     _MIXED,
@@ -154,6 +155,18 @@ def _swap_synonyms(lines: list[str], ctx: _Context, protected: frozenset[str], m
             article = _article_for(_bare(choice) or choice)
             tokens[token_no - 1] = _match_case(article, tokens[token_no - 1])
     return [" ".join(tokens) for tokens in split_lines]
+
+
+def _swap_phrase_in_line(lines: list[str], ctx: _Context) -> list[str] | None:
+    """One fixed phrase swap (:data:`_PHRASE_SWAPS`) anywhere in an instruction or mixed line, slots untouched."""
+    found = [i for i, line in enumerate(lines) if _line_kind(line) in (_INSTRUCTION, _MIXED) and "{{" not in line
+             and _phrase_swap(_SLOT.sub("", line), ctx) is not None]  # fmt: skip
+    if not found:
+        return None
+    index = ctx.rng.choice(found)
+    out = list(lines)
+    out[index] = _phrase_swap(lines[index], ctx) or lines[index]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -363,7 +376,26 @@ class RulesParaphraser:
         if self.use_wordnet:
             ctx = _Context(self.lexicon, rng, None)
             lines = _swap_synonyms(lines, ctx, protected, self.max_synonym_swaps)
-        return "\n".join(lines)
+        return "\n".join(self._add_line_rewrites(text, lines, rng))
+
+    def _add_line_rewrites(self, original: str, lines: list[str], rng: random.Random) -> list[str]:
+        """Apply whole-line rewrites (:mod:`.line_rewrites`, phrase swaps), in a random order, until enough changed.
+
+        Short templates whose words the sentence rewrites cannot reach would otherwise give no candidate.
+        """
+        ctx = _Context(self.lexicon, rng, None)
+        rewrites = [*LINE_REWRITES, ("phrase_swap", _swap_phrase_in_line)]
+        rng.shuffle(rewrites)
+        for _, rewrite in rewrites:
+            if self._changed_enough(original, "\n".join(lines)):
+                break
+            lines = rewrite(lines, ctx) or lines
+        return lines
+
+    def _changed_enough(self, original: str, text: str) -> bool:
+        """At least two words (fewer if the template has fewer) changed and the word distance reaches ``min_change``."""
+        needed = min(2, len([w for w in _words(original) if not w.startswith("{")]))
+        return _changed_words(original, text) >= needed and _distance(original, text) >= self.min_change
 
     def _rewrite_sentences(self, lines: list[str], main_rewrite: str | None, lead: bool,
                            rng: random.Random) -> list[str]:  # fmt: skip
@@ -405,8 +437,6 @@ class RulesParaphraser:
     def _acceptable(self, template: Template, text: str, chosen: Sequence[str], protected: Sequence[str]) -> bool:
         if candidate_problem(template, text, protected) is not None or text in chosen:
             return False
-        original_words = [w for w in _words(template.text) if not w.startswith("{")]
-        needed = min(2, len(original_words))
-        if _changed_words(template.text, text) < needed or _distance(template.text, text) < self.min_change:
+        if not self._changed_enough(template.text, text):
             return False
         return all(_distance(text, other) >= self.min_spread for other in chosen)
