@@ -100,6 +100,40 @@ def histogram(values: Sequence[float], low: float, high: float, bins: int = 10, 
     return "\n".join(lines)
 
 
+def without_paraphrase_table(by_task: dict) -> list[str]:
+    """Card lines: per task, how many templates got no kept paraphrase and why (empty when none).
+
+    Example:
+        >>> from collections import Counter
+        >>> without_paraphrase_table({"nli": Counter({"executed_instruction": 2})})[-2]
+        '| nli | 2 | executed_instruction: 2 |'
+    """
+    if not by_task:
+        return []
+    rows = [f"| {task} | {sum(causes.values())} | "
+            + "; ".join(f"{cause}: {n}" for cause, n in sorted(causes.items())) + " |"
+            for task, causes in sorted(by_task.items())]  # fmt: skip
+    return ["| task | templates without a kept paraphrase | why |", "|---|---:|---|", *rows, ""]
+
+
+def without_paraphrase_summary(by_task: dict) -> str:
+    """One line for the build summary: the per-task counts and causes of templates with no kept paraphrase.
+
+    Example:
+        >>> from collections import Counter
+        >>> without_paraphrase_summary({"nli": Counter({"refusal": 1}), "qa": Counter({"slot_changed": 2})})
+        '3 (nli 1: refusal 1; qa 2: slot_changed 2)'
+        >>> without_paraphrase_summary({})
+        '0'
+    """
+    total = sum(sum(causes.values()) for causes in by_task.values())
+    if not total:
+        return "0"
+    parts = [f"{task} {sum(causes.values())}: " + ", ".join(f"{cause} {n}" for cause, n in sorted(causes.items()))
+             for task, causes in sorted(by_task.items())]  # fmt: skip
+    return f"{total} ({'; '.join(parts)})"
+
+
 def summary(values: Sequence[float]) -> str:
     """``n, mean, min, p10, median, p90, max`` of ``values`` as one line."""
     if not values:
@@ -179,6 +213,7 @@ def render_card(result, split_sizes: Mapping[str, tuple[int, int]], candidate_si
         + "".join(f"; {reason}: {n}" for reason, n in sorted(stats.failed_templates.items())),
         f"Templates left with no kept paraphrase (no paraphrase rows): {stats.templates_without_paraphrase}",
         "",
+        *without_paraphrase_table(getattr(stats, "without_paraphrase_by_task", {})),
         "## Similarity of kept paraphrases",
         "",
         summary(stats.kept_similarities),

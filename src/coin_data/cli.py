@@ -237,6 +237,8 @@ def estimate_summary(estimate, config) -> str:
 
 def build_summary(result, path: Path) -> str:
     """The closing table printed by ``coin-data build``."""
+    from coin_data.card import without_paraphrase_summary
+
     stats = result.stats
     kept = stats.verdicts.get("kept", 0)
     rejected = ", ".join(f"{v} {n}" for v, n in sorted(stats.verdicts.items()) if v != "kept") or "none"
@@ -248,6 +250,7 @@ def build_summary(result, path: Path) -> str:
         ("rejected", rejected),
         ("templates failed", str(sum(stats.failed_templates.values()))
          + "".join(f"; {reason} {n}" for reason, n in sorted(stats.failed_templates.items()))),
+        ("no paraphrase", without_paraphrase_summary(getattr(stats, "without_paraphrase_by_task", {}))),
         ("api usage", f"{stats.usage.requests} requests, tokens in/out {stats.usage.prompt_tokens}/"
          f"{stats.usage.completion_tokens}, ${stats.usage.cost:.4f}"),
         ("rows", ", ".join(f"{split} {n}" for split, n in stats.rows.items())),

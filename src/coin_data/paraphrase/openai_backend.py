@@ -76,9 +76,10 @@ class OpenAIOptions:
     temperature: float = field(default=0.7, metadata={"help": "Sampling temperature (part of the cache key)."})
     max_tokens: int = field(default=1024, metadata={"help": "Completion token limit per call."})
     response_format: str = field(
-        default="json_schema",
-        metadata={"help": "Structured output: 'json_schema' (schema-constrained), 'json_object' (JSON mode), or "
-                  "'none'. A server that rejects one (400/422) gets the next; answers are validated either way."},
+        default="none",
+        metadata={"help": "'none' (default): plain-text rewrites of the shown instruction, what small models manage. "
+                  "'json_schema' (schema-constrained) or 'json_object' (JSON mode) ask for {\"paraphrases\": [...]}; "
+                  "a server that rejects one (400/422) gets the next; answers are validated either way."},
     )
     # --- robustness ---------------------------------------------------------------
     concurrency: int = field(default=8, metadata={"help": "Most calls in flight at once."})
