@@ -116,6 +116,40 @@ def without_paraphrase_table(by_task: dict) -> list[str]:
     return ["| task | templates without a kept paraphrase | why |", "|---|---:|---|", *rows, ""]
 
 
+def failure_line(stats) -> str | None:
+    """One line naming why the paraphraser failed, with the templates per cause; ``None`` when none failed.
+
+    The cause is the backend's failure name without its per-call detail ("retries_exhausted: connection",
+    "malformed_json", "executed_instruction", ...); a hint follows when every template failed the same way.
+
+    Example:
+        >>> from collections import Counter
+        >>> class Stats:
+        ...     templates, paraphrase_source = 3, "openai:m"
+        ...     failed_templates = Counter({"retries_exhausted: connection": 2, "malformed_json": 1})
+        >>> failure_line(Stats())
+        'Paraphraser openai:m failed for 3 of 3 templates: retries_exhausted: connection 2, malformed_json 1.'
+    """
+    failed = stats.failed_templates
+    total = sum(failed.values())
+    if not total:
+        return None
+    causes = ", ".join(f"{cause} {n}" for cause, n in sorted(failed.items(), key=lambda item: (-item[1], item[0])))
+    line = f"Paraphraser {stats.paraphrase_source} failed for {total} of {stats.templates} templates: {causes}."
+    hints = [hint for name, hint in _FAILURE_HINTS if any(cause.startswith(name) for cause in failed)]
+    return line + (" " + " ".join(hints) if hints and total == stats.templates else "")
+
+
+# What to do about a cause that failed every template.
+_FAILURE_HINTS = (
+    ("retries_exhausted: connection", "Is the server at --base-url running?"),
+    ("retries_exhausted: timeout", "The server answers slower than --timeout."),
+    ("http_4", "The server rejected the requests (check --paraphraser MODEL and --base-url)."),
+    ("malformed_json", "No answer could be read: try another model or --temperature."),
+    ("executed_instruction", "The model answered the templates instead of rewording them: try a larger model."),
+)
+
+
 def without_paraphrase_summary(by_task: dict) -> str:
     """One line for the build summary: the per-task counts and causes of templates with no kept paraphrase.
 

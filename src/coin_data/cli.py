@@ -237,7 +237,7 @@ def estimate_summary(estimate, config) -> str:
 
 def build_summary(result, path: Path) -> str:
     """The closing table printed by ``coin-data build``."""
-    from coin_data.card import without_paraphrase_summary
+    from coin_data.card import failure_line, without_paraphrase_summary
 
     stats = result.stats
     kept = stats.verdicts.get("kept", 0)
@@ -268,10 +268,12 @@ def build_summary(result, path: Path) -> str:
     width = max(len(name) for name, _ in lines)
     table = "\n".join(f"  {name.ljust(width)}  {value}" for name, value in lines)
     parent = path.parent
+    failed = failure_line(stats)
     return (
         f"\nWrote {path}\n{table}\n\nNext:\n"
         f"  cd {parent} && python -c 'import datasets; print(datasets.load_dataset(\"{path.name}\"))'\n"
         f"  coin-data stats {path}"
+        + (f"\n\n{failed}" if failed else "")  # last, where it is seen: the build half-failed
     )
 
 
