@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import yaml
+from tqdm import tqdm
 
 from coin_data.build import BuildConfig, paraphrase_requests
 from coin_data.embed import EmbeddingCache, SentenceTransformerEmbedder
@@ -55,7 +58,9 @@ def flan_style_requests(k: int, seed: int, path: Path = FLAN_STYLE) -> dict[str,
 def measure(name: str, requests: list[ParaphraseRequest], paraphraser, cache, details: bool) -> dict:
     """Paraphrase and verify ``requests``; count templates with a kept paraphrase and why the others have none."""
     start = time.perf_counter()
-    results = paraphraser.paraphrase(requests)
+    with tqdm(total=len(requests), desc=name, unit="template", file=sys.stderr) as bar:
+        results = paraphraser.paraphrase(requests, progress=bar.update)
+    paraphrase_seconds = time.perf_counter() - start
     pairs = [(r.request.template, c) for r in results for c in r.candidates]
     verdicts = iter(verify_candidates(pairs, cache, VerifyConfig()))
     with_kept, causes, per_task, missing = 0, Counter(), {}, []
@@ -83,6 +88,7 @@ def measure(name: str, requests: list[ParaphraseRequest], paraphraser, cache, de
         "candidate_verdicts": dict(sorted(candidate_verdicts.items())),
         "without_paraphrase_by_cause": dict(sorted(causes.items())),
         "without_paraphrase_by_task": {t: c["without"] for t, c in sorted(per_task.items()) if c["without"]},
+        "paraphrase_seconds": round(paraphrase_seconds, 2),
         "seconds": round(time.perf_counter() - start, 2),
     }
     if details:
@@ -95,18 +101,31 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=2, help="Candidates per template (the build's default).")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--details", action="store_true", help="List every template without a kept paraphrase.")
+    parser.add_argument("--paraphraser", default="rules", help="Backend spec, e.g. hf:smollm2 or openai:smollm2.")
+    parser.add_argument("--base-url", help="Server of an openai: backend, e.g. http://127.0.0.1:8080/v1.")
+    parser.add_argument("--threads", type=int, default=0, help="hf: torch threads while generating (0: default).")
+    parser.add_argument("--tasks", help="Comma-separated embedded tasks (default: all).")
+    parser.add_argument("--sources", default="embedded,flan_tune,flan_heldout", help="Which template sets to run.")
     args = parser.parse_args()
     config = BuildConfig(paraphrases_per_template=args.k, seed=args.seed)
-    groups = {"embedded": paraphrase_requests(load_embedded_corpus(None), config)}
+    tasks = tuple(args.tasks.split(",")) if args.tasks else None
+    groups = {"embedded": paraphrase_requests(load_embedded_corpus(tasks), config)}
     groups.update(flan_style_requests(args.k, args.seed))
-    paraphraser = get_paraphraser("rules")
+    groups = {name: reqs for name, reqs in groups.items() if name in args.sources.split(",")}
+    options = {"cache_dir": ""} if args.paraphraser != "rules" else {}
+    if args.base_url:
+        options["base_url"] = args.base_url
+    if args.threads and args.paraphraser.startswith("hf:"):
+        options["threads"] = args.threads
+    paraphraser = get_paraphraser(args.paraphraser, **options)
     cache = EmbeddingCache(SentenceTransformerEmbedder())
     report = {name: measure(name, requests, paraphraser, cache, args.details) for name, requests in groups.items()}
     total = sum(r["templates"] for r in report.values())
     report["all"] = {"templates": total, "with_kept_paraphrase": sum(r["with_kept_paraphrase"] for r in report.values()),
                      "share": round(sum(r["with_kept_paraphrase"] for r in report.values()) / total, 4)}
-    report["settings"] = {"k": args.k, "seed": args.seed, "paraphraser": "rules", "verifier": "default VerifyConfig()",
-                          "python": platform.python_version()}
+    report["settings"] = {"k": args.k, "seed": args.seed, "paraphraser": args.paraphraser, "tasks": args.tasks,
+                          "verifier": "default VerifyConfig()", "python": platform.python_version(),
+                          "load_average": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count()}
     print(json.dumps(report, indent=2))
 
 
