@@ -104,6 +104,7 @@ def main() -> None:
     parser.add_argument("--paraphraser", default="rules", help="Backend spec, e.g. hf:smollm2 or openai:smollm2.")
     parser.add_argument("--base-url", help="Server of an openai: backend, e.g. http://127.0.0.1:8080/v1.")
     parser.add_argument("--threads", type=int, default=0, help="hf: torch threads while generating (0: default).")
+    parser.add_argument("--samples", type=int, default=0, help="hf: answers sampled per template (0: default).")
     parser.add_argument("--tasks", help="Comma-separated embedded tasks (default: all).")
     parser.add_argument("--sources", default="embedded,flan_tune,flan_heldout", help="Which template sets to run.")
     args = parser.parse_args()
@@ -114,9 +115,11 @@ def main() -> None:
     groups = {name: reqs for name, reqs in groups.items() if name in args.sources.split(",")}
     options = {"cache_dir": ""} if args.paraphraser != "rules" else {}
     if args.base_url:
-        options["base_url"] = args.base_url
+        options.update(base_url=args.base_url, concurrency=1, timeout=300.0)  # one local server: one call at a time
     if args.threads and args.paraphraser.startswith("hf:"):
         options["threads"] = args.threads
+    if args.samples and args.paraphraser.startswith("hf:"):
+        options["samples"] = args.samples
     paraphraser = get_paraphraser(args.paraphraser, **options)
     cache = EmbeddingCache(SentenceTransformerEmbedder())
     report = {name: measure(name, requests, paraphraser, cache, args.details) for name, requests in groups.items()}

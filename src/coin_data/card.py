@@ -125,10 +125,10 @@ def failure_line(stats) -> str | None:
     Example:
         >>> from collections import Counter
         >>> class Stats:
-        ...     templates, paraphrase_source = 3, "openai:m"
+        ...     templates, paraphrase_source = 4, "openai:m"
         ...     failed_templates = Counter({"retries_exhausted: connection": 2, "malformed_json": 1})
         >>> failure_line(Stats())
-        'Paraphraser openai:m failed for 3 of 3 templates: retries_exhausted: connection 2, malformed_json 1.'
+        'Paraphraser openai:m failed for 3 of 4 templates: retries_exhausted: connection 2, malformed_json 1.'
     """
     failed = stats.failed_templates
     total = sum(failed.values())

@@ -204,7 +204,7 @@ class HFParaphraser:
         out = []
         for request, generations in zip(requests, self.generate(conversations, samples)):
             answers = [prompt.parse_answer(g.text, request) for g in generations]
-            final = combine_samples(answers, request.k)
+            final = prompt.combine_samples(answers, request.k)
             if final.failure:
                 logger.info("%s: %s (%s)", request.template.where, final.failure, final.detail)
             out.append(CachedAnswer(
@@ -304,21 +304,3 @@ class HFParaphraser:
             results.append(ParaphraseResult(request, list(answer.candidates), self.name, answer.failure, usage))
         return results
 
-
-def combine_samples(answers: Sequence[prompt.Answer], k: int) -> prompt.Answer:
-    """Merge the answers sampled for one template: their distinct candidates (at most k), else one failure.
-
-    Example:
-        >>> from coin_data.paraphrase.prompt import Answer
-        >>> combine_samples([Answer(failure="executed_instruction"), Answer(["a"]), Answer(["a", "b"])], 2).candidates
-        ['a', 'b']
-        >>> combine_samples([Answer(failure="slot_changed"), Answer(failure="refusal")], 2).failure
-        'refusal'
-    """
-    candidates = list(dict.fromkeys(c for answer in answers for c in answer.candidates))[:k]
-    if candidates:
-        return prompt.Answer(candidates)
-    order = (prompt.REFUSAL, prompt.EXECUTED, prompt.SLOT_CHANGED, prompt.MALFORMED_JSON, prompt.WRONG_COUNT)
-    failed = [a for a in answers if a.failure] or [prompt.Answer(failure=prompt.MALFORMED_JSON, detail="no answer")]
-    worst = min(failed, key=lambda a: order.index(a.failure) if a.failure in order else len(order))
-    return prompt.Answer(failure=worst.failure, detail=worst.detail)

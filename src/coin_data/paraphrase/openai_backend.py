@@ -38,7 +38,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 from coin_data.cache import AnswerCache, CachedAnswer, CallRecord, cache_key
@@ -437,6 +437,7 @@ class OpenAIParaphraser:
                     if not first.candidates:  # nothing to fall back on: unanswered (budget) or failed
                         raise
             answer = prompt.final_answer(first, second)
+            answer = await self._top_up(state, key, request, answer, usage)
         except _OverBudget:
             return None
         except _TransportFailure as failure:
@@ -459,6 +460,29 @@ class OpenAIParaphraser:
             state.cache.put(key, stored)
         _report(progress, n_templates)
         return _Outcome(stored, usage)
+
+    async def _top_up(
+        self, state: "_RunState", key: str, request: ParaphraseRequest, answer: prompt.Answer, usage: Usage
+    ) -> prompt.Answer:
+        """Sample again, with the next seed, for the rewordings still missing (at most k - 1 more calls).
+
+        A strong model answers k rewordings at once and never gets here; a small one often gives one usable
+        rewording or none (it answered the instruction), and a fresh sample is its best chance. A transport
+        failure or the budget ends the top-up; what was gathered so far stands.
+        """
+        for extra in range(1, request.k):
+            missing = request.k - len(answer.candidates)
+            if missing <= 0 or answer.failure in (prompt.REFUSAL,):
+                break
+            sample = replace(request, seed=request.seed + extra)
+            try:
+                text, refusal = await self._call(state, key, sample, prompt.build_messages(sample, count=missing), usage)
+            except (_OverBudget, _TransportFailure):
+                if not answer.candidates:
+                    raise
+                break
+            answer = prompt.combine_samples([answer, prompt.parse_answer(text, request, refusal)], request.k)
+        return answer
 
     async def _call(
         self, state: "_RunState", key: str, request: ParaphraseRequest, messages: list[dict], usage: Usage

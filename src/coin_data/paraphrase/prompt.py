@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -208,8 +209,8 @@ def _instruction_line(line: str) -> bool:
     """Whether a template line is instruction text the model may reword (not an input, label or options line)."""
     from coin_data.paraphrase.rules.syntactic import _INPUT, _INSTRUCTION, _MIXED, _line_kind
 
-    if "{{" in line or "}}" in line:
-        return False
+    if "{{" in line or "}}" in line or re.fullmatch(r"\s*[A-Za-z][A-Za-z ]{0,20}:\s*", line):
+        return False  # literal braces, or a bare answer label such as "Answer:"
     kind = _line_kind(line)
     if kind == _INPUT:
         # "Answer this question: {question}" has the shape of a labelled input but its label is an instruction.
@@ -502,6 +503,24 @@ def final_answer(first: Answer, second: Answer | None) -> Answer:
         if answer is not None and answer.candidates:
             return Answer(answer.candidates, None, answer.detail if answer.failure is None else "")
     return second if second is not None else first
+
+
+def combine_samples(answers: Sequence[Answer], k: int) -> Answer:
+    """Merge the answers sampled for one template: their distinct candidates (at most k), else one failure.
+
+    Example:
+        >>> combine_samples([Answer(failure="executed_instruction"), Answer(["a"]), Answer(["a", "b"])], 2).candidates
+        ['a', 'b']
+        >>> combine_samples([Answer(failure="slot_changed"), Answer(failure="refusal")], 2).failure
+        'refusal'
+    """
+    candidates = list(dict.fromkeys(c for answer in answers for c in answer.candidates))[:k]
+    if candidates:
+        return Answer(candidates)
+    order = (REFUSAL, EXECUTED, SLOT_CHANGED, UNCHANGED, MALFORMED_JSON, WRONG_COUNT)
+    failed = [a for a in answers if a.failure] or [Answer(failure=MALFORMED_JSON, detail="no answer")]
+    worst = min(failed, key=lambda a: order.index(a.failure) if a.failure in order else len(order))
+    return Answer(failure=worst.failure, detail=worst.detail)
 
 
 def _executes(item: str, request: ParaphraseRequest, original: str, whole: bool) -> bool:

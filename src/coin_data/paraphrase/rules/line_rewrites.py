@@ -150,8 +150,8 @@ def point_at_input(lines: list[str], ctx: _Context) -> list[str] | None:
     Example:
         >>> import random
         >>> from coin_data.paraphrase.rules.lexical import _Lexicon
-        >>> point_at_input(["Summarize this article: {a}"], _Context(_Lexicon(), random.Random(0), None))
-        ['Summarize the following article: {a}']
+        >>> point_at_input(["Please summarize this short article: {a}"], _Context(_Lexicon(), random.Random(0), None))
+        ['Please summarize the following short article: {a}']
     """
     found = []
     for index, line in enumerate(lines):
@@ -194,8 +194,8 @@ def implied_instruction(lines: list[str], ctx: _Context) -> list[str] | None:
     Example:
         >>> import random
         >>> from coin_data.paraphrase.rules.lexical import _Lexicon
-        >>> implied_instruction(["Text: {t}", "Headline:"], _Context(_Lexicon(), random.Random(0), None))[0]
-        'Write a headline for the text.'
+        >>> implied_instruction(["Text: {t}", "Headline:"], _Context(_Lexicon(), random.Random(0), None))
+        ['Give the text a headline.', 'Text: {t}', 'Headline:']
     """
     if any(_line_kind(line) == _INSTRUCTION and not re.match(r"^\s*[A-Za-z ]{1,20}:\s*$", line) for line in lines):
         return None  # the template already says what to do
