@@ -133,6 +133,21 @@ def fake_paraphrases(template: str, k: int) -> list[str]:
     return [f"{LEAD_INS[i % len(LEAD_INS)]}\n{body}" for i in range(k)]
 
 
+def request_message(messages: list[dict]) -> tuple[str, bool]:
+    """The user message that asks for the paraphrases, and whether a re-ask follows it.
+
+    It is the last user message holding ``<template>``: earlier ones may be worked examples.
+
+    Example:
+        >>> request_message([{"role": "user", "content": "<template>\\nA\\n</template>"},
+        ...                  {"role": "assistant", "content": "B"}, {"role": "user", "content": "again"}])
+        ('<template>\\nA\\n</template>', True)
+    """
+    users = [m.get("content") or "" for m in messages if m.get("role") == "user"]
+    at = max((i for i, text in enumerate(users) if "<template>" in text), default=0)
+    return (users[at] if users else ""), len(users) > at + 1
+
+
 class ChatServer:
     """The server; use as a context manager (starts on enter, stops on exit).
 
@@ -217,8 +232,7 @@ class ChatServer:
 
     def _answer(self, request: dict, outcome: str) -> dict:
         messages = request.get("messages") or []
-        user_texts = [m.get("content") or "" for m in messages if m.get("role") == "user"]
-        first = user_texts[0] if user_texts else ""
+        first, _ = request_message(messages)
         template_match, k_match = _TEMPLATE.search(first), _K.search(first)
         template = template_match.group(1) if template_match else first
         k = int(k_match.group(1)) if k_match else 1
@@ -282,10 +296,9 @@ class ChatServer:
                         server.rejected_formats.append(format_type)
                     return
                 attempt, outcome = server._decide(body)
-                first_user = next((m.get("content") or "" for m in messages if m.get("role") == "user"), "")
+                first_user, reask = request_message(messages)
                 match = _TEMPLATE.search(first_user)
-                call = Call(body, attempt, outcome, match.group(1) if match else None,
-                            reask=sum(m.get("role") == "user" for m in messages) > 1,
+                call = Call(body, attempt, outcome, match.group(1) if match else None, reask=reask,
                             authorized=authorized, started=time.monotonic())
                 with server._lock:
                     if server.stall_after is not None and sum(

@@ -175,6 +175,8 @@ class BuildStats:
     failed_templates: Counter = field(default_factory=Counter)  # reason -> templates with no candidate
     lost_templates: Counter = field(default_factory=Counter)  # cause -> templates the server never answered
     templates_without_paraphrase: int = 0
+    # task -> cause -> templates left with no kept paraphrase (backend failure, or the verdicts of all candidates)
+    without_paraphrase_by_task: dict[str, Counter] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
     negatives: Counter = field(default_factory=Counter)
     kept_similarities: list[float] = field(default_factory=list)
@@ -367,8 +369,10 @@ def verify_results(
         if result.failure and not result.candidates:
             (stats.lost_templates if result.lost else stats.failed_templates)[result.failure] += 1
             _add_candidate(table, template, "", "", Verdict(PARAPHRASE_FAILED, result.failure), result.source)
+        given = []  # the verdicts of this template's candidates
         for index, text in enumerate(result.candidates[: result.request.k]):
             verdict = next(verdicts)
+            given.append(verdict.verdict)
             stats.candidates += 1
             stats.verdicts[verdict.verdict] += 1
             paraphrase_id = f"p{index}"
@@ -386,7 +390,25 @@ def verify_results(
                 )
         if not kept.get(result.request.key):
             stats.templates_without_paraphrase += 1
+            cause = no_paraphrase_cause(result, given)
+            stats.without_paraphrase_by_task.setdefault(template.task, Counter())[cause] += 1
     return kept, datasets.Dataset.from_dict(table, features=schema.CANDIDATE_FEATURES)
+
+
+def no_paraphrase_cause(result: ParaphraseResult, verdicts: Sequence[str]) -> str:
+    """Why a template has no kept paraphrase: the backend's failure, or the verdicts its candidates got.
+
+    Example:
+        >>> from coin_data.paraphrase import ParaphraseRequest
+        >>> request = ParaphraseRequest(parse_template("Q: {q}"), k=2)
+        >>> no_paraphrase_cause(ParaphraseResult(request, ["a {q}", "b {q}"], "rules"), ["too_similar", "not_equivalent"])
+        'all candidates rejected (not_equivalent, too_similar)'
+        >>> no_paraphrase_cause(ParaphraseResult(request, [], "hf:m", failure="executed_instruction"), [])
+        'executed_instruction'
+    """
+    if not result.candidates:
+        return result.failure or "no candidate"
+    return f"all candidates rejected ({', '.join(sorted(set(verdicts)))})"
 
 
 def _add_candidate(table: dict, template: Template, paraphrase_id: str, text: str, verdict: Verdict, source: str) -> None:

@@ -294,6 +294,7 @@ def induction_summary(report) -> str:
 def build_summary(result, path: Path) -> str:
     """The closing table printed by ``coin-data build``."""
     from coin_data.counts import count_summary
+    from coin_data.hub.card import failure_line, without_paraphrase_summary
 
     stats = result.stats
     kept = stats.verdicts.get("kept", 0)
@@ -307,6 +308,7 @@ def build_summary(result, path: Path) -> str:
         ("templates failed", str(sum(stats.failed_templates.values()))
          + "".join(f"; {reason} {n}" for reason, n in sorted(stats.failed_templates.items()))),
         *([("templates lost", count_summary(stats.lost_templates))] if stats.lost_templates else []),
+        ("no paraphrase", without_paraphrase_summary(getattr(stats, "without_paraphrase_by_task", {}))),
         ("api usage", f"{stats.usage.requests} requests, tokens in/out {stats.usage.prompt_tokens}/"
          f"{stats.usage.completion_tokens}, ${stats.usage.cost:.4f}"),
         *([("api faults retried", count_summary(stats.usage.faults)),
@@ -325,10 +327,12 @@ def build_summary(result, path: Path) -> str:
     width = max(len(name) for name, _ in lines)
     table = "\n".join(f"  {name.ljust(width)}  {value}" for name, value in lines)
     parent = path.parent
+    failed = failure_line(stats)
     return (
         f"\nWrote {path}\n{table}\n\nNext:\n"
         f"  cd {parent} && python -c 'import datasets; print(datasets.load_dataset(\"{path.name}\"))'\n"
         f"  coin-data stats {path}"
+        + (f"\n\n{failed}" if failed else "")  # last, where it is seen: the build half-failed
     )
 
 

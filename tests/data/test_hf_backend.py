@@ -1,13 +1,14 @@
-"""The hf:MODEL backend: batching, chat template, answer checks, cache; hf:smollm2 in the slow suite."""
+"""The hf:MODEL backend: shown instruction, sampled answers, checks, cache; hf:smollm2 in the slow suite."""
 
 import json
 import shutil
+import time
 
 import pytest
 
 from coin_data.paraphrase.answer_cache import AnswerCache
 from coin_data.paraphrase import ParaphraseRequest, get_paraphraser
-from coin_data.paraphrase.hf import ANSWER_PREFIX, Generation, HFParaphraser
+from coin_data.paraphrase.hf import Generation, HFParaphraser
 from coin_data.paraphrase.prompt import SYSTEM_PROMPT
 from coin_data.templates import parse_template, slot_lock_violation
 
@@ -15,42 +16,47 @@ FAILURES = {"malformed_json", "wrong_count", "refusal", "executed_instruction", 
 
 
 def requests_for(n: int, k: int = 2) -> list[ParaphraseRequest]:
-    return [ParaphraseRequest(parse_template(f"Review {i}: {{review}}\nPositive or negative?\n{{options_}}",
+    return [ParaphraseRequest(parse_template(f"Review: {{review}}\nIs review {i} positive or negative?\n{{options_}}",
                                              "sentiment", f"t{i}"), k, ("positive", "negative"), seed=i)
             for i in range(n)]
 
 
 class Spy:
-    """Wraps ``HFParaphraser.generate`` to record the batches it was given."""
+    """Wraps ``HFParaphraser.generate`` to record the batches and sample counts it was given."""
 
     def __init__(self, backend):
-        self.batches, self._generate = [], backend.generate
+        self.batches, self.samples, self._generate = [], [], backend.generate
         backend.generate = self
 
-    def __call__(self, conversations):
+    def __call__(self, conversations, samples=1):
         self.batches.append(list(conversations))
-        return self._generate(conversations)
+        self.samples.append(samples)
+        return self._generate(conversations, samples)
 
 
-def test_tiny_model_batches_uses_chat_template_and_reports_failures(tiny_model_dir, tmp_path, torch_single_thread):
+def test_tiny_model_samples_k_answers_shows_only_the_instruction(tiny_model_dir, tmp_path, torch_single_thread):
     backend = HFParaphraser(str(tiny_model_dir), batch_size=2, max_new_tokens=6, cache_dir=str(tmp_path))
     spy = Spy(backend)
     requests = requests_for(3)
-    results = backend.paraphrase(requests)
-    # A random-init model writes noise: every template fails with a reason, after one batched re-ask.
+    progress = []
+    results = backend.paraphrase(requests, progress=progress.append)
+    assert progress == [2, 1]  # the bar moves after each batch of templates
+    # A random-init model writes noise: every template fails with a reason.
     assert [r.request for r in results] == requests
     for result in results:
         assert result.candidates == [] and result.failure in FAILURES and result.source == f"hf:{tiny_model_dir}"
-        assert result.usage.requests == 2 and 0 < result.usage.completion_tokens <= 12 and result.usage.prompt_tokens
-    first_pass = [len(batch) for batch in spy.batches if len(batch[0]) == 2]
-    reasks = [len(batch) for batch in spy.batches if len(batch[0]) == 4]
-    assert first_pass == [2, 1] and reasks == [2, 1]  # batches of 2; re-asks batched the same way
+        # one call per template, k=2 sampled answers of at most 6 tokens each
+        assert result.usage.requests == 1 and 0 < result.usage.completion_tokens <= 12 and result.usage.prompt_tokens
+    assert [len(batch) for batch in spy.batches] == [2, 1] and spy.samples == [2, 2]
     text = backend.prompt_text(spy.batches[0][0])
-    assert text.startswith(SYSTEM_PROMPT) and "<|user|>Write exactly 2" in text
-    assert text.endswith("<|assistant|>" + ANSWER_PREFIX)
+    assert text.startswith(SYSTEM_PROMPT)
+    # the worked example, then the request showing only the instruction line (no {review}, no options)
+    assert "<|user|>Write exactly 1 paraphrase of this instruction. Do not answer it." in text
+    assert "<template>\nIs review 0 positive or negative?\n</template>" in text
+    assert "{review}" not in text.split("</template>")[-2] and text.endswith("<|assistant|>")
     # A rerun is answered from the cache without generating.
     again = backend.paraphrase(requests)
-    assert len(spy.batches) == 4 and all(r.usage.cached for r in again)
+    assert len(spy.batches) == 2 and all(r.usage.cached for r in again)
     assert [r.failure for r in again] == [r.failure for r in results]
     assert len(AnswerCache(tmp_path)) == 3
 
@@ -66,33 +72,52 @@ def test_plain_transcript_without_chat_template(tiny_model_dir, tmp_path):
             config = json.loads(path.read_text())
             config.pop("chat_template", None)
             path.write_text(json.dumps(config))
-    backend = HFParaphraser(str(plain), cache_dir=None, prefill=False)
+    backend = HFParaphraser(str(plain), cache_dir=None)
     assert not backend.has_chat_template
     text = backend.prompt_text([{"role": "system", "content": "S"}, {"role": "user", "content": "U"}])
     assert text == "system: S\nuser: U\nassistant: "
 
 
-def test_valid_answers_pass_and_a_reask_recovers(monkeypatch):
+def test_sampled_answers_are_checked_one_by_one_and_put_back(monkeypatch):
     backend = get_paraphraser("hf:unused", cache_dir="")
-    good = ANSWER_PREFIX + 'Review 0: {review}\\nIs it positive or negative?\\n{options_}", ' \
-        '"{review}\\nReview 0 - positive or negative?\\n{options_}"]}'
-    answers = iter([[Generation(good, 10, 5), Generation(ANSWER_PREFIX + "noise", 10, 5)],  # first pass
-                    [Generation(good.replace("Review 0", "Review 1"), 20, 5)]])  # the re-ask of the second
-    monkeypatch.setattr(backend, "generate", lambda conversations: next(answers))
-    first, second = backend.paraphrase(requests_for(2))
-    assert first.failure is None and first.usage.requests == 1 and len(first.candidates) == 2
-    assert second.failure is None and second.usage.requests == 2 and second.usage.prompt_tokens == 30
-    assert all(slot_lock_violation(second.request.template, c) is None for c in second.candidates)
+    answers = [
+        # template 0: both samples are usable plain-text rewordings (one with a preamble and quotes)
+        [Generation("Would you call review 0 positive or negative?", 10, 5),
+         Generation('Sure! Here is a rewording:\n"Does review 0 sound positive or negative?"', 10, 9)],
+        # template 1: one sample carries the task out, the other rewords it
+        [Generation("The review is positive.", 10, 4), Generation("Is the tone of review 1 positive or negative?", 10, 6)],
+        # template 2: every sample answers instead of rewording
+        [Generation("Positive", 10, 1), Generation("The answer is negative.", 10, 5)],
+    ]
+    monkeypatch.setattr(backend, "generate", lambda conversations, samples=1: answers[:len(conversations)])
+    monkeypatch.setattr(backend.options, "batch_size", 3)
+    first, second, third = backend.paraphrase(requests_for(3))
+    assert first.candidates == [
+        "Review: {review}\nWould you call review 0 positive or negative?\n{options_}",
+        "Review: {review}\nDoes review 0 sound positive or negative?\n{options_}",
+    ]
+    assert second.candidates == ["Review: {review}\nIs the tone of review 1 positive or negative?\n{options_}"]
+    assert third.candidates == [] and third.failure == "executed_instruction"
+    assert first.usage.requests == 1 and first.usage.completion_tokens == 14
+    for result in (first, second):
+        assert all(slot_lock_violation(result.request.template, c) is None for c in result.candidates)
 
 
 @pytest.mark.slow
-def test_smollm2_paraphrases_offline(tmp_path):
-    """The bundled SmolLM2-135M-Instruct: each template ends paraphrased or failed with a reason."""
-    backend = get_paraphraser("hf:smollm2", cache_dir=str(tmp_path), max_new_tokens=64, batch_size=2)
-    requests = requests_for(2, k=1)
-    results = backend.paraphrase(requests)
-    assert backend.has_chat_template
-    for result in results:
-        assert bool(result.candidates) != bool(result.failure)
-        assert result.failure is None or result.failure in FAILURES
-        assert result.usage.completion_tokens > 0
+def test_smollm2_keeps_paraphrases_for_most_templates_of_one_task(tmp_path):
+    """The bundled SmolLM2-135M-Instruct on the embedded sentiment task, through the build's verifier.
+
+    Bounded: 6 templates x 2 samples of at most 96 tokens; well under the 15 minutes the issue allows for
+    the whole corpus, even on a shared 2-core machine.
+    """
+    from coin_data.build import BuildConfig, run_build
+
+    start = time.perf_counter()
+    result = run_build(BuildConfig(tasks=("sentiment",), paraphraser="hf:smollm2",
+                                   paraphraser_options={"cache_dir": str(tmp_path)}))
+    seconds = time.perf_counter() - start
+    stats = result.stats
+    assert stats.templates == 6 and stats.paraphrase_source == "hf:smollm2"
+    with_kept = stats.templates - stats.templates_without_paraphrase
+    assert with_kept >= 3, (stats.verdicts, stats.failed_templates, stats.without_paraphrase_by_task)
+    assert seconds < 600, seconds

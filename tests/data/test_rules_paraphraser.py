@@ -14,11 +14,11 @@ import pytest
 import yaml
 
 from coin_data.paraphrase import ParaphraseRequest, get_paraphraser
-from coin_data.paraphrase import rules
+from coin_data.paraphrase.rules import generator, lexical, syntactic
 from coin_data.paraphrase.rules import RulesParaphraser, candidate_problem
 from coin_data.templates import parse_template, slot_lock_violation
 
-TASKS_DIR = Path(rules.__file__).resolve().parents[1] / "corpus" / "tasks"
+TASKS_DIR = Path(generator.__file__).resolve().parents[2] / "corpus" / "tasks"
 
 # Hand-made templates covering the shapes the rewrites look for, with their label words.
 HAND_MADE = [
@@ -76,8 +76,8 @@ def corpus_results(rules_paraphraser: RulesParaphraser):
     return rules_paraphraser.paraphrase(requests)
 
 
-def _ctx(paraphraser: RulesParaphraser, seed: int = 0, side: str | None = None) -> rules._Context:
-    return rules._Context(paraphraser.lexicon, random.Random(seed), side)
+def _ctx(paraphraser: RulesParaphraser, seed: int = 0, side: str | None = None) -> syntactic._Context:
+    return syntactic._Context(paraphraser.lexicon, random.Random(seed), side)
 
 
 # -- the backend contract ----------------------------------------------------------------------------
@@ -129,11 +129,11 @@ def test_candidates_are_distinct_and_differ_from_original(corpus_results):
         assert len(set(result.candidates)) == len(result.candidates)
         for candidate in result.candidates:
             assert candidate != original
-            assert rules._changed_words(original, candidate) >= 1
-            assert rules._distance(original, candidate) >= 0.1
+            assert generator._changed_words(original, candidate) >= 1
+            assert generator._distance(original, candidate) >= 0.1
         for i, first in enumerate(result.candidates):
             for second in result.candidates[i + 1 :]:
-                assert rules._distance(first, second) >= 0.1, (first, second)
+                assert generator._distance(first, second) >= 0.1, (first, second)
 
 
 def test_rich_template_gets_k_candidates(rules_paraphraser):
@@ -158,7 +158,8 @@ def test_label_words_are_never_replaced_even_when_wordnet_knows_synonyms(rules_p
 def test_untouchable_templates_fail_with_a_reason(rules_paraphraser):
     requests = [
         ParaphraseRequest(parse_template("{text}\n{options_}"), k=3),
-        ParaphraseRequest(parse_template("{passage}\n\nQuestion: {question}\n{options_}"), k=3),
+        # labels that imply no instruction (a "Question:" label would imply "Answer the question.")
+        ParaphraseRequest(parse_template("{passage}\n\nBackground: {extra}\n{options_}"), k=3),
     ]
     calls = []
     results = rules_paraphraser.paraphrase(requests, progress=calls.append)
@@ -181,7 +182,7 @@ def _request_batch() -> list[ParaphraseRequest]:
 def test_same_request_and_seed_give_same_candidates_across_instances(rules_paraphraser):
     first = [r.candidates for r in rules_paraphraser.paraphrase(_request_batch())]
     fresh = RulesParaphraser()
-    fresh._lexicon = rules._Lexicon(rules_paraphraser.lexicon._wn)  # a new instance with empty caches
+    fresh._lexicon = lexical._Lexicon(rules_paraphraser.lexicon._wn)  # a new instance with empty caches
     assert [r.candidates for r in fresh.paraphrase(_request_batch())] == first
     assert first == [r.candidates for r in rules_paraphraser.paraphrase(_request_batch())]
     # another request seed gives other candidates for at least one template
@@ -219,35 +220,35 @@ def test_candidates_do_not_depend_on_hash_seed(rules_paraphraser):
 
 def test_question_and_directive_rewrites(rules_paraphraser):
     ctx = _ctx(rules_paraphraser)
-    directive = rules._yes_no_to_directive("Is this review positive or negative?", ctx)
+    directive = syntactic._yes_no_to_directive("Is this review positive or negative?", ctx)
     assert re.fullmatch(r"[A-Z][a-z]+(?: me)? (?:whether|if) this review is positive or negative\.", directive)
-    directive = rules._yes_no_to_directive("Does the premise entail the hypothesis?", ctx)
+    directive = syntactic._yes_no_to_directive("Does the premise entail the hypothesis?", ctx)
     assert directive.endswith(" the premise entails the hypothesis.")
-    directive = rules._yes_no_to_directive("Did the reviewer feel good or bad about the experience?", ctx)
+    directive = syntactic._yes_no_to_directive("Did the reviewer feel good or bad about the experience?", ctx)
     assert directive.endswith(" the reviewer felt good or bad about the experience.")
-    assert (rules._directive_to_yes_no("Decide if the tone of this review is positive or negative.", ctx)
+    assert (syntactic._directive_to_yes_no("Decide if the tone of this review is positive or negative.", ctx)
             == "Is the tone of this review positive or negative?")  # fmt: skip
-    assert (rules._directive_to_yes_no("Tell me if the hypothesis follows from the premise.", ctx)
+    assert (syntactic._directive_to_yes_no("Tell me if the hypothesis follows from the premise.", ctx)
             == "Does the hypothesis follow from the premise?")  # fmt: skip
-    embedded = rules._wh_to_directive("Which topic is this news snippet about?", ctx)
+    embedded = syntactic._wh_to_directive("Which topic is this news snippet about?", ctx)
     assert embedded.endswith(" which topic this news snippet is about.")
-    assert rules._polite_to_imperative("How would you describe the opinion expressed above?", ctx) == (
+    assert syntactic._polite_to_imperative("How would you describe the opinion expressed above?", ctx) == (
         "Describe the opinion expressed above."
     )
-    assert rules._imperative_to_polite("Classify this story by topic.", ctx).endswith(" you classify this story by topic?")
+    assert syntactic._imperative_to_polite("Classify this story by topic.", ctx).endswith(" you classify this story by topic?")
     # a subject with a relative clause is left alone rather than mangled
-    assert rules._yes_no_to_directive("Is the claim that comes after it true?", ctx) is None
+    assert syntactic._yes_no_to_directive("Is the claim that comes after it true?", ctx) is None
 
 
 def test_block_move_turns_pointers_around():
     lines = "Read the following review and decide.\n\n{review}\n{options_}".split("\n")
-    moved, instructions_after = rules._swap_blocks(lines)
+    moved, instructions_after = syntactic._swap_blocks(lines)
     assert instructions_after is True
     assert moved == ["{review}", "", "Read the following review and decide.", "{options_}"]
-    assert rules._flip_deixis(moved[2], True) == "Read this review and decide."
-    assert rules._flip_deixis("Summarize the text above.", False) == "Summarize the text below."
+    assert syntactic._flip_deixis(moved[2], True) == "Read this review and decide."
+    assert syntactic._flip_deixis("Summarize the text above.", False) == "Summarize the text below."
     # input, instruction, input: no single block to move
-    assert rules._swap_blocks(["{question}", "Use the text below.", "{passage}"]) is None
+    assert syntactic._swap_blocks(["{question}", "Use the text below.", "{passage}"]) is None
 
 
 def test_synonyms_inflection_and_bad_substitutions(rules_paraphraser):
@@ -260,12 +261,59 @@ def test_synonyms_inflection_and_bad_substitutions(rules_paraphraser):
     assert lex.simple_past("feel") == "felt"
     assert lex.form_of("found", "v") is None  # "found" as past of "find", not the base of "to found"
     tokens = "Please choose the best option.".split()
-    assert "select" in rules._synonym_options(tokens, 1, lex, frozenset())
-    assert rules._synonym_options(tokens, 1, lex, frozenset({"choose"})) == []
-    capital = rules._synonym_options("Choose one answer.".split(), 0, lex, frozenset())
+    assert "select" in generator._synonym_options(tokens, 1, lex, frozenset())
+    assert generator._synonym_options(tokens, 1, lex, frozenset({"choose"})) == []
+    capital = generator._synonym_options("Choose one answer.".split(), 0, lex, frozenset())
     assert capital and all(option[0].isupper() for option in capital)
 
 
 def test_subject_guess_declines_when_the_predicate_would_start_with_a_conjunction(rules_paraphraser):
     ctx = _ctx(rules_paraphraser)
-    assert rules._yes_no_to_directive("Is this message spam or not spam?", ctx) is None
+    assert syntactic._yes_no_to_directive("Is this message spam or not spam?", ctx) is None
+
+
+# --- whole-line rewrites for short FLAN-style templates (paraphrase yield) ----------------------------
+
+
+def test_line_rewrites_on_short_templates(rules_paraphraser):
+    from coin_data.paraphrase.rules import line_rewrites as lr
+
+    ctx = _ctx(rules_paraphraser, seed=3)
+    wrapped = lr.wrap_question(["{premise}", "Does it follow that {hypothesis}?", "{options_}"], ctx)
+    assert wrapped[0] == "{premise}" and wrapped[2] == "{options_}"
+    assert wrapped[1].endswith(": does it follow that {hypothesis}?"), wrapped
+    # a statement, or a line with two sentences, is not wrapped
+    assert lr.wrap_question(["Summarize it: {text}"], ctx) is None
+    assert lr.wrap_question(["Read it. Is it true? {h}"], ctx) is None
+    assert lr.point_at_input(["Make this sentence easier to understand: {sentence}"], ctx) == [
+        "Make the following sentence easier to understand: {sentence}"]
+    assert lr.point_at_input(["Summarize the following article:", "{article}"], ctx) == [
+        "Summarize this article:", "{article}"]
+    # "this" that does not introduce the input stays
+    assert lr.point_at_input(["Is this review positive? {review}"], ctx) is None
+    assert lr.expand_labels(["Passage: {context}", "Q: {question}", "A:"], ctx) == [
+        "Passage: {context}", "Question: {question}", "Answer:"]
+    assert lr.expand_labels(["Question: {q}", "Answer:"], ctx) == ["Q: {q}", "A:"]
+    assert lr.expand_labels(["Question: {q}"], ctx) is None
+    led = lr.lead_clause(["Answer this question: {question}", "{options_}"], ctx)
+    assert led[0].endswith("nswer this question: {question}") and led[0] != "Answer this question: {question}"
+    assert lr.complete_question(["{q}", "Correct?"], ctx)[1] in ("Is it correct?", "Is this correct?")
+    assert lr.complete_question(["{q}", "Why?"], ctx) is None  # not an adjective
+    implied = lr.implied_instruction(["Context: {context}", "Question: {question}", "Answer:"], ctx)
+    assert implied[1:] == ["Context: {context}", "Question: {question}", "Answer:"]
+    assert "question" in implied[0].lower()
+    assert lr.implied_instruction(["Text: {text}", "Headline:"], ctx)[0].lower().count("headline") == 1
+    # a template that already says what to do gets no second instruction
+    assert lr.implied_instruction(["Answer the question below.", "Question: {q}"], ctx) is None
+
+
+def test_label_only_and_short_templates_now_get_candidates(rules_paraphraser):
+    for text in ("{passage}\n\nQuestion: {question}\n{options_}",
+                 "Context: {context}\nQuestion: {question}\nAnswer:",
+                 "Make this sentence easier to understand: {sentence}",
+                 "{premise}\nDoes it follow that {hypothesis}?\n{options_}"):
+        template = parse_template(text, "t", "t0")
+        result = rules_paraphraser.paraphrase([ParaphraseRequest(template, 2, ("yes", "no"))])[0]
+        assert result.candidates and result.failure is None, text
+        for candidate in result.candidates:
+            assert candidate_problem(template, candidate, ("yes", "no")) is None

@@ -127,6 +127,74 @@ def histogram(values: Sequence[float], low: float, high: float, bins: int = 10, 
     return "\n".join(lines)
 
 
+def without_paraphrase_table(by_task: dict) -> list[str]:
+    """Card lines: per task, how many templates got no kept paraphrase and why (empty when none).
+
+    Example:
+        >>> from collections import Counter
+        >>> without_paraphrase_table({"nli": Counter({"executed_instruction": 2})})[-2]
+        '| nli | 2 | executed_instruction: 2 |'
+    """
+    if not by_task:
+        return []
+    rows = [f"| {task} | {sum(causes.values())} | "
+            + "; ".join(f"{cause}: {n}" for cause, n in sorted(causes.items())) + " |"
+            for task, causes in sorted(by_task.items())]  # fmt: skip
+    return ["| task | templates without a kept paraphrase | why |", "|---|---:|---|", *rows, ""]
+
+
+def failure_line(stats) -> str | None:
+    """One line naming why the paraphraser failed, with the templates per cause; ``None`` when none failed.
+
+    The cause is the backend's failure name without its per-call detail ("retries_exhausted: connection",
+    "malformed_json", "executed_instruction", ...); a hint follows when every template failed the same way.
+
+    Example:
+        >>> from collections import Counter
+        >>> class Stats:
+        ...     templates, paraphrase_source = 4, "openai:m"
+        ...     failed_templates = Counter({"retries_exhausted: connection": 2, "malformed_json": 1})
+        >>> failure_line(Stats())
+        'Paraphraser openai:m failed for 3 of 4 templates: retries_exhausted: connection 2, malformed_json 1.'
+    """
+    failed = stats.failed_templates
+    total = sum(failed.values())
+    if not total:
+        return None
+    causes = ", ".join(f"{cause} {n}" for cause, n in sorted(failed.items(), key=lambda item: (-item[1], item[0])))
+    line = f"Paraphraser {stats.paraphrase_source} failed for {total} of {stats.templates} templates: {causes}."
+    hints = [hint for name, hint in _FAILURE_HINTS if any(cause.startswith(name) for cause in failed)]
+    return line + (" " + " ".join(hints) if hints and total == stats.templates else "")
+
+
+# What to do about a cause that failed every template.
+_FAILURE_HINTS = (
+    ("retries_exhausted: connection", "Is the server at --base-url running?"),
+    ("retries_exhausted: timeout", "The server answers slower than --timeout."),
+    ("http_4", "The server rejected the requests (check --paraphraser MODEL and --base-url)."),
+    ("malformed_json", "No answer could be read: try another model or --temperature."),
+    ("executed_instruction", "The model answered the templates instead of rewording them: try a larger model."),
+)
+
+
+def without_paraphrase_summary(by_task: dict) -> str:
+    """One line for the build summary: the per-task counts and causes of templates with no kept paraphrase.
+
+    Example:
+        >>> from collections import Counter
+        >>> without_paraphrase_summary({"nli": Counter({"refusal": 1}), "qa": Counter({"slot_changed": 2})})
+        '3 (nli 1: refusal 1; qa 2: slot_changed 2)'
+        >>> without_paraphrase_summary({})
+        '0'
+    """
+    total = sum(sum(causes.values()) for causes in by_task.values())
+    if not total:
+        return "0"
+    parts = [f"{task} {sum(causes.values())}: " + ", ".join(f"{cause} {n}" for cause, n in sorted(causes.items()))
+             for task, causes in sorted(by_task.items())]  # fmt: skip
+    return f"{total} ({'; '.join(parts)})"
+
+
 def summary_numbers(values: Sequence[float]) -> dict[str, float]:
     """``n, mean, min, p10, median, p90, max`` of ``values`` as numbers (``{"n": 0}`` when empty).
 
@@ -230,6 +298,7 @@ def render_card(result, split_sizes: Mapping[str, tuple[int, int]], candidate_si
         *([f"Templates lost (the server never answered; not in this dataset, allowed by --allow-partial): "
            f"{count_summary(stats.lost_templates)}"] if stats.lost_templates else []),
         "",
+        *without_paraphrase_table(getattr(stats, "without_paraphrase_by_task", {})),
         "## Similarity of kept paraphrases",
         "",
         summary(stats.kept_similarities),

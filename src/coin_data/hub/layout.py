@@ -70,9 +70,13 @@ def write_dataset(result, out: str | Path, overwrite: bool = False) -> Path:
     out = check_output(out, overwrite).absolute()
     if len(result.dataset.get("train", ())) == 0:
         verdicts = ", ".join(f"{v} {n}" for v, n in sorted(result.stats.verdicts.items())) or "no candidates"
+        from coin_data.card import failure_line
+
+        failed = failure_line(result.stats)
         raise EmptyDatasetError(
             f"{out}: not written: the build kept no paraphrase, so there are no training rows "
             f"(candidate verdicts: {verdicts}; templates failed: {sum(result.stats.failed_templates.values())})"
+            + (f". {failed}" if failed else "")
         )
     partial = new_partial(out)
     try:

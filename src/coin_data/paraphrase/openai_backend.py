@@ -37,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Sequence
 
 from coin_data.paraphrase import prompt
@@ -76,9 +76,10 @@ class OpenAIOptions:
     temperature: float = field(default=0.7, metadata={"help": "Sampling temperature (part of the cache key)."})
     max_tokens: int = field(default=1024, metadata={"help": "Completion token limit per call."})
     response_format: str = field(
-        default="json_schema",
-        metadata={"help": "Structured output: 'json_schema' (schema-constrained), 'json_object' (JSON mode), or "
-                  "'none'. A server that rejects one (400/422) gets the next; answers are validated either way."},
+        default="none",
+        metadata={"help": "'none' (default): plain-text rewrites of the shown instruction, what small models manage. "
+                  "'json_schema' (schema-constrained) or 'json_object' (JSON mode) ask for {\"paraphrases\": [...]}; "
+                  "a server that rejects one (400/422) gets the next; answers are validated either way."},
     )
     # --- robustness ---------------------------------------------------------------
     concurrency: int = field(default=8, metadata={"help": "Most calls in flight at once."})
@@ -294,6 +295,7 @@ class OpenAIParaphraser:
                 second_reply = await self._ask(run, key, request, messages, usage)
                 second = prompt.parse_answer(second_reply.content, request, second_reply.refusal)
             answer = prompt.final_answer(first, second)
+            answer = await self._top_up(run, key, request, answer, usage)
         except OverBudget:
             return None
         except TransportFailure as failure:
@@ -318,13 +320,32 @@ class OpenAIParaphraser:
         _report(progress, n_templates)
         return _Outcome(stored, usage)
 
+    async def _top_up(self, run: _Run, key: str, request: ParaphraseRequest, answer: prompt.Answer,
+                      usage: Usage) -> prompt.Answer:
+        """Sample again, with the next seed, for the rewordings still missing (at most k - 1 more calls).
+
+        A strong model answers k rewordings at once and never gets here; a small one often gives one usable
+        rewording or none (it answered the instruction), and a fresh sample is its best chance. Like a
+        re-ask, a top-up that gets no answer loses the template (the output must not depend on where
+        transport faults fell); each sample's reply is cached under its own body, seed included.
+        """
+        for extra in range(1, request.k):
+            missing = request.k - len(answer.candidates)
+            if missing <= 0 or answer.failure == prompt.REFUSAL:
+                break
+            sample = replace(request, seed=request.seed + extra)
+            reply = await self._ask(run, key, sample, prompt.build_messages(sample, count=missing), usage)
+            answer = prompt.combine_samples([answer, prompt.parse_answer(reply.content, request, reply.refusal)],
+                                            request.k)
+        return answer
+
     async def _ask(self, run: _Run, key: str, request: ParaphraseRequest, messages: list[dict], usage: Usage) -> Reply:
         """The reply to one request body: from the cache's replies, else from the server (then stored at once).
 
         Raises:
             OverBudget, TransportFailure: see :meth:`.transport.Transport.send`.
         """
-        body_key = cache_key({"answer": key, "messages": messages})
+        body_key = cache_key({"answer": key, "messages": messages, "seed": request.seed})
         stored = run.cache.get_reply(body_key) if run.cache is not None else None
         if stored is not None:
             return Reply(*stored)

@@ -1,0 +1,136 @@
+"""Paraphrase yield of the offline ``rules`` paraphraser: templates that get at least one kept paraphrase.
+
+    python benchmarks/yield.py                       # embedded corpus + fresh FLAN-style templates; JSON
+    python benchmarks/yield.py --k 2 --seed 0        # the build's defaults (what the numbers below use)
+    python benchmarks/yield.py --details             # also every template without a kept paraphrase
+
+Each template is paraphrased exactly as ``coin-data build`` does it (one request, k candidates, the
+task's label words protected) and every candidate goes through the build's default verifier
+(:func:`coin_data.verify.verify_candidates`, thresholds untouched). Sources:
+
+- ``embedded``: the training templates of the embedded corpus (72 templates, 12 tasks);
+- ``flan_tune``: fresh FLAN-style templates (``benchmarks/data/flan_style_templates.yaml``) of the task
+  families the rules were developed against;
+- ``flan_heldout``: the same kind of templates for task families never looked at while developing.
+
+Per source: templates, templates with >= 1 kept paraphrase and their share, and for the others why
+(the backend's failure, or the verdicts of their candidates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import yaml
+from tqdm import tqdm
+
+from coin_data.build import BuildConfig, paraphrase_requests
+from coin_data.embed import EmbeddingCache, SentenceTransformerEmbedder
+from coin_data.paraphrase import ParaphraseRequest, get_paraphraser
+from coin_data.negatives import stable_seed
+from coin_data.sources import load_embedded_corpus
+from coin_data.templates import parse_template
+from coin_data.verify import KEPT, VerifyConfig, verify_candidates
+from coin_data.views import label_words
+
+FLAN_STYLE = Path(__file__).resolve().parent / "data" / "flan_style_templates.yaml"
+
+
+def flan_style_requests(k: int, seed: int, path: Path = FLAN_STYLE) -> dict[str, list[ParaphraseRequest]]:
+    """Requests for the fresh FLAN-style templates, grouped by split (``flan_tune``, ``flan_heldout``)."""
+    groups: dict[str, list[ParaphraseRequest]] = {}
+    for task in yaml.safe_load(path.read_text(encoding="utf-8"))["tasks"]:
+        protected = label_words(task["options"])
+        for index, text in enumerate(task["templates"]):
+            template = parse_template(text, task["name"], f"t{index}")
+            request_seed = stable_seed(seed, task["name"], template.template_id) % (2**31)
+            groups.setdefault(f"flan_{task['split']}", []).append(ParaphraseRequest(template, k, protected, request_seed))
+    return groups
+
+
+def measure(name: str, requests: list[ParaphraseRequest], paraphraser, cache, details: bool) -> dict:
+    """Paraphrase and verify ``requests``; count templates with a kept paraphrase and why the others have none."""
+    start = time.perf_counter()
+    with tqdm(total=len(requests), desc=name, unit="template", file=sys.stderr) as bar:
+        results = paraphraser.paraphrase(requests, progress=bar.update)
+    paraphrase_seconds = time.perf_counter() - start
+    pairs = [(r.request.template, c) for r in results for c in r.candidates]
+    verdicts = iter(verify_candidates(pairs, cache, VerifyConfig()))
+    with_kept, causes, per_task, missing = 0, Counter(), {}, []
+    candidate_verdicts = Counter()
+    for result in results:
+        mine = [next(verdicts) for _ in result.candidates]
+        candidate_verdicts.update(v.verdict for v in mine)
+        task = per_task.setdefault(result.request.template.task, {"templates": 0, "without": 0})
+        task["templates"] += 1
+        if any(v.verdict == KEPT for v in mine):
+            with_kept += 1
+            continue
+        task["without"] += 1
+        cause = result.failure or "all rejected: " + ", ".join(sorted({v.verdict for v in mine}))
+        causes[cause] += 1
+        if details:
+            missing.append({"where": result.request.template.where, "cause": cause,
+                            "template": result.request.template.text,
+                            "candidates": [[c, v.verdict, v.reason] for c, v in zip(result.candidates, mine)]})
+    out = {
+        "templates": len(requests),
+        "with_kept_paraphrase": with_kept,
+        "share": round(with_kept / max(1, len(requests)), 4),
+        "candidates": len(pairs),
+        "candidate_verdicts": dict(sorted(candidate_verdicts.items())),
+        "without_paraphrase_by_cause": dict(sorted(causes.items())),
+        "without_paraphrase_by_task": {t: c["without"] for t, c in sorted(per_task.items()) if c["without"]},
+        "paraphrase_seconds": round(paraphrase_seconds, 2),
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+    if details:
+        out["missing"] = missing
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--k", type=int, default=2, help="Candidates per template (the build's default).")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--details", action="store_true", help="List every template without a kept paraphrase.")
+    parser.add_argument("--paraphraser", default="rules", help="Backend spec, e.g. hf:smollm2 or openai:smollm2.")
+    parser.add_argument("--base-url", help="Server of an openai: backend, e.g. http://127.0.0.1:8080/v1.")
+    parser.add_argument("--threads", type=int, default=0, help="hf: torch threads while generating (0: default).")
+    parser.add_argument("--samples", type=int, default=0, help="hf: answers sampled per template (0: default).")
+    parser.add_argument("--tasks", help="Comma-separated embedded tasks (default: all).")
+    parser.add_argument("--sources", default="embedded,flan_tune,flan_heldout", help="Which template sets to run.")
+    args = parser.parse_args()
+    config = BuildConfig(paraphrases_per_template=args.k, seed=args.seed)
+    tasks = tuple(args.tasks.split(",")) if args.tasks else None
+    groups = {"embedded": paraphrase_requests(load_embedded_corpus(tasks), config)}
+    groups.update(flan_style_requests(args.k, args.seed))
+    groups = {name: reqs for name, reqs in groups.items() if name in args.sources.split(",")}
+    options = {"cache_dir": ""} if args.paraphraser != "rules" else {}
+    if args.base_url:
+        options.update(base_url=args.base_url, concurrency=1, timeout=300.0)  # one local server: one call at a time
+    if args.threads and args.paraphraser.startswith("hf:"):
+        options["threads"] = args.threads
+    if args.samples and args.paraphraser.startswith("hf:"):
+        options["samples"] = args.samples
+    paraphraser = get_paraphraser(args.paraphraser, **options)
+    cache = EmbeddingCache(SentenceTransformerEmbedder())
+    report = {name: measure(name, requests, paraphraser, cache, args.details) for name, requests in groups.items()}
+    total = sum(r["templates"] for r in report.values())
+    report["all"] = {"templates": total, "with_kept_paraphrase": sum(r["with_kept_paraphrase"] for r in report.values()),
+                     "share": round(sum(r["with_kept_paraphrase"] for r in report.values()) / total, 4)}
+    report["settings"] = {"k": args.k, "seed": args.seed, "paraphraser": args.paraphraser, "tasks": args.tasks,
+                          "verifier": "default VerifyConfig()", "python": platform.python_version(),
+                          "load_average": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count()}
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,17 @@
+"""The ``rules`` backend: offline, seeded rewordings of instruction templates.
+
+The package is split by role:
+
+* :mod:`.lexical`: word lists, token helpers and WordNet lookups (synonyms, part of speech, inflection);
+* :mod:`.syntactic`: sentence rewrites (yes/no question <-> directive, polite <-> imperative, lead-ins,
+  question wrappers, deixis and label rewrites) and the template layout they rely on;
+* :mod:`.generator`: synonym substitution, the acceptance checks and :class:`RulesParaphraser`.
+
+Example:
+    >>> RulesParaphraser(use_wordnet=False).name
+    'rules'
+"""
+
+from coin_data.paraphrase.rules.generator import RulesParaphraser, candidate_problem
+
+__all__ = ["RulesParaphraser", "candidate_problem"]

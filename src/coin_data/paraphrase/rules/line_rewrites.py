@@ -1,0 +1,215 @@
+"""Whole-line rewrites of the rules paraphraser, for templates whose few instruction words resist the others.
+
+Short FLAN-style templates ("{premise}\\nDoes it follow that {hypothesis}?", "Passage: {context}\\nQ:
+{question}\\nA:") have a question with slots inside it, or no instruction sentence at all, so the sentence
+rewrites and synonyms change one word or none. These rewrites work on whole lines and never touch a slot:
+
+=======================  ===========================================================================
+rewrite                  example
+=======================  ===========================================================================
+``wrap_question``        "Does it follow that {h}?" -> "Tell me: does it follow that {h}?"
+``complete_question``    "Correct?" -> "Is it correct?"
+``lead_clause``          "Make this easier: {s}" -> "Your task is to make this easier: {s}"
+``point_at_input``       "Summarize this article: {a}" -> "Summarize the following article: {a}"
+``expand_labels``        "Q: {question}" / "A:" -> "Question: {question}" / "Answer:" (and back)
+``implied_instruction``  a template of labels only gets the instruction its labels imply, e.g.
+                         "Answer the question." above "Context: {c}\\nQuestion: {q}\\nAnswer:"
+=======================  ===========================================================================
+
+Each takes the template's lines and a :class:`~coin_data.paraphrase.rules.syntactic._Context` and
+returns new lines, or ``None`` when it does not apply. The generator adds them, in a seeded random
+order, to a candidate that changed too few words, until it changed enough.
+
+Example:
+    >>> import random
+    >>> from coin_data.paraphrase.rules.lexical import _Lexicon
+    >>> from coin_data.paraphrase.rules.syntactic import _Context
+    >>> ctx = _Context(_Lexicon(), random.Random(0), None)
+    >>> expand_labels(["Passage: {context}", "Q: {question}", "A:"], ctx)
+    ['Passage: {context}', 'Question: {question}', 'Answer:']
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from coin_data.paraphrase.rules.lexical import _AUXILIARIES, _SLOT, _WH_WORDS, _bare, _lcfirst
+from coin_data.paraphrase.rules.syntactic import _INPUT, _INSTRUCTION, _MIXED, _Context, _is_imperative, _line_kind
+
+_QUESTION_WRAPPERS = ("Tell me: {}", "Here is my question: {}", "Please answer this: {}", "I would like to know: {}")
+# Verbs that are stop words elsewhere (too common to swap) but open a command at the start of a line.
+_STOP_WORD_COMMANDS = frozenset({"Make", "Give", "Take", "Let", "Get"})
+_CLAUSE_LEADS = ("Please {}", "Your task is to {}", "I want you to {}", "You need to {}")
+# Short labels and their spelled-out forms; both sides name the same part of the template.
+_LABELS = {"Q": "Question", "A": "Answer"}
+# What a template made only of labels asks for, keyed by the label that ends it or names the input.
+_IMPLIED = (
+    (re.compile(r"^(?:Question|Q):"), ("Answer the question.", "Please answer the question.",
+                                      "Give the answer to the question.")),
+    (re.compile(r"^(?:Headline|Title):\s*$"), ("Write a headline for the text.", "Give the text a headline.")),
+    (re.compile(r"^Summary:\s*$"), ("Summarize the text.", "Write a summary of the text.")),
+)  # fmt: skip
+
+LineRewrite = Callable[[list[str], _Context], "list[str] | None"]
+
+
+def _editable(line: str, ctx: _Context) -> bool:
+    """An instruction line, a line mixing words and slots, or an "input line" whose label is a command."""
+    if "{{" in line or "}}" in line:
+        return False
+    kind = _line_kind(line)
+    if kind == _INPUT:
+        # "Answer this question: {question}" is shaped like a labelled input but its label is an instruction.
+        label = line.strip().split(":", 1)[0]
+        return " " in label and _commands(label, ctx)
+    return kind in (_INSTRUCTION, _MIXED)
+
+
+def _commands(text: str, ctx: _Context) -> bool:
+    """Whether ``text`` starts with a command ("Summarize ...", and the stop-word verbs "Make ...", "Give ...")."""
+    first = text.split(" ", 1)[0]
+    return _is_imperative(text, ctx.lex) or (first in _STOP_WORD_COMMANDS and " " in text)
+
+
+def _pick(ctx: _Context, indices: Sequence[int]) -> int | None:
+    return ctx.rng.choice(list(indices)) if indices else None
+
+
+def wrap_question(lines: list[str], ctx: _Context) -> list[str] | None:
+    """Put a lead-in before a line that is one direct question ("Is "{s}" grammatical?" -> "Tell me: is ...").
+
+    Example:
+        >>> import random
+        >>> from coin_data.paraphrase.rules.lexical import _Lexicon
+        >>> wrap_question(['Is "{s}" grammatical?'], _Context(_Lexicon(), random.Random(1), None))
+        ['Tell me: is "{s}" grammatical?']
+    """
+    found = []
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        first = _bare(stripped.split(" ", 1)[0])
+        if (_editable(line, ctx) and stripped.endswith("?") and stripped[:1].isupper() and stripped.count("?") == 1
+                and first in _AUXILIARIES | _WH_WORDS and not re.search(r"[.!:]\s", stripped)):
+            found.append(index)
+    index = _pick(ctx, found)
+    if index is None:
+        return None
+    indent = lines[index][: len(lines[index]) - len(lines[index].lstrip())]
+    out = list(lines)
+    out[index] = indent + ctx.rng.choice(_QUESTION_WRAPPERS).format(_lcfirst(lines[index].strip()))
+    return out
+
+
+def complete_question(lines: list[str], ctx: _Context) -> list[str] | None:
+    """Spell out a one-word adjective question ("Correct?" -> "Is it correct?").
+
+    Example:
+        >>> import random
+        >>> from coin_data.paraphrase.rules.lexical import _Lexicon
+        >>> complete_question(["{q}", "Correct?"], _Context(_Lexicon(), random.Random(0), None))   # doctest: +SKIP
+        ['{q}', 'Is this correct?']
+    """
+    found = [i for i, line in enumerate(lines) if re.fullmatch(r"[A-Z][a-z]+\?", line.strip())
+             and "a" in ctx.lex.pos_weights(line.strip()[:-1])]  # fmt: skip
+    index = _pick(ctx, found)
+    if index is None:
+        return None
+    out = list(lines)
+    out[index] = f"{ctx.rng.choice(('Is it', 'Is this'))} {out[index].strip().lower()}"
+    return out
+
+
+def lead_clause(lines: list[str], ctx: _Context) -> list[str] | None:
+    """Put a lead-in before a line that starts with an imperative ("Summarize it: {t}" -> "Please summarize ...").
+
+    Example:
+        >>> import random
+        >>> from coin_data.paraphrase.rules.lexical import _Lexicon
+        >>> lead_clause(["Give a summary: {t}"], _Context(_Lexicon(), random.Random(0), None))   # doctest: +SKIP
+        ['Your task is to give a summary: {t}']
+    """
+    found = [i for i, line in enumerate(lines) if _editable(line, ctx) and not line.lstrip().startswith("Please ")
+             and _commands(line.strip(), ctx)]  # fmt: skip
+    index = _pick(ctx, found)
+    if index is None:
+        return None
+    line = lines[index]
+    indent = line[: len(line) - len(line.lstrip())]
+    out = list(lines)
+    out[index] = indent + ctx.rng.choice(_CLAUSE_LEADS).format(_lcfirst(line.strip()))
+    return out
+
+
+def point_at_input(lines: list[str], ctx: _Context) -> list[str] | None:
+    """"this article: {a}" -> "the following article: {a}" (and back) where the input comes right after.
+
+    Only a noun directly before a colon that introduces the input on the same or the next line is
+    changed, so the pointer keeps pointing at the same text.
+
+    Example:
+        >>> import random
+        >>> from coin_data.paraphrase.rules.lexical import _Lexicon
+        >>> point_at_input(["Please summarize this short article: {a}"], _Context(_Lexicon(), random.Random(0), None))
+        ['Please summarize the following short article: {a}']
+    """
+    found = []
+    for index, line in enumerate(lines):
+        if not _editable(line, ctx):
+            continue
+        next_is_input = index + 1 < len(lines) and bool(_SLOT.search(lines[index + 1]))
+        for match in re.finditer(r"\b(this|the following) ([a-z]+)\b(?=[^.?!:{}]*:\s*(\{|$))", line):
+            if match.group(3) == "{" or next_is_input:
+                found.append((index, match))
+    if not found:
+        return None
+    index, match = ctx.rng.choice(found)
+    new = "the following" if match.group(1) == "this" else "this"
+    out = list(lines)
+    line = lines[index]
+    out[index] = line[: match.start()] + f"{new} {match.group(2)}" + line[match.end() :]
+    return out
+
+
+def expand_labels(lines: list[str], ctx: _Context) -> list[str] | None:
+    """Spell out short labels ("Q:" -> "Question:", "A:" -> "Answer:"), or shorten spelled-out ones.
+
+    All labels of the template change the same way, so the template stays consistent.
+    """
+    short = [i for i, line in enumerate(lines) if re.match(rf"^({'|'.join(_LABELS)}):(\s|$)", line)]
+    if short:
+        return [re.sub(rf"^({'|'.join(_LABELS)}):", lambda m: _LABELS[m.group(1)] + ":", line) if i in short else line
+                for i, line in enumerate(lines)]  # fmt: skip
+    long_names = {value: key for key, value in _LABELS.items()}
+    spelled = [i for i, line in enumerate(lines) if re.match(rf"^({'|'.join(long_names)}):(\s|$)", line)]
+    if len(spelled) < 2:
+        return None  # a lone "Question:" shortened to "Q:" is too small a change to be worth a candidate
+    return [re.sub(rf"^({'|'.join(long_names)}):", lambda m: long_names[m.group(1)] + ":", line)
+            if i in spelled else line for i, line in enumerate(lines)]  # fmt: skip
+
+
+def implied_instruction(lines: list[str], ctx: _Context) -> list[str] | None:
+    """Add the instruction that a template made only of labels and slots implies, as its first line.
+
+    Example:
+        >>> import random
+        >>> from coin_data.paraphrase.rules.lexical import _Lexicon
+        >>> implied_instruction(["Text: {t}", "Headline:"], _Context(_Lexicon(), random.Random(0), None))
+        ['Give the text a headline.', 'Text: {t}', 'Headline:']
+    """
+    if any(_line_kind(line) == _INSTRUCTION and not re.match(r"^\s*[A-Za-z ]{1,20}:\s*$", line) for line in lines):
+        return None  # the template already says what to do
+    for pattern, instructions in _IMPLIED:
+        if any(pattern.match(line.strip()) for line in lines):
+            return [ctx.rng.choice(instructions), *lines]
+    return None
+
+
+LINE_REWRITES: tuple[tuple[str, LineRewrite], ...] = (
+    ("wrap_question", wrap_question),
+    ("complete_question", complete_question),
+    ("lead_clause", lead_clause),
+    ("point_at_input", point_at_input),
+    ("expand_labels", expand_labels),
+    ("implied_instruction", implied_instruction),
+)

@@ -1,0 +1,46 @@
+"""Paraphrase yield of the rules backend under the build's default verifier (issue 15, item 3).
+
+Runs ``benchmarks/yield.py``'s measurement (imported by path: benchmarks are not a package) on the
+embedded corpus and on the hand-written FLAN-style templates, tune and held-out families alike.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from coin_data.build import BuildConfig, paraphrase_requests
+from coin_data.embed import EmbeddingCache, SentenceTransformerEmbedder
+from coin_data.paraphrase import get_paraphraser
+from coin_data.sources import load_embedded_corpus
+
+BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "yield.py"
+
+
+@pytest.fixture(scope="module")
+def yield_module():
+    spec = importlib.util.spec_from_file_location("yield_benchmark", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_rules_yield_on_fresh_flan_style_templates_and_embedded_corpus(yield_module):
+    groups = {"embedded": paraphrase_requests(load_embedded_corpus(None), BuildConfig())}
+    groups.update(yield_module.flan_style_requests(k=2, seed=0))
+    assert sorted(groups) == ["embedded", "flan_heldout", "flan_tune"]
+    paraphraser, cache = get_paraphraser("rules"), EmbeddingCache(SentenceTransformerEmbedder())
+    report = {name: yield_module.measure(name, reqs, paraphraser, cache, details=True) for name, reqs in groups.items()}
+    assert report["embedded"]["templates"] == 72
+    assert report["embedded"]["share"] >= 0.95, report["embedded"]["missing"]
+    flan = [report["flan_tune"], report["flan_heldout"]]
+    flan_share = sum(r["with_kept_paraphrase"] for r in flan) / sum(r["templates"] for r in flan)
+    assert flan_share >= 0.95, [r["missing"] for r in flan]
+    assert report["flan_heldout"]["share"] >= 0.9  # families never tuned on
+    for result in report.values():
+        # every template without a kept paraphrase is counted under a cause, per task
+        assert sum(result["without_paraphrase_by_cause"].values()) == result["templates"] - result["with_kept_paraphrase"]
+        assert sum(result["without_paraphrase_by_task"].values()) == result["templates"] - result["with_kept_paraphrase"]
+        assert all(m["cause"] for m in result["missing"])
