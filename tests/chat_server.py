@@ -108,7 +108,7 @@ class Faults:
 class Call:
     """One request as the server saw it."""
 
-    body: str  # sha256 of the request body's messages + model (identifies a logical call)
+    body: str  # sha256 of the request's model, messages and seed (identifies a logical call)
     attempt: int  # 1 for the first time this body arrived, 2 for its first retry, ...
     outcome: str  # ok | rate_limit | server_error | ... | truncated | malformed | refusal | ... | stalled
     template: str | None
@@ -286,7 +286,9 @@ class ChatServer:
                     return
                 authorized = server._api_key is None or self.headers.get("Authorization") == f"Bearer {server._api_key}"
                 messages = request.get("messages") or []
-                body = hashlib.sha256(json.dumps([request.get("model"), messages], sort_keys=True).encode()).hexdigest()
+                # model + messages + seed: a top-up sample re-sends the same messages with the next seed
+                body = hashlib.sha256(json.dumps([request.get("model"), messages, request.get("seed")],
+                                                 sort_keys=True).encode()).hexdigest()
                 format_type = (request.get("response_format") or {}).get("type", "none")
                 if format_type not in server.formats:  # what llama-cpp-python answers (500, not 422)
                     message = ("1 validation error: {'type': 'literal_error', 'loc': ('body', 'response_format', "

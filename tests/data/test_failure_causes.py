@@ -39,7 +39,8 @@ def test_connection_refused_is_named_with_its_count(tmp_path):
     result = _build(tmp_path, f"http://127.0.0.1:{_closed_port()}/v1")
     assert result.exit_code == 1
     last = _last_line(result.output)
-    assert "Paraphraser openai:fake failed for 6 of 6 templates: retries_exhausted: connection 6." in last, last
+    # No answer at all: the templates are lost (a transport failure), and the line says what to check.
+    assert "6 of 6 template(s) lost: no answer from the server (retries_exhausted: connection 6)" in last, last
     assert "Is the server at --base-url running?" in last
     assert not (tmp_path / "out").exists()
 

@@ -134,7 +134,9 @@ def test_killed_under_faults_then_resumed_answers_each_body_once(tmp_path):
              for r in requests]
     with ChatServer(Faults(**CONTENT), seed=SEED) as server:  # the same model answers, no transport fault
         reference = [(r.candidates, r.failure) for r in backend(server, tmp_path / "ref").paraphrase(requests)]
-        bodies = len(server.successes())
+        # Answers per request body. Two templates whose shown instruction is the same send the same body
+        # (each asks once for itself), so a count can be 2 here too.
+        reference_successes = server.successes()
         assert any(call.reask for call in server.calls)
     faults = Faults(**{**vars(Faults.transport(0.3, **FAULTS)), **CONTENT})
     cache = tmp_path / "cache"
@@ -155,7 +157,7 @@ def test_killed_under_faults_then_resumed_answers_each_body_once(tmp_path):
     assert held and any(call.reask for call in server.calls)
     assert not [r for r in results if r.lost]
     assert [(r.candidates, r.failure) for r in results] == reference  # as if nothing had happened
-    assert len(successes) == bodies and set(successes.values()) == {1}  # no body answered twice across the kill
+    assert successes == reference_successes  # no body answered more often than without the kill
     assert max(attempts.values()) <= MAX_RETRIES + 2  # + the attempt held at the kill
 
 
@@ -197,7 +199,7 @@ def test_build_under_faults_and_killed_resumes_to_the_same_bytes(tmp_path):
         assert resumed.exit_code == 0, resumed.output
         successes = server.successes()
         attempts = server.attempts()
-    assert len(successes) == bodies and set(successes.values()) == {1}  # no body answered twice across the kill
+    assert successes == reference_successes  # no body answered more often than without the kill
     assert max(attempts.values()) <= MAX_RETRIES + 2  # + the one attempt held at the kill
     assert parquet_files(out) == parquet_files(tmp_path / "ref")
     assert card_without_spending(out) == card_without_spending(tmp_path / "ref")

@@ -141,11 +141,21 @@ class TemplatesLost(ParaphraserError):
 
     def __init__(self, causes: dict[str, int], templates: int):
         self.causes = dict(causes)
+        hint = next((f" {text}" for cause, text in _LOST_HINTS
+                     if sum(causes.values()) == templates and all(c.startswith(cause) for c in causes)), "")
         super().__init__(
-            f"{lost_line(causes, templates)}; no dataset was written. Answered templates are cached: run the "
-            "same command again to ask only for the lost ones, or pass --allow-partial to write the dataset "
+            f"{lost_line(causes, templates)}; no dataset was written.{hint} Answered templates are cached: run "
+            "the same command again to ask only for the lost ones, or pass --allow-partial to write the dataset "
             "without them."
         )
+
+
+# What to check when every template was lost for one transport reason.
+_LOST_HINTS = (
+    ("retries_exhausted: connection", "Is the server at --base-url running?"),
+    ("retries_exhausted: timeout", "The server answers slower than --timeout."),
+    ("http_4", "The server rejected the requests (check --paraphraser MODEL and --base-url)."),
+)
 
 
 def lost_line(causes: dict[str, int], templates: int) -> str:
