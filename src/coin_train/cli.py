@@ -237,9 +237,12 @@ def eval_command(model, suite, out_dir, compare, tasks, levels, max_examples, ma
     from coin_data.perturb import PerturbationError
     from coin_data.wordnet import WordNetMissingError
     from coin_train.evaluate import ScoringConfig, evaluate_models
-    from coin_train.report import write_report
+    from coin_train.report import PLOT_EXTRA, can_plot, write_report
     from coin_train.suites import SuiteConfig, SuiteError, build_suite
 
+    plot = can_plot()  # checked before scoring: a missing optional extra must never waste a run
+    if not plot:
+        click.echo(f"matplotlib is not installed: report.png will be skipped ({PLOT_EXTRA} to draw it)", err=True)
     try:
         suite_config = SuiteConfig(suite=suite, tasks=tasks, levels=levels, max_examples=max_examples,
                                    max_instructions=max_instructions, seed=seed, paraphraser=paraphraser,
@@ -251,10 +254,10 @@ def eval_command(model, suite, out_dir, compare, tasks, levels, max_examples, ma
     n_prompts = sum(len(t.instructions) * len(t.examples) for t in built.tasks)
     click.echo(f"suite {built.name}: {len(built.tasks)} tasks, {n_prompts} prompts per model, levels {', '.join(built.levels)}")
     try:
-        report = evaluate_models([model, *compare], built, scoring, dtype=dtype)
+        report = evaluate_models([model, *compare], built, scoring, dtype=dtype, progress=True)
     except (OSError, ValueError) as err:
         raise click.ClickException(f"cannot evaluate: {err}") from None
-    paths = write_report(report, out_dir)
+    paths = write_report(report, out_dir, plot=plot)
     from coin_train.card import update_eval_section
 
     for model_id, entry in zip([model, *compare], report["models"]):  # cards of models trained here
@@ -264,7 +267,7 @@ def eval_command(model, suite, out_dir, compare, tasks, levels, max_examples, ma
         means = ", ".join(f"{level} {100 * entry['levels'][level]['mean']:.1f}" for level in built.levels
                           if entry["levels"][level]["mean"] is not None)
         click.echo(f"{entry['name']}: accuracy % {means}; {entry['examples_per_second']:.1f} prompts/s")
-    click.echo(f"wrote {paths['json']}, {paths['markdown'].name}, {paths['plot'].name}")
+    click.echo(f"wrote {paths['json']}, " + ", ".join(path.name for key, path in paths.items() if key != "json"))
 
 if __name__ == "__main__":  # `accelerate launch -m coin_train.cli train ...`
     main()
