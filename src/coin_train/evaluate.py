@@ -409,8 +409,9 @@ def predict_suite(model, tokenizer, prompt_format: PromptFormat, suite, config: 
                   progress=None) -> Predictions:  # fmt: skip
     """Predictions for every task, level, instruction variant and example of ``suite``.
 
-    Rank mode scores the prompts of each instruction variant together (their shared opening runs once);
-    generate mode scores all prompts of a task together. Both use length-sorted batches.
+    Rank mode scores the prompts of each instruction variant together (their shared opening runs once;
+    with ``share_prefix=False`` all prompts of a task together, the earlier behaviour); generate mode
+    scores all prompts of a task together. Both use length-sorted batches.
 
     Args:
         model, tokenizer, prompt_format: the model under test.
@@ -433,6 +434,7 @@ def predict_suite(model, tokenizer, prompt_format: PromptFormat, suite, config: 
                 texts.append(variant.render(example, task.options))
         if config.mode == RANK:
             report = None if progress is None else (lambda n, _task=task.name: progress(_task, n))
+            groups = groups if config.share_prefix else None  # without: batches across the task, as before
             predicted = rank_classify(model, tokenizer, prompt_format, texts, task.options, config, groups, report)
         else:
             predicted = generate_classify(model, tokenizer, prompt_format, texts, task.options, config)
