@@ -6,7 +6,8 @@ Two scoring modes, both batched and both using the model's own :class:`~coin_tra
 * ``rank`` (default; rank classification): the log-likelihood of each option given the prompt; the
   prediction is the option with the highest score. The prompt is run once, and all its options are
   scored in one more short pass over its KV cache (packed in one row behind a block-diagonal mask), so a
-  (prompt, options) group costs one prompt pass plus one pass over the option tokens. Each option is scored as the target the model was trained on:
+  (prompt, options) group costs one prompt pass plus one pass over the option tokens. The tokens that open
+  every prompt of one instruction run once (:class:`SharedPrefix`). Each option is scored as the target the model was trained on:
   the option's tokens, plus EOS when the prompt format adds EOS to targets (so ``spam`` cannot win just
   by being a prefix of a longer answer). ``normalize="sum"`` (default) compares total log-probabilities,
   i.e. the probability of the whole answer; ``"mean"`` divides by the number of scored tokens, which
