@@ -102,18 +102,21 @@ def _left_pad(rows: Sequence[Sequence[int]], pad_id: int, device) -> tuple[torch
 
 @dataclass
 class SharedPrefix:
-    """The key/value cache of tokens that open every prompt of a group, computed once for the group.
+    """The key/value cache of the tokens that open the prompts of each group, computed once per group.
 
     The prompts of one instruction differ only after the instruction's opening words (the example comes
-    later), so those tokens are run once and their cache is expanded over each batch of the group.
+    later), so those tokens run once; a batch may mix groups, each row reading its own group's prefix.
 
     Attributes:
-        tokens: the shared token ids.
-        cache: the model's cache after those tokens (batch 1); copied, never changed, by its users.
+        tokens: the prefix token ids of each group (each non-empty).
+        cache: the model's cache after the prefixes, one row per group, left-padded; never changed by
+            its users (they select rows of a copy).
+        mask: ``[G, P0]`` 1 on the prefix tokens, 0 on the padding.
     """
 
-    tokens: list[int]
+    tokens: list[list[int]]
     cache: object
+    mask: torch.Tensor
 
 
 def common_prefix_length(rows: Sequence[Sequence[int]]) -> int:
@@ -138,23 +141,27 @@ def common_prefix_length(rows: Sequence[Sequence[int]]) -> int:
 
 
 @torch.no_grad()
-def encode_shared_prefix(model, tokens: Sequence[int]) -> SharedPrefix | None:
-    """Run ``tokens`` once (batch 1) and keep their cache; ``None`` for an empty prefix.
+def encode_shared_prefix(model, prefixes: Sequence[Sequence[int]], pad_id: int = 0) -> SharedPrefix | None:
+    """Run the prefixes once (left-padded, one row each) and keep their cache; ``None`` if there are none.
 
     Example:
-        >>> prefix = encode_shared_prefix(model, [1, 5, 6])  # doctest: +SKIP
+        >>> prefix = encode_shared_prefix(model, [[1, 5, 6]])  # doctest: +SKIP
         >>> option_log_likelihoods(model, [[1, 5, 6, 7], [1, 5, 6, 8, 9]], [[3], [4]], 0, prefix)  # doctest: +SKIP
     """
-    if not tokens:
+    if not prefixes:
         return None
-    ids = torch.tensor([list(tokens)], device=_device(model))
-    out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
-    return SharedPrefix(tokens=list(tokens), cache=out.cache)
+    if any(not row for row in prefixes):
+        raise ValueError("a shared prefix must hold at least one token")
+    ids, mask = _left_pad(prefixes, pad_id, _device(model))  # [G, P0]
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+    return SharedPrefix(tokens=[list(row) for row in prefixes], cache=out.cache, mask=mask)
 
 
 @torch.no_grad()
 def option_log_likelihoods(model, prompt_ids: Sequence[Sequence[int]], option_ids: Sequence[Sequence[int]],
-                           pad_id: int, prefix: SharedPrefix | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+                           pad_id: int, prefix: SharedPrefix | None = None,
+                           prefix_rows: Sequence[int | None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """Log-likelihood of every option after every prompt, with one prompt pass and one options pass.
 
     Prompts are left-padded and given explicit position ids (positions count real tokens only, as in
@@ -164,17 +171,18 @@ def option_log_likelihoods(model, prompt_ids: Sequence[Sequence[int]], option_id
     the prompt cache. Attention kernels that take no custom mask (flash, flex) get the cache repeated
     once per option instead.
 
-    With ``prefix`` (tokens that open every prompt, see :func:`encode_shared_prefix`) only the rest of
-    each prompt runs: the prefix cache is expanded over the batch and the padding sits between the prefix
-    and each prompt's own tokens (masked out, positions continuing after the prefix), so the scores are
-    those of full forward passes.
+    With ``prefix`` (see :func:`encode_shared_prefix`) only the rest of each prompt runs: each row reads
+    its group's prefix cache (``prefix_rows``: the group of each prompt, default group 0; ``None``: no
+    prefix), and the padding sits between the prefix and each prompt's own tokens (masked out, positions
+    continuing after the prefix), so the scores are those of full forward passes.
 
     Args:
         model: a causal LM (plain or PEFT) that returns a KV cache.
         prompt_ids: B token-id lists (each non-empty, and longer than ``prefix`` when given).
         option_ids: K token-id lists (each non-empty), the same for every prompt.
         pad_id: padding token id.
-        prefix: the cache of the tokens every prompt starts with, or ``None``.
+        prefix: the cache of the tokens the prompts of each group start with, or ``None``.
+        prefix_rows: for each prompt, its group in ``prefix`` (or ``None``: the prompt runs whole).
 
     Returns:
         ``(sums [B, K], counts [K])``: summed log-probabilities of each option's tokens, and the number of
@@ -186,7 +194,7 @@ def option_log_likelihoods(model, prompt_ids: Sequence[Sequence[int]], option_id
         (torch.Size([1, 2]), [1, 2])
     """
     device = _device(model)
-    out, mask, positions = _prompt_pass(model, prompt_ids, pad_id, prefix)  # mask [B, P], positions [B, S]
+    out, mask, positions = _prompt_pass(model, prompt_ids, pad_id, prefix, prefix_rows)  # mask [B, P], positions [B, S]
     first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # [B, V]: predicts each option's token 0
     sums = first[:, torch.tensor([row[0] for row in option_ids], device=device)]  # [B, K]
     counts = torch.tensor([len(row) for row in option_ids], device=device)  # [K]
@@ -198,23 +206,29 @@ def option_log_likelihoods(model, prompt_ids: Sequence[Sequence[int]], option_id
     return sums, counts
 
 
-def _prompt_pass(model, prompt_ids, pad_id, prefix: SharedPrefix | None):
-    """The prompts' forward pass (after the shared prefix, if any): ``(output, mask [B, P], positions [B, S])``.
+def _prompt_pass(model, prompt_ids, pad_id, prefix: SharedPrefix | None, prefix_rows=None):
+    """The prompts' forward pass (after their prefixes, if any): ``(output, mask [B, P], positions [B, S])``.
 
     ``mask`` covers every cached column (prefix and own tokens); ``positions`` the columns just run.
     """
     device = _device(model)
-    n_prefix = len(prefix.tokens) if prefix is not None else 0
-    if prefix is not None and any(list(row[:n_prefix]) != prefix.tokens or len(row) <= n_prefix for row in prompt_ids):
-        raise ValueError("every prompt must start with the shared prefix and go on after it")
-    ids, own = _left_pad([row[n_prefix:] for row in prompt_ids], pad_id, device)  # [B, S]
-    positions = n_prefix + (own.cumsum(-1) - 1).clamp(min=0)  # [B, S]
     if prefix is None:
+        ids, own = _left_pad(prompt_ids, pad_id, device)  # [B, S]
+        positions = (own.cumsum(-1) - 1).clamp(min=0)
         out = model(input_ids=ids, attention_mask=own, position_ids=positions, use_cache=True, logits_to_keep=1)
         return out, own, positions
+    rows = list(prefix_rows) if prefix_rows is not None else [0] * len(prompt_ids)
+    lengths = [0 if row is None else len(prefix.tokens[row]) for row in rows]
+    for prompt, row, n in zip(prompt_ids, rows, lengths):
+        if row is not None and (list(prompt[:n]) != prefix.tokens[row] or len(prompt) <= n):
+            raise ValueError("every prompt must start with its shared prefix and go on after it")
+    ids, own = _left_pad([prompt[n:] for prompt, n in zip(prompt_ids, lengths)], pad_id, device)  # [B, S]
+    positions = torch.tensor(lengths, device=device)[:, None] + (own.cumsum(-1) - 1).clamp(min=0)  # [B, S]
+    select = torch.tensor([0 if row is None else row for row in rows], device=device)
     cache = copy.deepcopy(prefix.cache)
-    cache.batch_repeat_interleave(ids.shape[0])
-    mask = torch.cat([torch.ones(ids.shape[0], n_prefix, dtype=own.dtype, device=device), own], dim=1)  # [B, P]
+    cache.batch_select_indices(select)  # row b: the cache of its group's prefix (rows may repeat)
+    prefix_mask = prefix.mask[select] * torch.tensor([row is not None for row in rows], device=device)[:, None]
+    mask = torch.cat([prefix_mask.to(own.dtype), own], dim=1)  # [B, P0 + S]
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True,
                 logits_to_keep=1)  # fmt: skip
     return out, mask, positions
@@ -298,19 +312,32 @@ def rank_classify(model, tokenizer, prompt_format: PromptFormat, instructions: S
     if any(not row for row in option_ids):
         raise ValueError(f"an option tokenizes to nothing: {list(options)}")
     predictions: list[str] = [""] * len(prompts)
-    for members in _groups(groups if groups is not None else [0] * len(prompts)):
-        shared = common_prefix_length([prompts[i] for i in members]) if config.share_prefix else 0
-        prefix = encode_shared_prefix(model, prompts[members[0]][:shared])
-        for batch in _length_sorted_batches([prompts[i] for i in members], config.batch_size):
-            batch = [members[j] for j in batch]
-            sums, counts = option_log_likelihoods(model, [prompts[i] for i in batch], option_ids,
-                                                  tokenizer.pad_token_id, prefix)  # fmt: skip
-            scores = sums / counts if config.normalize == "mean" else sums  # [b, K]
-            for index, best in zip(batch, scores.argmax(-1).tolist()):
-                predictions[index] = options[best]
-            if progress is not None:
-                progress(len(batch))
+    prefix, rows, own = _group_prefixes(model, prompts, groups, config.share_prefix, tokenizer.pad_token_id)
+    for batch in _length_sorted_batches(own, config.batch_size):  # batches mix groups: full and length-sorted
+        sums, counts = option_log_likelihoods(model, [prompts[i] for i in batch], option_ids, tokenizer.pad_token_id,
+                                              prefix, [rows[i] for i in batch])  # fmt: skip
+        scores = sums / counts if config.normalize == "mean" else sums  # [b, K]
+        for index, best in zip(batch, scores.argmax(-1).tolist()):
+            predictions[index] = options[best]
+        if progress is not None:
+            progress(len(batch))
     return predictions
+
+
+def _group_prefixes(model, prompts, groups, share: bool, pad_id: int):
+    """The groups' shared prefixes run once: ``(prefix or None, prefix row per prompt, own tokens per prompt)``."""
+    if not share:
+        return None, [None] * len(prompts), prompts
+    tokens: list[list[int]] = []
+    rows: list[int | None] = [None] * len(prompts)
+    for members in _groups(groups if groups is not None else [0] * len(prompts)):
+        shared = common_prefix_length([prompts[i] for i in members])
+        if shared and len(members) > 1:  # a prefix of one prompt saves nothing
+            for i in members:
+                rows[i] = len(tokens)
+            tokens.append(list(prompts[members[0]][:shared]))
+    own = [prompt[len(tokens[row]) :] if row is not None else prompt for prompt, row in zip(prompts, rows)]
+    return encode_shared_prefix(model, tokens, pad_id), rows, own
 
 
 def _groups(keys: Sequence[object]) -> list[list[int]]:
