@@ -1,20 +1,42 @@
-"""Evaluation throughput: rank classification versus generate-and-parse on the same suite.
+"""Evaluation throughput: CoIN's rank scoring (before and after prefix sharing) versus lm-eval, same prompts.
 
-    python benchmarks/eval.py --model tiny --model smollm2 --threads 1     # prints one JSON object
+    python benchmarks/eval.py --model smollm2 --threads 1 --lm-eval-python /tmp/lmeval/bin/python
 
-Both modes score exactly the same prompts (the default suite, cut down by the options below) with the
-same batching; examples/s counts scored prompts (one instruction variant x one example) per second of
-``predict_suite``, after one warm-up batch. ``tiny`` is a random-init Llama (hidden 64, 2 layers) with a
-byte-level BPE of about 1k tokens trained in-process; ``smollm2`` is the bundled SmolLM2-135M-Instruct
-(``coin_train.smollm2_path()``); any other value is a model folder or Hub id.
+Every arm scores exactly the same prompts and options (the default suite, cut down by the options below)
+with the same model, batch size and torch threads:
+
+* ``rank_before``: CoIN's rank classification as it was before prefix sharing (``share_prefix=False``:
+  batches across a task, one prompt pass plus one packed options pass per batch);
+* ``rank``: today's default (the shared opening of each instruction runs once, batches per instruction);
+* ``lm_eval``: lm-evaluation-harness's Hugging Face log-likelihood scoring (``HFLM``) of every
+  (prompt, option) pair, given the same token ids (``benchmarks/lm_eval_worker.py``), run by another
+  interpreter because lm-eval is not a dependency of this project. Install it once:
+
+      python3 -m venv /tmp/lmeval && /tmp/lmeval/bin/pip install torch==2.13.0 lm-eval accelerate
+
+  and pass ``--lm-eval-python /tmp/lmeval/bin/python`` (or set ``COIN_LM_EVAL_PYTHON``); without it the
+  arm is reported as skipped with this command;
+* ``generate`` (with ``--generate``): greedy generation and parsing;
+* ``rank_bfloat16`` (with ``--bfloat16``): ``rank`` on a bfloat16 copy of the model (``coin-train eval
+  --dtype bfloat16``), with the share of its predictions equal to float32's: not the same scores (bfloat16
+  rounding), but on CPUs with AMX or AVX512-BF16 its matrix products run several times faster.
+
+Arms run in turn, ``--rounds`` times (interleaved, so a change in the machine's load hits all of them);
+each reports its fastest round. prompts/s counts scored prompts (one instruction variant x one example)
+per second of CPU time (``process_time``, the fairer clock on a shared machine with ``--threads 1``) and
+of wall time, after one warm-up batch; model loading is excluded. ``tiny`` is a random-init Llama
+(hidden 64, 2 layers) with a byte-level BPE trained in-process; ``smollm2`` is the bundled
+SmolLM2-135M-Instruct; any other value is a model folder or Hub id.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
+import tempfile
 import time
 
 import torch
@@ -53,12 +75,59 @@ def load(name: str, suite):
     return load_for_inference(resolve_model(name))
 
 
-def measure(model, tokenizer, fmt, suite, scoring: ScoringConfig) -> tuple[dict, float]:
+def measure(model, tokenizer, fmt, suite, scoring: ScoringConfig) -> tuple[dict, float, float]:
+    """Predictions, wall seconds and CPU seconds of ``predict_suite`` after a warm-up batch."""
     warm = build_warmup(suite, scoring.batch_size)
     predict_suite(model, tokenizer, fmt, warm, scoring)
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     predictions = predict_suite(model, tokenizer, fmt, suite, scoring)
-    return predictions, time.perf_counter() - start
+    return predictions, time.perf_counter() - wall, time.process_time() - cpu
+
+
+LM_EVAL_SETUP = "python3 -m venv /tmp/lmeval && /tmp/lmeval/bin/pip install torch==2.13.0 lm-eval accelerate"
+
+
+def lm_eval_requests(tokenizer, fmt, suite) -> tuple[list[list[list[int]]], list[tuple]]:
+    """(prompt ids, option ids) pairs for every prompt and option, and per prompt its key and option count."""
+    requests, keys = [], []
+    for task in suite.tasks:
+        options = fmt.encode_targets(tokenizer, list(task.options))
+        for variant in task.instructions:
+            prompts = fmt.encode_prompts(tokenizer, [variant.render(e, task.options) for e in task.examples])
+            for index, prompt in enumerate(prompts):
+                requests += [[prompt, option] for option in options]
+                keys.append((task.name, variant.level, variant.source_id, index, task.options))
+    return requests, keys
+
+
+def run_lm_eval(python: str, model_dir: str, requests, batch_size: int, threads: int) -> dict:
+    """Score ``requests`` with lm-eval in its own interpreter; its timing and log-likelihoods."""
+    import subprocess
+    import sys
+    import tempfile
+
+    worker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lm_eval_worker.py")
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump({"model": model_dir, "batch_size": batch_size, "threads": threads, "requests": requests}, handle)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    try:
+        done = subprocess.run([python, worker, handle.name], capture_output=True, text=True, env=env)
+    finally:
+        os.unlink(handle.name)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        sys.exit(f"lm-eval worker failed with {python}: {last}\n(set it up with: {LM_EVAL_SETUP})")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def lm_eval_agreement(scores: list[float], keys, predictions) -> float:
+    """Share of prompts where lm-eval's highest-scoring option is CoIN's prediction (sum normalisation)."""
+    agree, at = 0, 0
+    for task, level, source_id, index, options in keys:
+        row = scores[at : at + len(options)]
+        at += len(options)
+        agree += options[max(range(len(options)), key=row.__getitem__)] == predictions[task][level][source_id][index]
+    return agree / len(keys)
 
 
 def build_warmup(suite, batch_size: int):
@@ -84,6 +153,11 @@ def flat(predictions) -> list[str]:
     return [p for levels in predictions.values() for ids in levels.values() for preds in ids.values() for p in preds]
 
 
+def rate(prompts: int, wall: float, cpu: float, extra: dict | None = None) -> dict:
+    return {"seconds": round(wall, 2), "cpu_seconds": round(cpu, 2), "prompts_per_second": round(prompts / wall, 2),
+            "prompts_per_cpu_second": round(prompts / cpu, 2), **(extra or {})}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", help="tiny, smollm2, or a model folder / Hub id (repeatable)")
@@ -92,8 +166,13 @@ def main() -> None:
     parser.add_argument("--max-examples", type=int, default=8)
     parser.add_argument("--max-instructions", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved repetitions; each arm keeps its fastest")
+    parser.add_argument("--generate", action="store_true", help="also time generate-and-parse")
+    parser.add_argument("--bfloat16", action="store_true", help="also time rank scoring of a bfloat16 copy")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="generate: default longest option + 2")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--lm-eval-python", default=os.environ.get("COIN_LM_EVAL_PYTHON"),
+                        help="python of an environment with lm-eval (env COIN_LM_EVAL_PYTHON); see the docstring")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -101,22 +180,61 @@ def main() -> None:
     suite = build_suite(SuiteConfig(tasks=args.tasks, levels=args.levels, max_examples=args.max_examples,
                                     max_instructions=args.max_instructions))  # fmt: skip
     prompts = sum(len(t.instructions) * len(t.examples) for t in suite.tasks)
+    if not args.lm_eval_python:
+        print(f"lm-eval arm skipped: set it up with `{LM_EVAL_SETUP}` and pass --lm-eval-python /tmp/lmeval/bin/python",
+              file=__import__("sys").stderr)  # fmt: skip
     results = []
-    for name in args.model or ["tiny", "smollm2"]:
+    for name in args.model or ["smollm2"]:
         model, tokenizer, fmt = load(name, suite)
         row = {"model": name, "parameters": sum(p.numel() for p in model.parameters())}
-        outputs = {}
-        for mode in ("rank", "generate"):
-            scoring = ScoringConfig(mode=mode, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
-            predictions, seconds = measure(model, tokenizer, fmt, suite, scoring)
-            outputs[mode] = flat(predictions)
-            row[mode] = {"seconds": round(seconds, 2), "examples_per_second": round(prompts / seconds, 2),
-                         "accuracy": round(accuracy(predictions, suite), 4)}  # fmt: skip
-        row["generate"]["invalid_rate"] = round(outputs["generate"].count(INVALID) / prompts, 4)
-        row["agreement"] = round(sum(a == b for a, b in zip(outputs["rank"], outputs["generate"])) / prompts, 4)
-        row["rank_speedup"] = round(row["rank"]["examples_per_second"] / row["generate"]["examples_per_second"], 2)
+        arms = {"rank_before": ScoringConfig(batch_size=args.batch_size, share_prefix=False),
+                "rank": ScoringConfig(batch_size=args.batch_size)}  # fmt: skip
+        if args.generate:
+            arms["generate"] = ScoringConfig(mode="generate", batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
+        half = None
+        if args.bfloat16:
+            arms["rank_bfloat16"] = arms["rank"]
+            half = copy.deepcopy(model).to(torch.bfloat16)
+        timings: dict[str, list[tuple[float, float]]] = {arm: [] for arm in [*arms, "lm_eval"]}
+        outputs, lm_scores = {}, None
+        with tempfile.TemporaryDirectory() as scratch:
+            model_dir = resolve_model(name)
+            if name == "tiny" and args.lm_eval_python:  # lm-eval loads from a folder
+                model.save_pretrained(scratch)
+                tokenizer.save_pretrained(scratch)
+                model_dir = scratch
+            requests, keys = lm_eval_requests(tokenizer, fmt, suite)
+            for _ in range(args.rounds):
+                for arm, scoring in arms.items():
+                    predictions, wall, cpu = measure(half if arm == "rank_bfloat16" else model, tokenizer, fmt, suite,
+                                                     scoring)  # fmt: skip
+                    outputs[arm] = predictions
+                    timings[arm].append((wall, cpu))
+                if args.lm_eval_python:
+                    done = run_lm_eval(args.lm_eval_python, model_dir, requests, args.batch_size, torch.get_num_threads())
+                    timings["lm_eval"].append((done["seconds"], done["cpu_seconds"]))
+                    lm_scores = done["log_likelihoods"]
+        for arm, runs in timings.items():
+            if runs:
+                wall, cpu = min(runs, key=lambda run: run[1])
+                extra = {"accuracy": round(accuracy(outputs[arm], suite), 4)} if arm in outputs else {}
+                row[arm] = rate(prompts, wall, cpu, {**extra, "rounds_cpu_seconds": [round(c, 2) for _, c in runs]})
+        row["rank_equals_rank_before"] = outputs["rank"] == outputs["rank_before"]
+        if half is not None:
+            same = sum(a == b for a, b in zip(flat(outputs["rank_bfloat16"]), flat(outputs["rank"])))
+            row["rank_bfloat16"]["agreement_with_float32"] = round(same / prompts, 4)
+            row["speedup_bfloat16_vs_before"] = round(
+                row["rank_bfloat16"]["prompts_per_cpu_second"] / row["rank_before"]["prompts_per_cpu_second"], 2)
+        row["speedup_vs_before"] = round(row["rank"]["prompts_per_cpu_second"] / row["rank_before"]["prompts_per_cpu_second"], 2)
+        if lm_scores is not None:
+            row["lm_eval"]["agreement_with_rank"] = round(lm_eval_agreement(lm_scores, keys, outputs["rank"]), 4)
+            row["speedup_vs_lm_eval"] = round(row["rank"]["prompts_per_cpu_second"] / row["lm_eval"]["prompts_per_cpu_second"], 2)
+        else:
+            row["lm_eval"] = {"skipped": f"no --lm-eval-python; set one up with: {LM_EVAL_SETUP}"}
+        if args.generate:
+            row["generate"]["invalid_rate"] = round(flat(outputs["generate"]).count(INVALID) / prompts, 4)
         results.append(row)
-        del model
+        del model, half
 
     print(json.dumps({
         "benchmark": "eval",
@@ -124,7 +242,7 @@ def main() -> None:
                   "prompts": prompts, "batch_size": args.batch_size},
         "results": results,
         "machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-                    "cpus": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2)},
+                    "cpus": os.cpu_count(), "load_average_1min_5min_15min": [round(x, 2) for x in os.getloadavg()]},
     }, indent=2))  # fmt: skip
 
 

@@ -9,7 +9,6 @@ all of ``transformers.TrainingArguments`` too; ``--help-all`` lists them).
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import shlex
 import typing
 from pathlib import Path
@@ -315,12 +314,13 @@ def eval_command(model, suite, out_dir, compare, tasks, levels, max_examples, ma
     from coin_data.perturb import PerturbationError
     from coin_data.text.wordnet import WordNetMissingError
     from coin_train.evaluate import ScoringConfig, evaluate_models
-    from coin_train.report import write_report
+    from coin_train.report import PLOT_EXTRA, can_plot, write_report
     from coin_train.suites import SuiteConfig, SuiteError, build_suite
 
     check_models([model, *compare])
-    if importlib.util.find_spec("matplotlib") is None:  # say so now, not after minutes of scoring
-        raise click.ClickException("report.png needs matplotlib: pip install 'coin-toolkit[plot]' (or matplotlib)")
+    plot = can_plot()  # checked before scoring: a missing optional extra must never waste a run
+    if not plot:
+        click.echo(f"matplotlib is not installed: report.png will be skipped ({PLOT_EXTRA} to draw it)", err=True)
     try:
         suite_config = SuiteConfig(suite=suite, tasks=tasks, levels=levels, max_examples=max_examples,
                                    max_instructions=max_instructions, seed=seed, paraphraser=paraphraser,
@@ -332,10 +332,10 @@ def eval_command(model, suite, out_dir, compare, tasks, levels, max_examples, ma
     n_prompts = sum(len(t.instructions) * len(t.examples) for t in built.tasks)
     click.echo(f"suite {built.name}: {len(built.tasks)} tasks, {n_prompts} prompts per model, levels {', '.join(built.levels)}")
     try:
-        report = evaluate_models([model, *compare], built, scoring, dtype=dtype)
+        report = evaluate_models([model, *compare], built, scoring, dtype=dtype, progress=True)
     except (OSError, ValueError) as err:
         raise click.ClickException(f"cannot evaluate: {err}") from None
-    paths = write_report(report, out_dir)
+    paths = write_report(report, out_dir, plot=plot)
     from coin_train.card import update_eval_section
 
     for model_id, entry in zip([model, *compare], report["models"]):  # cards of models trained here
@@ -345,7 +345,7 @@ def eval_command(model, suite, out_dir, compare, tasks, levels, max_examples, ma
         means = ", ".join(f"{level} {100 * entry['levels'][level]['mean']:.1f}" for level in built.levels
                           if entry["levels"][level]["mean"] is not None)
         click.echo(f"{entry['name']}: accuracy % {means}; {entry['examples_per_second']:.1f} prompts/s")
-    click.echo(f"wrote {paths['json']}, {paths['markdown'].name}, {paths['plot'].name}")
+    click.echo(f"wrote {paths['json']}, " + ", ".join(path.name for key, path in paths.items() if key != "json"))
 
 def check_models(models: list[str]) -> None:
     """Locate every model (and an adapter's base model) before the suite is built and scored.

@@ -6,7 +6,8 @@ Two scoring modes, both batched and both using the model's own :class:`~coin_tra
 * ``rank`` (default; rank classification): the log-likelihood of each option given the prompt; the
   prediction is the option with the highest score. The prompt is run once, and all its options are
   scored in one more short pass over its KV cache (packed in one row behind a block-diagonal mask), so a
-  (prompt, options) group costs one prompt pass plus one pass over the option tokens. Each option is scored as the target the model was trained on:
+  (prompt, options) group costs one prompt pass plus one pass over the option tokens. The tokens that open
+  every prompt of one instruction run once (:class:`SharedPrefix`). Each option is scored as the target the model was trained on:
   the option's tokens, plus EOS when the prompt format adds EOS to targets (so ``spam`` cannot win just
   by being a prefix of a longer answer). ``normalize="sum"`` (default) compares total log-probabilities,
   i.e. the probability of the whole answer; ``"mean"`` divides by the number of scored tokens, which
@@ -25,8 +26,10 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -34,16 +37,14 @@ import torch
 
 from coin_data.models import resolve_model  # noqa: F401  (one alias resolver, re-exported here)
 from coin_train.prompt_format import PromptFormat
+from coin_train.report import INVALID, Predictions, build_report
 
 logger = logging.getLogger(__name__)
 
 RANK = "rank"
 GENERATE = "generate"
-INVALID = "invalid"
 MODES = (RANK, GENERATE)
-
-# Predictions: task -> level -> instruction id -> one predicted option (or "invalid") per example.
-Predictions = dict[str, dict[str, dict[str, list[str]]]]
+# INVALID and Predictions live in coin_train.report (which never imports this module) and stay importable here.
 
 
 @dataclass
@@ -62,6 +63,10 @@ class ScoringConfig:
     batch_size: int = field(default=16, metadata={"help": "Prompts per forward pass (rank) or generate call."})
     max_new_tokens: int | None = field(
         default=None, metadata={"help": "generate: tokens to decode (default: longest option + 2)."}
+    )
+    share_prefix: bool = field(
+        default=True,
+        metadata={"help": "rank: run the tokens that open every prompt of an instruction once (same scores, faster)."},
     )
 
     def __post_init__(self) -> None:
@@ -96,9 +101,68 @@ def _left_pad(rows: Sequence[Sequence[int]], pad_id: int, device) -> tuple[torch
     return ids.to(device), mask.to(device)
 
 
+@dataclass
+class SharedPrefix:
+    """The key/value cache of the tokens that open the prompts of each group, computed once per group.
+
+    The prompts of one instruction differ only after the instruction's opening words (the example comes
+    later), so those tokens run once; a batch may mix groups, each row reading its own group's prefix.
+
+    Attributes:
+        tokens: the prefix token ids of each group (each non-empty).
+        cache: the model's cache after the prefixes, one row per group, left-padded; never changed by
+            its users (they select rows of a copy).
+        mask: ``[G, P0]`` 1 on the prefix tokens, 0 on the padding.
+    """
+
+    tokens: list[list[int]]
+    cache: object
+    mask: torch.Tensor
+
+
+def common_prefix_length(rows: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens every row shares, leaving each row at least one token of its own.
+
+    The last prompt token must run in the batch pass: its logits predict each option's first token.
+
+    Example:
+        >>> common_prefix_length([[1, 2, 3, 4], [1, 2, 5], [1, 2, 3]])
+        2
+        >>> common_prefix_length([[1, 2], [1, 2, 3]])
+        1
+    """
+    if not rows:
+        return 0
+    limit = min(len(row) for row in rows) - 1
+    first = rows[0]
+    n = 0
+    while n < limit and all(row[n] == first[n] for row in rows):
+        n += 1
+    return n
+
+
+@torch.no_grad()
+def encode_shared_prefix(model, prefixes: Sequence[Sequence[int]], pad_id: int = 0) -> SharedPrefix | None:
+    """Run the prefixes once (left-padded, one row each) and keep their cache; ``None`` if there are none.
+
+    Example:
+        >>> prefix = encode_shared_prefix(model, [[1, 5, 6]])  # doctest: +SKIP
+        >>> option_log_likelihoods(model, [[1, 5, 6, 7], [1, 5, 6, 8, 9]], [[3], [4]], 0, prefix)  # doctest: +SKIP
+    """
+    if not prefixes:
+        return None
+    if any(not row for row in prefixes):
+        raise ValueError("a shared prefix must hold at least one token")
+    ids, mask = _left_pad(prefixes, pad_id, _device(model))  # [G, P0]
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+    return SharedPrefix(tokens=[list(row) for row in prefixes], cache=out.cache, mask=mask)
+
+
 @torch.no_grad()
 def option_log_likelihoods(model, prompt_ids: Sequence[Sequence[int]], option_ids: Sequence[Sequence[int]],
-                           pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+                           pad_id: int, prefix: SharedPrefix | None = None,
+                           prefix_rows: Sequence[int | None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """Log-likelihood of every option after every prompt, with one prompt pass and one options pass.
 
     Prompts are left-padded and given explicit position ids (positions count real tokens only, as in
@@ -108,11 +172,18 @@ def option_log_likelihoods(model, prompt_ids: Sequence[Sequence[int]], option_id
     the prompt cache. Attention kernels that take no custom mask (flash, flex) get the cache repeated
     once per option instead.
 
+    With ``prefix`` (see :func:`encode_shared_prefix`) only the rest of each prompt runs: each row reads
+    its group's prefix cache (``prefix_rows``: the group of each prompt, default group 0; ``None``: no
+    prefix), and the padding sits between the prefix and each prompt's own tokens (masked out, positions
+    continuing after the prefix), so the scores are those of full forward passes.
+
     Args:
         model: a causal LM (plain or PEFT) that returns a KV cache.
-        prompt_ids: B token-id lists (each non-empty).
+        prompt_ids: B token-id lists (each non-empty, and longer than ``prefix`` when given).
         option_ids: K token-id lists (each non-empty), the same for every prompt.
         pad_id: padding token id.
+        prefix: the cache of the tokens the prompts of each group start with, or ``None``.
+        prefix_rows: for each prompt, its group in ``prefix`` (or ``None``: the prompt runs whole).
 
     Returns:
         ``(sums [B, K], counts [K])``: summed log-probabilities of each option's tokens, and the number of
@@ -124,9 +195,7 @@ def option_log_likelihoods(model, prompt_ids: Sequence[Sequence[int]], option_id
         (torch.Size([1, 2]), [1, 2])
     """
     device = _device(model)
-    ids, mask = _left_pad(prompt_ids, pad_id, device)  # [B, P]
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)  # [B, P]
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+    out, mask, positions = _prompt_pass(model, prompt_ids, pad_id, prefix, prefix_rows)  # mask [B, P], positions [B, S]
     first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # [B, V]: predicts each option's token 0
     sums = first[:, torch.tensor([row[0] for row in option_ids], device=device)]  # [B, K]
     counts = torch.tensor([len(row) for row in option_ids], device=device)  # [K]
@@ -136,6 +205,34 @@ def option_log_likelihoods(model, prompt_ids: Sequence[Sequence[int]], option_id
             rest = _repeated_options(model, out.cache, mask, positions, option_ids, pad_id)
         sums = sums + rest
     return sums, counts
+
+
+def _prompt_pass(model, prompt_ids, pad_id, prefix: SharedPrefix | None, prefix_rows=None):
+    """The prompts' forward pass (after their prefixes, if any): ``(output, mask [B, P], positions [B, S])``.
+
+    ``mask`` covers every cached column (prefix and own tokens); ``positions`` the columns just run.
+    """
+    device = _device(model)
+    if prefix is None:
+        ids, own = _left_pad(prompt_ids, pad_id, device)  # [B, S]
+        positions = (own.cumsum(-1) - 1).clamp(min=0)
+        out = model(input_ids=ids, attention_mask=own, position_ids=positions, use_cache=True, logits_to_keep=1)
+        return out, own, positions
+    rows = list(prefix_rows) if prefix_rows is not None else [0] * len(prompt_ids)
+    lengths = [0 if row is None else len(prefix.tokens[row]) for row in rows]
+    for prompt, row, n in zip(prompt_ids, rows, lengths):
+        if row is not None and (list(prompt[:n]) != prefix.tokens[row] or len(prompt) <= n):
+            raise ValueError("every prompt must start with its shared prefix and go on after it")
+    ids, own = _left_pad([prompt[n:] for prompt, n in zip(prompt_ids, lengths)], pad_id, device)  # [B, S]
+    positions = torch.tensor(lengths, device=device)[:, None] + (own.cumsum(-1) - 1).clamp(min=0)  # [B, S]
+    select = torch.tensor([0 if row is None else row for row in rows], device=device)
+    cache = copy.deepcopy(prefix.cache)
+    cache.batch_select_indices(select)  # row b: the cache of its group's prefix (rows may repeat)
+    prefix_mask = prefix.mask[select] * torch.tensor([row is not None for row in rows], device=device)[:, None]
+    mask = torch.cat([prefix_mask.to(own.dtype), own], dim=1)  # [B, P0 + S]
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True,
+                logits_to_keep=1)  # fmt: skip
+    return out, mask, positions
 
 
 def _packed_options(model, cache, mask, positions, option_ids) -> torch.Tensor | None:
@@ -185,15 +282,24 @@ def _repeated_options(model, cache, mask, positions, option_ids, pad_id) -> torc
 
 
 def rank_classify(model, tokenizer, prompt_format: PromptFormat, instructions: Sequence[str],
-                  options: Sequence[str], config: ScoringConfig) -> list[str]:  # fmt: skip
+                  options: Sequence[str], config: ScoringConfig, groups: Sequence[object] | None = None,
+                  progress=None) -> list[str]:  # fmt: skip
     """Predict one option per instruction by option log-likelihood (rank classification).
+
+    Prompts are scored group by group (``groups``: e.g. the instruction variant of each prompt, whose
+    examples share the instruction's opening tokens). With ``config.share_prefix`` the tokens that open
+    every prompt of a group run once (:func:`encode_shared_prefix`); each group is cut into batches of
+    similar length, so little padding is run.
 
     Args:
         model, tokenizer: the model under test and its tokenizer.
         prompt_format: the prompt format the model was trained with.
         instructions: rendered instructions (template filled with an example and the options block).
         options: the task's label words.
-        config: batching and length normalisation.
+        config: batching, length normalisation and prefix sharing.
+        groups: a group key per instruction (default: all in one group; the shared prefix is then what
+            all prompts open with, e.g. a chat template's header).
+        progress: optional callable, called with the number of prompts of each batch once it is scored.
 
     Returns:
         The predicted option for each instruction.
@@ -207,12 +313,45 @@ def rank_classify(model, tokenizer, prompt_format: PromptFormat, instructions: S
     if any(not row for row in option_ids):
         raise ValueError(f"an option tokenizes to nothing: {list(options)}")
     predictions: list[str] = [""] * len(prompts)
-    for batch in _length_sorted_batches(prompts, config.batch_size):
-        sums, counts = option_log_likelihoods(model, [prompts[i] for i in batch], option_ids, tokenizer.pad_token_id)
+    prefix, rows, own = _group_prefixes(model, prompts, groups, config.share_prefix, tokenizer.pad_token_id)
+    for batch in _length_sorted_batches(own, config.batch_size):  # batches mix groups: full and length-sorted
+        sums, counts = option_log_likelihoods(model, [prompts[i] for i in batch], option_ids, tokenizer.pad_token_id,
+                                              prefix, [rows[i] for i in batch])  # fmt: skip
         scores = sums / counts if config.normalize == "mean" else sums  # [b, K]
         for index, best in zip(batch, scores.argmax(-1).tolist()):
             predictions[index] = options[best]
+        if progress is not None:
+            progress(len(batch))
     return predictions
+
+
+def _group_prefixes(model, prompts, groups, share: bool, pad_id: int):
+    """The groups' shared prefixes run once: ``(prefix or None, prefix row per prompt, own tokens per prompt)``."""
+    if not share:
+        return None, [None] * len(prompts), prompts
+    tokens: list[list[int]] = []
+    rows: list[int | None] = [None] * len(prompts)
+    for members in _groups(groups if groups is not None else [0] * len(prompts)):
+        shared = common_prefix_length([prompts[i] for i in members])
+        if shared and len(members) > 1:  # a prefix of one prompt saves nothing
+            for i in members:
+                rows[i] = len(tokens)
+            tokens.append(list(prompts[members[0]][:shared]))
+    own = [prompt[len(tokens[row]) :] if row is not None else prompt for prompt, row in zip(prompts, rows)]
+    return encode_shared_prefix(model, tokens, pad_id), rows, own
+
+
+def _groups(keys: Sequence[object]) -> list[list[int]]:
+    """Indices grouped by key, in order of first appearance.
+
+    Example:
+        >>> _groups(["a", "b", "a"])
+        [[0, 2], [1]]
+    """
+    members: dict[object, list[int]] = {}
+    for index, key in enumerate(keys):
+        members.setdefault(key, []).append(index)
+    return list(members.values())
 
 
 def _length_sorted_batches(rows: Sequence[Sequence[int]], batch_size: int) -> list[list[int]]:
@@ -295,37 +434,52 @@ def predict_suite(model, tokenizer, prompt_format: PromptFormat, suite, config: 
                   progress=None) -> Predictions:  # fmt: skip
     """Predictions for every task, level, instruction variant and example of ``suite``.
 
-    All prompts of a task (every level and instruction) are scored together, in length-sorted batches.
+    Rank mode scores the prompts of each instruction variant together (their shared opening runs once;
+    with ``share_prefix=False`` all prompts of a task together, the earlier behaviour); generate mode
+    scores all prompts of a task together. Both use length-sorted batches.
 
     Args:
         model, tokenizer, prompt_format: the model under test.
         suite: a :class:`coin_train.suites.Suite`.
         config: scoring mode and batching.
-        progress: optional callable, called with the number of prompts just scored per task.
+        progress: optional callable ``progress(task_name, n_prompts_just_scored)``, called after each
+            batch (rank) or each task (generate).
 
     Returns:
         ``{task: {level: {instruction_id: [prediction per example]}}}``.
     """
     config = config or ScoringConfig()
-    classify = rank_classify if config.mode == RANK else generate_classify
     predictions: Predictions = {}
     for task in suite.tasks:
-        keys, texts = [], []
-        for variant in task.instructions:
+        keys, groups, texts = [], [], []
+        for number, variant in enumerate(task.instructions):
             for example in task.examples:
                 keys.append(variant)
+                groups.append(number)  # the examples of one instruction share its opening tokens
                 texts.append(variant.render(example, task.options))
-        predicted = classify(model, tokenizer, prompt_format, texts, task.options, config)
+        if config.mode == RANK:
+            report = None if progress is None else (lambda n, _task=task.name: progress(_task, n))
+            groups = groups if config.share_prefix else None  # without: batches across the task, as before
+            predicted = rank_classify(model, tokenizer, prompt_format, texts, task.options, config, groups, report)
+        else:
+            predicted = generate_classify(model, tokenizer, prompt_format, texts, task.options, config)
+            if progress is not None:
+                progress(task.name, len(texts))
         per_task: dict[str, dict[str, list[str]]] = {level: {} for level in suite.levels}
         for variant, prediction in zip(keys, predicted):
             per_task[variant.level].setdefault(variant.source_id, []).append(prediction)
         predictions[task.name] = per_task
-        if progress is not None:
-            progress(len(texts))
     return predictions
 
 
 # --- models side by side ---------------------------------------------------------------------------
+
+
+def _advance(bar, task: str, n: int) -> None:
+    """Move a progress bar by ``n`` prompts and show which task is being scored (tqdm shows the time left)."""
+    bar.set_postfix_str(f"task {task}", refresh=False)
+    bar.update(n)
+
 
 def model_names(models: Sequence[str]) -> list[str]:
     """Short unique display names: the last path part, extended with parents until unique.
@@ -350,7 +504,7 @@ def model_names(models: Sequence[str]) -> list[str]:
 
 
 def evaluate_models(models: Sequence[str], suite, scoring: ScoringConfig | None = None, dtype: str = "float32",
-                    progress=None) -> dict:  # fmt: skip
+                    progress: bool = False) -> dict:  # fmt: skip
     """Evaluate each model on ``suite`` (the same instructions and examples) and build the report.
 
     Args:
@@ -359,7 +513,7 @@ def evaluate_models(models: Sequence[str], suite, scoring: ScoringConfig | None 
         suite: a built :class:`coin_train.suites.Suite`.
         scoring: scoring mode and batching.
         dtype: weight dtype for loading.
-        progress: optional callable ``progress(model_name, n_prompts_scored)``.
+        progress: show a progress bar per model on stderr (the task being scored and the time left).
 
     Returns:
         The report dict (see :func:`coin_train.report.build_report`).
@@ -370,18 +524,19 @@ def evaluate_models(models: Sequence[str], suite, scoring: ScoringConfig | None 
         >>> report["models"][0]["overall"]["mean"]                                      # doctest: +SKIP
         0.71
     """
-    import time
+    from tqdm import tqdm
 
     from coin_train.modeling import load_for_inference
-    from coin_train.report import build_report
 
     scoring = scoring or ScoringConfig()
+    n_prompts = sum(len(task.instructions) * len(task.examples) for task in suite.tasks)
     results = []
     for name, model_id in zip(model_names(models), models):
         model, tokenizer, prompt_format = load_for_inference(resolve_model(model_id), dtype=dtype)
         start = time.perf_counter()
-        callback = None if progress is None else (lambda n, _name=name: progress(_name, n))
-        predictions = predict_suite(model, tokenizer, prompt_format, suite, scoring, progress=callback)
+        with tqdm(total=n_prompts, desc=name, unit="prompt", disable=not progress) as bar:
+            predictions = predict_suite(model, tokenizer, prompt_format, suite, scoring,
+                                        progress=lambda task, n, _bar=bar: _advance(_bar, task, n))  # fmt: skip
         seconds = time.perf_counter() - start
         results.append({"name": name, "model": str(model_id), "prompt_format": asdict(prompt_format),
                         "predictions": predictions, "seconds": seconds})  # fmt: skip

@@ -39,6 +39,39 @@ def is_adapter_dir(path: str | os.PathLike) -> bool:
     return (Path(path) / ADAPTER_CONFIG).is_file()
 
 
+def adapter_base_model(adapter_dir: str | os.PathLike) -> str:
+    """The base model of a PEFT adapter folder, with a relative local path made usable from any folder.
+
+    Adapters written before base paths were stored absolute hold the ``--model`` path as typed, relative
+    to wherever training ran. That folder is usually the adapter's own folder or one of its parents
+    (``--output-dir out/coin`` from the project root), so the path is looked up there first, then in the
+    current folder; a Hub id that names no such folder is returned unchanged.
+
+    Raises:
+        ValueError: the stored value is a local path (``./``, ``../``, ``~``, or more than one ``/``) found
+            nowhere: one line naming the file and what to edit.
+
+    Example:
+        >>> adapter_base_model("out/coin")  # adapter_config.json: "base_model_name_or_path": "models/base"  # doctest: +SKIP
+        '/home/me/project/models/base'
+    """
+    config = Path(adapter_dir) / ADAPTER_CONFIG
+    base = json.loads(config.read_text(encoding="utf-8"))["base_model_name_or_path"]
+    stored = Path(base).expanduser()
+    if stored.is_absolute():
+        return str(stored)
+    folder = Path(adapter_dir).resolve()
+    for root in (folder, *folder.parents, Path.cwd()):
+        if (root / stored / "config.json").is_file():
+            if root != Path.cwd():
+                logger.info("%s: base model %r found at %s", config, base, root / stored)
+            return str((root / stored).resolve())
+    if base.startswith((".", "~")) or base.count("/") > 1 or "\\" in base:
+        raise ValueError(f"{config}: base_model_name_or_path {base!r} is a relative folder found neither next to "
+                         "the adapter nor here; set it to the base model's absolute path or Hub id")  # fmt: skip
+    return base
+
+
 def load_tokenizer(name_or_path: str | os.PathLike, trust_remote_code: bool = False):
     """Load a tokenizer and make sure it can pad.
 
@@ -98,10 +131,9 @@ def adapter_base(path: str | os.PathLike) -> ModelSource:
         >>> adapter_base("out/lora").name  # doctest: +SKIP
         '/home/me/models/tiny'
     """
-    base = json.loads((Path(path) / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
     try:
-        return locate_model(base)
-    except SourceError as err:
+        return locate_model(adapter_base_model(path))
+    except (SourceError, ValueError) as err:
         raise SourceError(f"{path} is a LoRA adapter whose base model cannot be found: {err}") from None
 
 

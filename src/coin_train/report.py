@@ -30,7 +30,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from coin_data.perturb import CLEAN
-from coin_train.evaluate import INVALID, Predictions
+
+# The report reads predictions and never imports the scorer: coin_train.evaluate imports this module
+# (one direction), and re-exports these two names.
+INVALID = "invalid"  # a generated answer that matched no option
+# Predictions: task -> level -> instruction id -> one predicted option (or "invalid") per example.
+Predictions = dict[str, dict[str, dict[str, list[str]]]]
+PLOT_EXTRA = "pip install 'coin-toolkit[plot]'"
 
 SCHEMA_VERSION = 1
 REPORT_JSON, REPORT_MD, REPORT_PNG = "report.json", "report.md", "report.png"
@@ -234,18 +240,39 @@ def plot_report(report: Mapping, path: str | Path) -> Path:
     return path
 
 
-def write_report(report: Mapping, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``report.json``, ``report.md`` and ``report.png`` into ``out_dir`` (created if needed).
+def can_plot() -> bool:
+    """Whether matplotlib (the optional ``plot`` extra) is installed; checked before any scoring starts.
+
+    Example:
+        >>> isinstance(can_plot(), bool)
+        True
+    """
+    import importlib.util
+
+    return importlib.util.find_spec("matplotlib") is not None
+
+
+def write_report(report: Mapping, out_dir: str | Path, plot: bool = True) -> dict[str, Path]:
+    """Write ``report.json``, ``report.md`` and (with ``plot``) ``report.png`` into ``out_dir`` (created if needed).
+
+    Args:
+        report: the dict from :func:`build_report`.
+        out_dir: the output folder.
+        plot: draw ``report.png`` (needs matplotlib, see :func:`can_plot`); without it no PNG is written
+            and a stale one from an earlier run is removed, so the folder never mixes two runs.
 
     Returns:
-        ``{"json": path, "markdown": path, "plot": path}``.
+        ``{"json": path, "markdown": path}`` plus ``"plot": path`` when the PNG was drawn.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / REPORT_JSON, "markdown": out / REPORT_MD, "plot": out / REPORT_PNG}
+    if not plot:
+        paths.pop("plot").unlink(missing_ok=True)
     tmp = paths["json"].with_name(REPORT_JSON + ".tmp")
     tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     tmp.replace(paths["json"])
     paths["markdown"].write_text(markdown_report(report), encoding="utf-8")
-    plot_report(report, paths["plot"])
+    if plot:
+        plot_report(report, paths["plot"])
     return paths

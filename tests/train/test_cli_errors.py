@@ -315,18 +315,6 @@ def test_report_to_without_its_package(monkeypatch, tiny_model_dir, coin_dataset
 
 
 
-def test_eval_without_matplotlib_says_so_before_scoring(monkeypatch, tiny_model_dir, tmp_path):
-    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the optional extra were not installed
-    from coin_train import modeling
-
-    monkeypatch.setattr(modeling, "load_for_inference", lambda *a, **k: pytest.fail("scored before the check"))
-    result = invoke("eval", "--model", tiny_model_dir, "--out", tmp_path / "eval", "--tasks", "sentiment",
-                    "--levels", "clean", "--max-examples", "2")
-    assert result.exit_code == 1
-    assert error_line(result) == ("Error: report.png needs matplotlib: pip install 'coin-toolkit[plot]' "
-                                  "(or matplotlib)")
-
-
 # --- output folders and resuming ----------------------------------------------------------------
 def _train(model, data, out, *extra):
     return invoke("train", "--model", model, "--dataset", data, "--output-dir", out, "--per-device-train-batch-size",

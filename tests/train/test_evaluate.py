@@ -14,6 +14,8 @@ from coin_train.cli import main
 from coin_train.evaluate import (
     INVALID,
     ScoringConfig,
+    common_prefix_length,
+    encode_shared_prefix,
     generate_answers,
     generate_classify,
     option_log_likelihoods,
@@ -68,6 +70,53 @@ def test_option_scores_with_a_shared_prompt_cache_equal_full_forward_passes(tiny
         for k, option in enumerate(options):
             full = full_pass_log_likelihood(model, prompt, option)
             close_to_rounding(sums[b, k], torch.tensor(full), what=f"prompt {b}, option {k}")
+
+
+SHARED_OPENING = "Decide if the following review is positive or negative, and answer with one word.\n"
+EXAMPLES = ["The meal was awful.", "A lovely, great film!", "Dull and boring and poor, the book was not good at all.",
+            "Great."]
+
+
+@pytest.mark.parametrize("kernel", ["sdpa", "eager", "flash_attention_2"])  # flash: the repeated-cache path
+def test_option_scores_after_a_shared_instruction_prefix_equal_full_forward_passes(tiny, kernel, monkeypatch,
+                                                                                  close_to_rounding):
+    model, tok = tiny
+    fmt = PromptFormat()
+    if kernel == "flash_attention_2":
+        from coin_train import evaluate
+
+        monkeypatch.setattr(evaluate, "_packed_options", lambda *args: None)
+    else:
+        monkeypatch.setattr(model.config, "_attn_implementation", kernel)
+    prompts = fmt.encode_prompts(tok, [SHARED_OPENING + text for text in EXAMPLES])  # one instruction, 4 examples
+    others = fmt.encode_prompts(tok, ["Is this review positive? " + text for text in EXAMPLES[:2]])  # another one
+    options = fmt.encode_targets(tok, OPTIONS)
+    shared, other = common_prefix_length(prompts), common_prefix_length(others)
+    assert shared >= 10 and len({len(p) - shared for p in prompts}) > 2  # a real prefix; padding after it
+    assert 0 < other < shared  # prefixes of different lengths: the prefix block is left-padded too
+    prefix = encode_shared_prefix(model, [prompts[0][:shared], others[0][:other]], tok.pad_token_id)
+    single = [prompts[3]]  # a prompt run whole, next to prompts that read a prefix
+    batches = [(prompts, [0] * 4), (prompts[2:] + others + single, [0, 0, 1, 1, None])]  # the cache is reused unchanged
+    for batch, rows in batches:
+        sums, _ = option_log_likelihoods(model, batch, options, tok.pad_token_id, prefix, rows)
+        for b, prompt in enumerate(batch):
+            for k, option in enumerate(options):
+                full = full_pass_log_likelihood(model, prompt, option)
+                close_to_rounding(sums[b, k], torch.tensor(full), what=f"prompt {b}, option {k}")
+    with pytest.raises(ValueError, match="shared prefix"):
+        option_log_likelihoods(model, [prompts[0][:shared]], options, tok.pad_token_id, prefix, [0])
+
+
+def test_rank_classify_with_a_shared_prefix_per_instruction_predicts_as_without(tiny):
+    model, tok = tiny
+    fmt = PromptFormat()
+    texts = [SHARED_OPENING + t for t in EXAMPLES] + [t + "\nIs this review positive or negative?" for t in EXAMPLES]
+    groups = [0] * len(EXAMPLES) + [1] * len(EXAMPLES)
+    seen = []
+    shared = rank_classify(model, tok, fmt, texts, OPTIONS, ScoringConfig(batch_size=3), groups, seen.append)
+    plain = rank_classify(model, tok, fmt, texts, OPTIONS, ScoringConfig(batch_size=3, share_prefix=False), groups)
+    assert shared == plain and set(shared) <= set(OPTIONS)
+    assert seen == [3, 3, 2]  # progress: one call per batch (batches mix instructions)
 
 
 def test_rank_classify_takes_the_argmax_and_normalization_divides_by_length(tiny):
@@ -277,6 +326,60 @@ def test_eval_cli_writes_report_table_and_plot_for_a_trained_checkpoint_and_a_co
     assert "| overall" in table.replace("**", "") and "sentiment" in table
     assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "report.json" in result.output
+
+
+def test_eval_cli_without_matplotlib_says_so_first_and_writes_the_report_without_the_plot(tiny_model_dir, tmp_path,
+                                                                                         monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # what Python does for a package that is not installed
+    out = tmp_path / "eval"
+    out.mkdir()
+    (out / "report.png").write_bytes(b"a plot from an earlier run")
+    result = CliRunner().invoke(main, ["eval", "--model", str(tiny_model_dir), "--out", str(out), "--tasks", "spam",
+                                       "--levels", "clean", "--max-examples", "2", "--max-instructions", "1"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "matplotlib is not installed" in lines[0] and "pip install 'coin-toolkit[plot]'" in lines[0]
+    assert (out / "report.json").is_file() and (out / "report.md").is_file() and not (out / "report.png").exists()
+    assert "task spam" in result.output and "prompt" in result.output  # the progress bar names the task
+    assert "Traceback" not in result.output
+
+
+def _moved_adapter(trained_adapter, tiny_model_dir, root, stored: str):
+    """The adapter at root/out/coin, its base model at root/models/base, its config naming ``stored``."""
+    import shutil
+
+    adapter = root / "out" / "coin"
+    shutil.copytree(trained_adapter, adapter)
+    shutil.copytree(tiny_model_dir, root / "models" / "base")
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = stored
+    (adapter / "adapter_config.json").write_text(json.dumps(config))
+    return adapter
+
+
+def test_eval_of_an_adapter_with_a_relative_base_path_run_from_another_folder(trained_adapter, tiny_model_dir,
+                                                                              tmp_path, monkeypatch):
+    adapter = _moved_adapter(trained_adapter, tiny_model_dir, tmp_path / "project", "models/base")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # training ran in project/; "models/base" is relative to it
+    args = ["eval", "--model", str(adapter), "--out", "e", "--tasks", "spam", "--levels", "clean",
+            "--max-examples", "2", "--max-instructions", "1"]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "elsewhere" / "e" / "report.json").read_text())["models"][0]["overall"]["mean"] is not None
+
+
+def test_eval_of_an_adapter_whose_relative_base_is_nowhere_is_one_clear_error(trained_adapter, tiny_model_dir,
+                                                                              tmp_path, monkeypatch):
+    adapter = _moved_adapter(trained_adapter, tiny_model_dir, tmp_path / "project", "../gone/base")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["eval", "--model", str(adapter), "--out", "e", "--tasks", "spam",
+                                       "--levels", "clean", "--max-examples", "2", "--max-instructions", "1"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "adapter_config.json: base_model_name_or_path '../gone/base'" in result.output
+    assert "absolute path or Hub id" in result.output
 
 
 @pytest.mark.parametrize(

@@ -101,3 +101,13 @@ def test_markdown_shows_a_missing_clean_level_as_a_dash():
     report = build_report(_suite(levels=("word",)), [{"name": "m", "model": "m", "predictions": predictions}], {"mode": "rank"})
     assert report["models"][0]["tasks"]["t1"]["word"]["drop"] is None and report["models"][0]["overall"]["drop"] is None
     assert "| word | 100.0 ± 0.0 | 100.0 / – / 0.0 |" in markdown_report(report)
+
+
+def test_report_never_imports_the_scorer():
+    """evaluate -> report, one way (issue 14): importing the report must not pull in the scoring module."""
+    import subprocess
+    import sys
+
+    code = "import sys, coin_train.report; print('coin_train.evaluate' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
