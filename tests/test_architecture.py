@@ -116,11 +116,7 @@ def test_coin_data_never_imports_coin_train():
     assert not {m: t for m, t in offenders.items() if t}
 
 
-@pytest.mark.parametrize("package", [
-    "coin_data",
-    pytest.param("coin_train", marks=pytest.mark.xfail(
-        strict=True, reason="evaluate <-> report (issue 14): the evaluation rework makes it one way")),
-])
+@pytest.mark.parametrize("package", ["coin_data", "coin_train"])
 def test_no_import_cycle_between_modules(package):
     graph = import_graph(package)
     assert find_cycle({m: {t for t in ts if t.startswith(package)} for m, ts in graph.items()}) is None

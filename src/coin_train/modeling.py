@@ -245,10 +245,13 @@ def load_for_inference(path: str | os.PathLike, dtype: str = "float32"):
         >>> ids = fmt.encode_prompt(tokenizer, "Is this spam? ...")  # doctest: +SKIP
     """
     source = locate_model(str(path))
-    kwargs = {"dtype": _dtype(dtype)}
-    if is_adapter_dir(source.name):  # transformers loads the base the adapter names, then the adapter
-        kwargs.update(adapter_base(source.name).load_kwargs())
-    model = _from_pretrained(source, str(path), **kwargs)
+    if is_adapter_dir(source.name):  # the base model first, found wherever the adapter folder now is
+        from peft import PeftModel
+
+        base = _from_pretrained(adapter_base(source.name), str(path), dtype=_dtype(dtype))
+        model = PeftModel.from_pretrained(base, source.name)
+    else:
+        model = _from_pretrained(source, str(path), dtype=_dtype(dtype))
     model.eval()
     prompt_format = PromptFormat.load(source.name) if Path(source.name).is_dir() else PromptFormat()
     return model, load_tokenizer(path), prompt_format

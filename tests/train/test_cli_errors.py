@@ -273,15 +273,20 @@ def test_adapter_from_a_relative_model_path_evaluates_from_another_folder(
     assert result.exit_code == 0, result.output
     assert (elsewhere / "eval" / "report.json").is_file()
 
-    # An adapter written by an older version, with the base model as a relative path: one clear line
-    # (from another folder, 'tiny' can only be a Hub id, and the Hub is unreachable here).
+    # An adapter written by an older version, with the base model as a relative path: found from the
+    # adapter's folder or its parents (where training ran), so it still evaluates from elsewhere ...
     config = json.loads((adapter / "adapter_config.json").read_text())
     (adapter / "adapter_config.json").write_text(json.dumps(config | {"base_model_name_or_path": "tiny"}))
     result = invoke(*eval_args)
+    assert result.exit_code == 0, result.output
+    # ... and one that is found nowhere is one clear line naming the file to edit.
+    (adapter / "adapter_config.json").write_text(json.dumps(config | {"base_model_name_or_path": "./gone/tiny"}))
+    result = invoke(*eval_args)
     assert result.exit_code == 1
-    assert error_line(result).startswith(
-        f"Error: cannot evaluate: {adapter} is a LoRA adapter whose base model cannot be found: tiny: not a local "
-        "folder, and the Hub cannot be reached")
+    assert error_line(result) == (
+        f"Error: cannot evaluate: {adapter} is a LoRA adapter whose base model cannot be found: "
+        f"{adapter / 'adapter_config.json'}: base_model_name_or_path './gone/tiny' is a relative folder found "
+        "neither next to the adapter nor here; set it to the base model's absolute path or Hub id")
 
 
 # --- flags and values ------------------------------------------------------------------------
