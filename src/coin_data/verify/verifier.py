@@ -80,18 +80,18 @@ class VerifyConfig:
     signals: tuple[str, ...] = field(
         default=DEFAULT_SIGNALS,
         metadata={"help": "Offline signals to run: any of 'embedding', 'lexdiff', 'combiner' (default: all "
-                  "three). ('embedding',) alone is the plain cosine threshold of earlier versions. The optional "
-                  "signals switch on by naming their model below."},
+                  "three; comma-separated on the command line). 'embedding' alone is the plain cosine threshold of "
+                  "earlier versions. The optional signals switch on by naming their model."},
     )
     threshold: float = field(
         default=0.5,
         metadata={"help": "Embedding cosine floor: below it a candidate is 'not_equivalent' whatever else says. "
-                  "With signals=('embedding',) it is the whole semantic check (0.75 suits that mode)."},
+                  "With the 'embedding' signal alone it is the whole semantic check (0.75 suits that mode)."},
     )
     combiner_path: str | None = field(
         default=None,
-        metadata={"help": "JSON file of combiner coefficients; None uses the shipped verify_data/combiner.json "
-                  "(fitted by scripts/fit_combiner.py)."},
+        metadata={"help": "JSON file of combiner coefficients. Default: the shipped verify_data/combiner.json "
+                  "(refit with scripts/fit_combiner.py)."},
     )
     combiner_threshold: float | None = field(
         default=None,
@@ -114,7 +114,7 @@ class VerifyConfig:
                   "'hf:MODEL' (local causal LM; 'hf:smollm2' is the bundled one)."},
     )
     judge_base_url: str | None = field(
-        default=None, metadata={"help": "Endpoint for an 'openai:' judge; None: OPENAI_BASE_URL, else OpenAI."}
+        default=None, metadata={"help": "Endpoint for an 'openai:' judge. Default: OPENAI_BASE_URL, else OpenAI."}
     )
     behaviour_model: str | None = field(
         default=None,
