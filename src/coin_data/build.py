@@ -273,7 +273,7 @@ def load_corpus(config: BuildConfig) -> Corpus:
     """Read the corpus named by ``config`` (its ``source``) and apply ``scale``."""
     from coin_data import sources
 
-    rows = dict(data_files=config.data_files, dataset=config.dataset, config_name=config.config_name,
+    rows = dict(data_files=sources.expand_data_files(config.data_files), dataset=config.dataset, config_name=config.config_name,
                 split=config.split, column_map=config.column_map, max_rows=config.max_rows)
     if config.source == "flan":
         from coin_data.sources.flan import load_flan_corpus

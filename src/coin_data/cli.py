@@ -16,7 +16,7 @@ import click
 
 from coin_data import schema
 from coin_data.build import SOURCES, BuildConfig
-from coin_data.config_options import config_field, config_option, field_default, shared_option
+from coin_data.config_options import SeveralValues, config_field, config_option, field_default, shared_option
 from coin_data.negatives.search import INDEXES, MineConfig
 from coin_data.paraphrase.hf import HFOptions
 from coin_data.paraphrase.openai_backend import OpenAIOptions
@@ -106,7 +106,7 @@ def main() -> None:
 @config_option(BuildConfig, "tasks")
 @config_option(BuildConfig, "source", type=click.Choice(SOURCES))
 @config_option(BuildConfig, "templates", "--templates", "templates_file", type=click.Path(exists=True, dir_okay=False))
-@config_option(BuildConfig, "data_files", multiple=True, metavar="FILE|GLOB")
+@config_option(BuildConfig, "data_files", cls=SeveralValues, multiple=True, metavar="FILE|GLOB")
 @config_option(BuildConfig, "dataset")
 @config_option(BuildConfig, "config_name")
 @config_option(BuildConfig, "split")

@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any, Callable
 
 import click
@@ -127,6 +126,35 @@ def shared_option(configs: dict[str, type], name: str, *param_decls: str, **clic
     return click.option(*decls, default=None, help=text, **click_kwargs)
 
 
-def apply_options(*decorators: Callable) -> Callable:
-    """Apply several option decorators in the order listed (the first appears first in --help)."""
-    return lambda func: functools.reduce(lambda f, decorate: decorate(f), reversed(decorators), func)
+class SeveralValues(click.Option):
+    """A repeatable option that also takes several values after one flag.
+
+    ``--data-files a.jsonl b.jsonl`` is what the shell makes of an unquoted ``--data-files '*.jsonl'``;
+    plain click would stop at ``b.jsonl`` with "unexpected extra argument". Values are taken up to the
+    next word that starts with ``-``.
+
+    Example:
+        >>> @click.command()
+        ... @click.option("--files", cls=SeveralValues, multiple=True)
+        ... def command(files): print(files)
+        >>> command(["--files", "a", "b", "--files", "c"], standalone_mode=False)
+        ('a', 'b', 'c')
+    """
+
+    def add_to_parser(self, parser, ctx) -> None:
+        super().add_to_parser(parser, ctx)
+        for name in self.opts:
+            option = parser._long_opt.get(name) or parser._short_opt.get(name)
+            if option is not None:
+                option.process = self._greedy(option.process, parser._opt_prefixes)
+
+    @staticmethod
+    def _greedy(process: Callable, prefixes: set[str]) -> Callable:
+        """Wrap a parser option's ``process`` so that it also consumes the following plain words."""
+
+        def take_all(value, state) -> None:
+            process(value, state)
+            while state.rargs and state.rargs[0][:1] not in prefixes:
+                process(state.rargs.pop(0), state)
+
+        return take_all
