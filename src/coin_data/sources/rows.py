@@ -39,7 +39,7 @@ def expand_data_files(patterns: Sequence[str | Path] | None) -> tuple[str, ...] 
     Example:
         >>> import tempfile, pathlib
         >>> folder = pathlib.Path(tempfile.mkdtemp())
-        >>> for name in ("b.jsonl", "a.jsonl"): _ = (folder / name).write_text("{}\n")
+        >>> for name in ("b.jsonl", "a.jsonl"): _ = (folder / name).write_text("{}\\n")
         >>> [pathlib.Path(p).name for p in expand_data_files([str(folder / "*.jsonl")])]
         ['a.jsonl', 'b.jsonl']
     """
