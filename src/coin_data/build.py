@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
@@ -447,3 +448,34 @@ class _Clock:
 
     def __exit__(self, *exc: object) -> None:
         self.stats.seconds[self._stage] = round(time.perf_counter() - self._start, 3)
+
+
+def build_to_folder(config: BuildConfig | None, out: str | Path, overwrite: bool = False,
+                    progress: bool = False) -> BuildResult:
+    """Build and write the dataset folder, refusing an existing ``out`` *before* any work (as the CLI does).
+
+    Args:
+        config: build settings (``None``: the defaults).
+        out: destination folder (Hub layout).
+        overwrite: replace an existing ``out`` (only once the new build is complete).
+        progress: show progress bars (on stderr).
+
+    Returns:
+        The :class:`BuildResult`; the folder is written.
+
+    Raises:
+        OutputExistsError: ``out`` exists and ``overwrite`` is false (raised at once, before building).
+
+    Example:
+        >>> result = build_to_folder(BuildConfig(tasks=("spam",), paraphrases_per_template=1), "spam-data")
+        >>> build_to_folder(BuildConfig(tasks=("spam",)), "spam-data")
+        Traceback (most recent call last):
+        ...
+        coin_data.hub.layout.OutputExistsError: spam-data: already exists; pass overwrite=True to replace it
+    """
+    from coin_data.hub.layout import check_output, write_dataset
+
+    check_output(out, overwrite)
+    result = run_build(config, progress=progress)
+    write_dataset(result, out, overwrite=overwrite)
+    return result

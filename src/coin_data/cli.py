@@ -48,6 +48,7 @@ def one_line_errors(expected: tuple[type[BaseException], ...], settings: tuple[t
                 return func(*args, **kwargs)
             except expected as err:
                 message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)  # no repr quotes
+                message = getattr(err, "cli_message", message)  # the CLI's flags, not the Python arguments
                 raise click.ClickException(str(message)) from None
             except settings as err:
                 raise click.ClickException(f"invalid setting: {err}") from None

@@ -55,7 +55,7 @@ def mine_dataset(folder, out, config: MineConfig | None = None, embedding_model:
 
     from coin_data import schema
     from coin_data.hub import card
-    from coin_data.hub.layout import check_output, new_partial, swap_into_place
+    from coin_data.hub.layout import OutputExistsError, check_output, new_partial, swap_into_place
     from coin_data.sources.embedded import CorpusError
     from coin_data.verify.embedding import EmbeddingCache, SentenceTransformerEmbedder
 
@@ -65,7 +65,8 @@ def mine_dataset(folder, out, config: MineConfig | None = None, embedding_model:
     if out.resolve() != folder.resolve():
         check_output(out, overwrite)
     elif not overwrite:
-        raise CorpusError(f"{out}: is the input folder; pass --overwrite to update it in place")
+        raise OutputExistsError(out, "is the input folder", "pass overwrite=True to update it in place",
+                                "pass --overwrite to update it in place")
     shards = sorted((folder / "data").glob("*.parquet"))
     if not shards:
         raise CorpusError(f"{folder}: no data/*.parquet files (not a dataset built by coin-data build)")
