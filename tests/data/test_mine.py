@@ -1,6 +1,7 @@
 """The miner: exact blockwise search, the false-negative guard, bounded memory, and `coin-data mine`."""
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -318,3 +319,21 @@ def test_guard_threshold_is_one_setting_for_build_api_cli_and_mine(built, tmp_pa
     mine_default = next(p.default for p in main.commands["mine"].params if p.name == "threshold")
     build_default = next(p.default for p in main.commands["build"].params if p.name == "mine_threshold")
     assert mine_default == build_default == level
+
+
+def test_mine_command_refuses_a_folder_without_targets(built, tmp_path):
+    """Issue 13: a folder without `targets` was mined with exit 0 and null targets."""
+    import pyarrow.parquet as pq
+
+    _, folder, _ = built
+    broken = tmp_path / "no-targets"
+    shutil.copytree(folder, broken)
+    shard = next((broken / "data").glob("train-*.parquet"))
+    table = pq.read_table(shard)
+    pq.write_table(table.drop_columns([schema.TARGETS]), shard)
+    out = tmp_path / "mined"
+    done = CliRunner().invoke(main, ["mine", str(broken), "--out", str(out)])
+    assert done.exit_code == 1 and "Traceback" not in done.output
+    lines = done.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {shard}: missing column(s) 'targets' (has: ")
+    assert not out.exists()
