@@ -144,3 +144,19 @@ def test_data_files_take_globs_and_several_values(runner, tmp_path):
         reason = "no file matches this pattern" if "*" in missing else "file not found"
         assert failed.output.strip() == f"Error: {missing}: {reason} (data files)"
         assert not out.exists()
+
+
+def test_malformed_task_yaml_is_one_line_naming_file_and_line(runner, tmp_path):
+    """Issue 13: a 7-line PyYAML dump naming `<unicode string>` became one line naming the file."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(embedded_corpus_dir() / "nli.jsonl", corpus / "nli.jsonl")
+    lines = (embedded_corpus_dir() / "nli.yaml").read_text().splitlines()
+    lines[1] = "kind: [classification"  # an unclosed flow list: the parser notices on line 3
+    (corpus / "nli.yaml").write_text("\n".join(lines) + "\n")
+    result = runner.invoke(main, ["build", "--corpus", str(corpus), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "<unicode string>" not in result.output
+    output = result.output.strip().splitlines()
+    assert len(output) == 1 and output[0].startswith(f"Error: {corpus / 'nli.yaml'}:3:"), result.output
+    assert ": invalid YAML: " in output[0]
