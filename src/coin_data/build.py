@@ -251,9 +251,9 @@ def run_build(config: BuildConfig | None = None, progress: bool = False) -> Buil
     lost = Counter(result.failure for result in results if result.lost)
     if lost and not config.allow_partial:
         raise TemplatesLost(lost, len(results))
-    cache = EmbeddingCache(SentenceTransformerEmbedder(config.embedding_model))
+    cache = EmbeddingCache(SentenceTransformerEmbedder(config.embedding_model, progress=progress))
     with clock("verify"):
-        kept, candidates = verify_results(results, cache, config, stats)
+        kept, candidates = verify_results(results, cache, config, stats, progress)
     views = ViewPlan()
     if config.perturbation_views:
         with clock("perturb"):
@@ -358,11 +358,16 @@ class KeptParaphrase:
 
 
 def verify_results(
-    results: Sequence[ParaphraseResult], cache: EmbeddingCache, config: BuildConfig, stats: BuildStats
+    results: Sequence[ParaphraseResult], cache: EmbeddingCache, config: BuildConfig, stats: BuildStats,
+    progress: bool = False,
 ) -> tuple[dict[tuple[str, str], list[KeptParaphrase]], datasets.Dataset]:
-    """Verify every candidate; return kept paraphrases per template and the table of all candidates."""
+    """Verify every candidate; return kept paraphrases per template and the table of all candidates.
+
+    With ``progress``, a bar of verified candidates (and the embedding model's batch bar) goes to stderr.
+    """
     pairs = [(r.request.template, c) for r in results for c in r.candidates[: r.request.k]]
-    verdicts = iter(verify_candidates(pairs, cache, config.verify))
+    with tqdm(total=len(pairs), desc="verify", unit="candidate", disable=not progress) as bar:
+        verdicts = iter(verify_candidates(pairs, cache, config.verify, progress=bar.update))
     kept: dict[tuple[str, str], list[KeptParaphrase]] = defaultdict(list)
     table: dict[str, list] = {name: [] for name in schema.CANDIDATE_COLUMNS}
     for result in results:

@@ -160,3 +160,18 @@ def test_malformed_task_yaml_is_one_line_naming_file_and_line(runner, tmp_path):
     output = result.output.strip().splitlines()
     assert len(output) == 1 and output[0].startswith(f"Error: {corpus / 'nli.yaml'}:3:"), result.output
     assert ": invalid YAML: " in output[0]
+
+
+def test_build_shows_verify_and_embedding_progress_unless_quiet(tmp_path):
+    """Issue 13 item 6: the verify and embedding stages report progress on stderr; --quiet silences them."""
+    exe = Path(sys.executable).with_name("coin-data")
+    args = [str(exe), "build", "--tasks", "spam", "-k", "1"]
+    shown = subprocess.run([*args, "--out", str(tmp_path / "a")], capture_output=True, text=True, timeout=600)
+    assert shown.returncode == 0, shown.stderr
+    verify_bar = [line for line in shown.stderr.replace("\r", "\n").splitlines() if line.startswith("verify")]
+    assert verify_bar and "candidate" in verify_bar[-1]
+    done, total = verify_bar[-1].split("|")[2].split()[0].split("/")
+    assert done == total and int(total) > 0  # the bar reaches the number of candidates
+    assert "Batches" in shown.stderr  # the embedding model's encoding bar
+    quiet = subprocess.run([*args, "-q", "--out", str(tmp_path / "b")], capture_output=True, text=True, timeout=600)
+    assert quiet.returncode == 0 and "verify" not in quiet.stderr and "Batches" not in quiet.stderr

@@ -49,7 +49,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from coin_data.templates import Template, parse_template, slot_lock_violation
 from coin_data.verify.combine import Combiner
@@ -285,7 +285,8 @@ def _load_combiner(path: str | None) -> Combiner:
 
 
 def verify_candidates(
-    pairs: Sequence[tuple[Template, str]], cache: EmbeddingCache, config: VerifyConfig | None = None
+    pairs: Sequence[tuple[Template, str]], cache: EmbeddingCache, config: VerifyConfig | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> list[Verdict]:
     """Give every ``(original template, candidate text)`` pair a :class:`Verdict`.
 
@@ -293,6 +294,8 @@ def verify_candidates(
         pairs: originals with one candidate each; several candidates of one template may follow each other.
         cache: embedding cache shared across the build (each unique string embedded once).
         config: checks and signals; defaults to :class:`VerifyConfig` (offline: embedding + lexdiff + combiner).
+        progress: called with the number of pairs settled (e.g. a tqdm bar's ``update``); the lexical diff,
+            the slow part, advances it pair by pair.
 
     Returns:
         One verdict per pair, in order.
@@ -306,8 +309,10 @@ def verify_candidates(
         ('not_equivalent', 'lexdiff')
     """
     config = config or VerifyConfig()
+    tick = progress or (lambda n: None)
     verdicts: list[Verdict | None] = [surface_verdict(original, candidate, config) for original, candidate in pairs]
     pending = [i for i, v in enumerate(verdicts) if v is None]
+    tick(len(pairs) - len(pending))  # settled by the surface checks alone
     originals = [pairs[i][0].masked_text() for i in pending]
     candidates = [parse_template(pairs[i][1]).masked_text() for i in pending]
     scores = [float(s) for s in cache.cosine(originals, candidates)]
@@ -318,6 +323,9 @@ def verify_candidates(
         for k, (a, b) in enumerate(zip(originals, candidates)):
             diffs[k] = differ.diff(a, b)
             signals[k]["lexdiff"] = _diff_record(diffs[k])
+            tick(1)
+    else:
+        tick(len(pending))
     vetoes = _optional_vetoes(
         [pairs[i][0] for i in pending], [pairs[i][1] for i in pending], originals, candidates, config, signals
     )
