@@ -153,7 +153,7 @@ def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, em
         --max-cost 1 --dry-run
       coin-data build --paraphraser openai:smollm2 --base-url http://127.0.0.1:8080/v1 --rpm 120
       coin-data build --paraphraser hf:smollm2      # offline, bundled SmolLM2-135M-Instruct
-      coin-data build --source flan --data-files rte_10templates_train.jsonl --mine-negatives
+      coin-data build --source flan --data-files 'flan/rte_10templates/*.jsonl' --mine-negatives
       coin-data build --source flan --tasks rte,cola        # reads Muennighoff/flan from the Hub
       coin-data build --source flan --tasks rte,cola --templates templates.py   # FLAN's own template list first
       coin-data build --source alpaca --data-files alpaca.json --max-rows 2000
