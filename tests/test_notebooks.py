@@ -12,6 +12,19 @@ from nbclient import NotebookClient
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
 
 
+def test_run_notebooks_has_help_and_refuses_unknown_names():
+    """Issue 13: `run_notebooks.py --help` gave a traceback."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).parents[1] / "notebooks" / "run_notebooks.py"
+    shown = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True)
+    assert shown.returncode == 0 and shown.stdout.startswith("usage: python notebooks/run_notebooks.py")
+    assert "02_train_and_evaluate" in " ".join(shown.stdout.split()) and "Traceback" not in shown.stderr
+    refused = subprocess.run([sys.executable, str(script), "01_build"], capture_output=True, text=True)
+    assert refused.returncode == 2 and "error: no notebook named 01_build in" in refused.stderr
+
+
 def test_notebooks_exist():
     assert [p.name for p in NOTEBOOKS] == ["01_build_dataset.ipynb", "02_train_and_evaluate.ipynb"]
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
@@ -63,9 +64,9 @@ class BuildConfig:
 
     # --- source ---------------------------------------------------------------
     corpus: str | None = field(
-        default=None, metadata={"help": "Folder of <task>.yaml + <task>.jsonl files; None uses the embedded corpus."}
+        default=None, metadata={"help": "Folder of <task>.yaml + <task>.jsonl files. Default: the embedded corpus."}
     )
-    tasks: tuple[str, ...] | None = field(default=None, metadata={"help": "Task names to build; None builds all."})
+    tasks: tuple[str, ...] | None = field(default=None, metadata={"help": "Task names to build (comma-separated). Default: all."})
     source: str = field(
         default="embedded",
         metadata={"help": "'embedded' (or the --corpus folder), 'templates' (a templates file applied to rows), "
@@ -79,7 +80,8 @@ class BuildConfig:
                   "before induction."},
     )
     data_files: tuple[str, ...] | None = field(
-        default=None, metadata={"help": "Local JSONL/JSON/CSV/Parquet files with the rows (instead of --dataset)."}
+        default=None, metadata={"help": "Local JSONL/JSON/CSV/Parquet files with the rows, instead of a Hub dataset: "
+                                  "several files and glob patterns ('flan/*.jsonl', quoted) are accepted."}
     )
     dataset: str | None = field(
         default=None, metadata={"help": "Hub dataset id (streamed); for 'flan' the default is Muennighoff/flan."}
@@ -87,15 +89,16 @@ class BuildConfig:
     config_name: str | None = field(default=None, metadata={"help": "Config of the Hub dataset."})
     split: str = field(default="train", metadata={"help": "Split of the Hub dataset (or FLAN files) to read."})
     column_map: dict[str, str] = field(
-        default_factory=dict, metadata={"help": "{our_column: their_column}, e.g. {'output': 'response'}."}
+        default_factory=dict, metadata={"help": "Our column -> theirs: {'output': 'response'}; on the command line "
+                                       "'input=context,output=response' or a JSON object."}
     )
     max_rows: int | None = field(
-        default=None, metadata={"help": "Read at most this many rows (per task for 'flan'); None reads all."}
+        default=None, metadata={"help": "Read at most this many rows (per task for 'flan'). Default: all."}
     )
     license: str | None = field(
         default=None,
         metadata={"help": "License of the data for the card (a Hub license id: apache-2.0, cc-by-4.0, other ...). "
-                  "None: the source's (embedded corpus and FLAN: apache-2.0; Alpaca: cc-by-nc-4.0), else 'unknown'."},
+                  "Default: the source's (embedded corpus and FLAN: apache-2.0; Alpaca: cc-by-nc-4.0), else 'unknown'."},
     )
     # --- paraphrasing ---------------------------------------------------------
     paraphraser: str = field(
@@ -107,17 +110,19 @@ class BuildConfig:
     )
     allow_partial: bool = field(
         default=False,
-        metadata={"help": "Build even when templates got no answer from the server (lost after their retries); "
-                  "the card counts them. False: stop with TemplatesLost and write nothing (a rerun asks again)."},
+        metadata={"help": "Write the dataset even when templates got no answer from the server after their "
+                  "retries (the card counts them; the CLI exits 3). Without it such a build stops (TemplatesLost, "
+                  "exit 1) and writes nothing; a rerun asks again."},
     )
     # --- verification ---------------------------------------------------------
     verify: VerifyConfig = field(default_factory=VerifyConfig, metadata={"help": "Equivalence thresholds."})
     embedding_model: str | None = field(
-        default=None, metadata={"help": "sentence-transformers model; None uses the bundled all-MiniLM-L6-v2."}
+        default=None, metadata={"help": "sentence-transformers model (name or folder). Default: the bundled all-MiniLM-L6-v2."}
     )
     # --- mined negatives (in addition to the same-template ones) ------------------
     mine_negatives: bool = field(
-        default=False, metadata={"help": "Add the nearest instruction of another task as a guarded negative."}
+        default=False, metadata={"help": "Also mine, per template, the nearest instruction of another task as a negative "
+                                    "(false-negative guarded, see the mining threshold)."}
     )
     mining: MineConfig = field(default_factory=MineConfig, metadata={"help": "Search and guard settings."})
     # --- perturbation views (extra positives besides the paraphrases) ---------------
@@ -125,13 +130,14 @@ class BuildConfig:
         default=(),
         metadata={"help": f"Perturbation levels ({', '.join(VIEW_LEVELS)}) whose seeded perturbation of each "
                   "template becomes one more positive row per instance (paraphrase_source 'perturb:<level>'). "
-                  "Slots, the options block and label words are never edited. Empty adds none."},
+                  "Slots, the options block and label words are never edited. Comma-separated on the command line, "
+                  "e.g. 'character,word,sentence'. Default: none."},
     )
     # --- split and randomness -------------------------------------------------
     validation_fraction: float = field(
         default=0.1, metadata={"help": "Share of each task's instances placed in the validation split."}
     )
-    seed: int = field(default=0, metadata={"help": "Seeds paraphrasing and negative choice."})
+    seed: int = field(default=0, metadata={"help": "Seed for paraphrasing and negatives."})
     scale: int = field(
         default=1, metadata={"help": "Repeat each instance this many times under new ids (benchmarks only)."}
     )
@@ -247,9 +253,9 @@ def run_build(config: BuildConfig | None = None, progress: bool = False) -> Buil
     lost = Counter(result.failure for result in results if result.lost)
     if lost and not config.allow_partial:
         raise TemplatesLost(lost, len(results))
-    cache = EmbeddingCache(SentenceTransformerEmbedder(config.embedding_model))
+    cache = EmbeddingCache(SentenceTransformerEmbedder(config.embedding_model, progress=progress))
     with clock("verify"):
-        kept, candidates = verify_results(results, cache, config, stats)
+        kept, candidates = verify_results(results, cache, config, stats, progress)
     views = ViewPlan()
     if config.perturbation_views:
         with clock("perturb"):
@@ -270,7 +276,7 @@ def load_corpus(config: BuildConfig) -> Corpus:
     """Read the corpus named by ``config`` (its ``source``) and apply ``scale``."""
     from coin_data import sources
 
-    rows = dict(data_files=config.data_files, dataset=config.dataset, config_name=config.config_name,
+    rows = dict(data_files=sources.expand_data_files(config.data_files), dataset=config.dataset, config_name=config.config_name,
                 split=config.split, column_map=config.column_map, max_rows=config.max_rows)
     if config.source == "flan":
         from coin_data.sources.flan import load_flan_corpus
@@ -354,11 +360,16 @@ class KeptParaphrase:
 
 
 def verify_results(
-    results: Sequence[ParaphraseResult], cache: EmbeddingCache, config: BuildConfig, stats: BuildStats
+    results: Sequence[ParaphraseResult], cache: EmbeddingCache, config: BuildConfig, stats: BuildStats,
+    progress: bool = False,
 ) -> tuple[dict[tuple[str, str], list[KeptParaphrase]], datasets.Dataset]:
-    """Verify every candidate; return kept paraphrases per template and the table of all candidates."""
+    """Verify every candidate; return kept paraphrases per template and the table of all candidates.
+
+    With ``progress``, a bar of verified candidates (and the embedding model's batch bar) goes to stderr.
+    """
     pairs = [(r.request.template, c) for r in results for c in r.candidates[: r.request.k]]
-    verdicts = iter(verify_candidates(pairs, cache, config.verify))
+    with tqdm(total=len(pairs), desc="verify", unit="candidate", disable=not progress) as bar:
+        verdicts = iter(verify_candidates(pairs, cache, config.verify, progress=bar.update))
     kept: dict[tuple[str, str], list[KeptParaphrase]] = defaultdict(list)
     table: dict[str, list] = {name: [] for name in schema.CANDIDATE_COLUMNS}
     for result in results:
@@ -464,3 +475,34 @@ class _Clock:
 
     def __exit__(self, *exc: object) -> None:
         self.stats.seconds[self._stage] = round(time.perf_counter() - self._start, 3)
+
+
+def build_to_folder(config: BuildConfig | None, out: str | Path, overwrite: bool = False,
+                    progress: bool = False) -> BuildResult:
+    """Build and write the dataset folder, refusing an existing ``out`` *before* any work (as the CLI does).
+
+    Args:
+        config: build settings (``None``: the defaults).
+        out: destination folder (Hub layout).
+        overwrite: replace an existing ``out`` (only once the new build is complete).
+        progress: show progress bars (on stderr).
+
+    Returns:
+        The :class:`BuildResult`; the folder is written.
+
+    Raises:
+        OutputExistsError: ``out`` exists and ``overwrite`` is false (raised at once, before building).
+
+    Example:
+        >>> result = build_to_folder(BuildConfig(tasks=("spam",), paraphrases_per_template=1), "spam-data")
+        >>> build_to_folder(BuildConfig(tasks=("spam",)), "spam-data")
+        Traceback (most recent call last):
+        ...
+        coin_data.hub.layout.OutputExistsError: spam-data: already exists; pass overwrite=True to replace it
+    """
+    from coin_data.hub.layout import check_output, write_dataset
+
+    check_output(out, overwrite)
+    result = run_build(config, progress=progress)
+    write_dataset(result, out, overwrite=overwrite)
+    return result

@@ -6,6 +6,7 @@ a short summary. Errors in the input become one clear line and a non-zero exit c
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import sys
@@ -14,8 +15,17 @@ from pathlib import Path
 import click
 
 from coin_data import schema
+from coin_data.build import SOURCES, BuildConfig
+from coin_data.config_options import SeveralValues, config_field, config_option, field_default, shared_option
+from coin_data.negatives.search import INDEXES, MineConfig
+from coin_data.paraphrase.hf import HFOptions
+from coin_data.paraphrase.openai_backend import OpenAIOptions
+from coin_data.perturb.levels import PerturbConfig
+from coin_data.verify.verifier import VerifyConfig
 
 DEFAULT_OUT = "coin-flan-paraphrased"
+# The settings of each paraphraser backend (BuildConfig.paraphraser_options); 'rules' takes none.
+BACKEND_CONFIGS = {"openai": OpenAIOptions, "hf": HFOptions}
 # Exit code of a build written with --allow-partial that lost templates (1: error, 2: usage error).
 EXIT_PARTIAL = 3
 
@@ -38,6 +48,7 @@ def one_line_errors(expected: tuple[type[BaseException], ...], settings: tuple[t
                 return func(*args, **kwargs)
             except expected as err:
                 message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)  # no repr quotes
+                message = getattr(err, "cli_message", message)  # the CLI's flags, not the Python arguments
                 raise click.ClickException(str(message)) from None
             except settings as err:
                 raise click.ClickException(f"invalid setting: {err}") from None
@@ -64,6 +75,17 @@ def friendly_errors(func):
     return one_line_errors(expected, settings=(ValueError,))(func)
 
 
+def _backends_with(name: str) -> dict[str, type]:
+    """The backends whose settings have the field ``name`` (the only ones a `build` option of that name fits)."""
+    return {backend: cls for backend, cls in BACKEND_CONFIGS.items()
+            if name in {f.name for f in dataclasses.fields(cls)}}
+
+
+def backend_option(name: str, **click_kwargs):
+    """A `build` option for the backend setting ``name``: unset unless given, help from the backends' fields."""
+    return shared_option(_backends_with(name), name, **click_kwargs)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="coin-toolkit")
 def main() -> None:
@@ -81,68 +103,42 @@ def main() -> None:
 @main.command()
 @click.option("--out", default=DEFAULT_OUT, show_default=True, type=click.Path(file_okay=False),
               help="Output folder (Hub layout: data/*.parquet + README.md).")
-@click.option("--corpus", type=click.Path(exists=True, file_okay=False),
-              help="Folder of <task>.yaml + <task>.jsonl files. Default: the embedded corpus.")
-@click.option("--tasks", help="Comma-separated task names to build (default: all).")
-@click.option("--source", type=click.Choice(["embedded", "templates", "flan", "alpaca", "hf"]), default="embedded",
-              show_default=True, help="Where tasks come from: the embedded corpus (or --corpus), a --templates file "
-              "applied to rows, FLAN-format rows (templates recovered by induction), Alpaca-style rows, or any "
-              "dataset mapped onto instruction/input/output with --column-map.")
-@click.option("--templates", "templates_file", type=click.Path(exists=True, dir_okay=False),
-              help="[templates] Task file (YAML/JSON, the corpus <task>.yaml format, or {tasks: [...]}). [flan] The "
-              "collection's own template list (FLAN's flan/templates.py, read without running it, or JSON/YAML "
-              "task -> [[inputs, targets], ...]): rows are matched against it exactly, induction is the fallback.")
-@click.option("--data-files", multiple=True, type=click.Path(exists=True, dir_okay=False),
-              help="Local JSONL/JSON/CSV/Parquet rows (repeat the option for several files); no Hub access.")
-@click.option("--dataset", help="Hub dataset id, streamed (flan: Muennighoff/flan; alpaca: tatsu-lab/alpaca).")
-@click.option("--config-name", help="Config of the Hub dataset.")
-@click.option("--split", default="train", show_default=True, help="Split to read.")
-@click.option("--column-map", help="ours=theirs pairs, e.g. 'input=context,output=response' (or a JSON object).")
-@click.option("--max-rows", type=click.IntRange(min=1), help="Read at most this many rows (per task for flan).")
-@click.option("--license", "license_id", metavar="ID",
-              help="License of the data, for the card (Hub license id, e.g. cc-by-4.0). Default: the source's "
-              "(embedded, flan: apache-2.0; alpaca: cc-by-nc-4.0), else unknown.")
-@click.option("--mine-negatives", is_flag=True,
-              help="Also mine, per template, the nearest instruction of another task (false-negative guarded).")
-@click.option("--perturbation-views", metavar="LEVELS",
-              help="Also add seeded perturbations of each template as extra positives, one row per instance and "
-              "level: comma-separated from character (typos), word (WordNet synonyms), sentence (appended token "
-              "or tautology), e.g. 'character,word,sentence'. Slots, options and label words stay as they are; "
-              "rows are marked paraphrase_source=perturb:<level>.")
-@click.option("--paraphraser", default="rules", show_default=True,
-              help="Backend: 'rules' (offline), 'openai:MODEL' or 'hf:MODEL'.")
-@click.option("-k", "--paraphrases-per-template", "k", default=2, show_default=True, type=click.IntRange(min=1),
-              help="Candidate paraphrases requested per template.")
-@click.option("--threshold", default=0.5, show_default=True, type=float,
-              help="Embedding cosine floor of the layered verifier: below it a paraphrase is rejected.")
-@click.option("--validation-fraction", default=0.1, show_default=True, type=float,
-              help="Share of each task's instances placed in the validation split.")
-@click.option("--embedding-model", help="sentence-transformers model (default: the bundled all-MiniLM-L6-v2).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed for paraphrasing and negatives.")
+@config_option(BuildConfig, "corpus", type=click.Path(exists=True, file_okay=False))
+@config_option(BuildConfig, "tasks")
+@config_option(BuildConfig, "source", type=click.Choice(SOURCES))
+@config_option(BuildConfig, "templates", "--templates", "templates_file", type=click.Path(exists=True, dir_okay=False))
+@config_option(BuildConfig, "data_files", cls=SeveralValues, multiple=True, metavar="FILE|GLOB")
+@config_option(BuildConfig, "dataset")
+@config_option(BuildConfig, "config_name")
+@config_option(BuildConfig, "split")
+@config_option(BuildConfig, "column_map", type=str)
+@config_option(BuildConfig, "max_rows", type=click.IntRange(min=1))
+@config_option(BuildConfig, "license", "--license", "license_id", metavar="ID")
+@config_option(BuildConfig, "mine_negatives")
+@config_option(MineConfig, "accept_threshold", "--mine-threshold", "mine_threshold",
+               type=click.FloatRange(-1, 1))
+@config_option(BuildConfig, "perturbation_views", metavar="LEVELS")
+@config_option(BuildConfig, "paraphraser")
+@config_option(BuildConfig, "paraphrases_per_template", "-k", "--paraphrases-per-template", "k",
+               type=click.IntRange(min=1))
+@config_option(VerifyConfig, "threshold")
+@config_option(BuildConfig, "validation_fraction")
+@config_option(BuildConfig, "embedding_model")
+@config_option(BuildConfig, "seed")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists (only once the new build is complete).")
-@click.option("--scale", default=1, type=click.IntRange(min=1), hidden=True,
-              help="Repeat instances under new ids (throughput benchmarks).")
-@click.option("--base-url", help="[openai] OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1 "
-              "(default: OPENAI_BASE_URL, else the OpenAI API). The key is read only from OPENAI_API_KEY.")
-@click.option("--cache-dir", help="[openai, hf] Answer cache folder; reruns and resumed builds reuse it. "
-              "[default: .coin-cache]")
-@click.option("--concurrency", type=click.IntRange(min=1), help="[openai] Most calls in flight. [default: 8]")
-@click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="[openai] Most calls per minute.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
-              help="[openai] Seconds before a call is abandoned and retried. [default: 60]")
-@click.option("--max-retries", type=click.IntRange(min=0),
-              help="[openai] Retries per call, same body, after a fault below the model's answer (429, 5xx, "
-              "timeout, dropped connection, cut-off body). [default: 8]")
-@click.option("--allow-partial", is_flag=True,
-              help="Write the dataset even if templates got no answer within their retries (they are counted in "
-              "the card; exit code 3). Without it such a build writes nothing and exits 1; rerun to fill in.")
-@click.option("--price-in", type=click.FloatRange(min=0), help="[openai] USD per million prompt tokens.")
-@click.option("--price-out", type=click.FloatRange(min=0), help="[openai] USD per million completion tokens.")
-@click.option("--max-cost", type=click.FloatRange(min=0),
-              help="[openai] Stop before spending more USD than this; rerun with more to continue.")
-@click.option("--max-calls", type=click.IntRange(min=0),
-              help="[openai] Stop before making more API calls than this; rerun with more to continue.")
-@click.option("--temperature", type=click.FloatRange(min=0), help="[openai, hf] Sampling temperature.")
+@config_option(BuildConfig, "scale", type=click.IntRange(min=1), hidden=True)
+@backend_option("base_url")
+@backend_option("cache_dir")
+@backend_option("concurrency", type=click.IntRange(min=1))
+@backend_option("rpm", type=click.FloatRange(min=0, min_open=True))
+@backend_option("timeout", type=click.FloatRange(min=0, min_open=True))
+@backend_option("max_retries", type=click.IntRange(min=0))
+@config_option(BuildConfig, "allow_partial")
+@backend_option("price_in", type=click.FloatRange(min=0))
+@backend_option("price_out", type=click.FloatRange(min=0))
+@backend_option("max_cost", type=click.FloatRange(min=0))
+@backend_option("max_calls", type=click.IntRange(min=0))
+@backend_option("temperature", type=click.FloatRange(min=0))
 @click.option("--dry-run", is_flag=True, help="Print the calls, tokens and cost paraphrasing would need; run nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary.")
 @friendly_errors
@@ -157,7 +153,7 @@ def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, em
         --max-cost 1 --dry-run
       coin-data build --paraphraser openai:smollm2 --base-url http://127.0.0.1:8080/v1 --rpm 120
       coin-data build --paraphraser hf:smollm2      # offline, bundled SmolLM2-135M-Instruct
-      coin-data build --source flan --data-files rte_10templates_train.jsonl --mine-negatives
+      coin-data build --source flan --data-files 'flan/rte_10templates/*.jsonl' --mine-negatives
       coin-data build --source flan --tasks rte,cola        # reads Muennighoff/flan from the Hub
       coin-data build --source flan --tasks rte,cola --templates templates.py   # FLAN's own template list first
       coin-data build --source alpaca --data-files alpaca.json --max-rows 2000
@@ -166,12 +162,10 @@ def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, em
       coin-data build --source templates --templates tasks.yaml --data-files rows.csv
       coin-data build --tasks sentiment --perturbation-views character,word,sentence
     """
-    from coin_data.build import BuildConfig, estimate_paraphrasing, run_build
+    from coin_data.build import estimate_paraphrasing, run_build
     from coin_data.hub.layout import check_output, write_dataset
-    from coin_data.negatives.search import MineConfig
     from coin_data.paraphrase.base import lost_line
     from coin_data.sources.rows import parse_column_map
-    from coin_data.verify.verifier import VerifyConfig
 
     # source and mining options arrive with the backend options (**backend_values): take them out first
     source_values = {name: backend_values.pop(name) for name in _SOURCE_OPTIONS}
@@ -198,7 +192,7 @@ def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, em
         column_map=parse_column_map(source_values["column_map"]),
         max_rows=source_values["max_rows"],
         mine_negatives=source_values["mine_negatives"],
-        mining=MineConfig(accept_threshold=threshold),  # the guard's paraphrase level is the verifier's
+        mining=MineConfig(accept_threshold=source_values["mine_threshold"]),
         perturbation_views=perturbation_views,
         license=license_id,
         allow_partial=allow_partial,
@@ -216,18 +210,9 @@ def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, em
 
 
 _SOURCE_OPTIONS = ("source", "templates_file", "data_files", "dataset", "config_name", "split", "column_map",
-                   "max_rows", "mine_negatives")
+                   "max_rows", "mine_negatives", "mine_threshold")
 
 # Which `build` options each backend takes; anything else given for it is a usage error.
-_BACKEND_OPTIONS = {
-    "openai": ("base_url", "cache_dir", "concurrency", "rpm", "timeout", "max_retries", "price_in", "price_out",
-               "max_cost", "max_calls", "temperature"),
-    "hf": ("cache_dir", "temperature"),
-    "rules": (),
-}
-DEFAULT_CACHE_DIR = ".coin-cache"
-
-
 def backend_options(paraphraser: str, values: dict) -> dict:
     """The ``paraphraser_options`` for ``paraphraser`` from the given CLI values (``None`` = not given).
 
@@ -238,17 +223,16 @@ def backend_options(paraphraser: str, values: dict) -> dict:
         {'rpm': 60.0, 'cache_dir': '.coin-cache'}
     """
     backend = paraphraser.partition(":")[0]
-    allowed = _BACKEND_OPTIONS.get(backend, ())
     given = {name: value for name, value in values.items() if value is not None}
     for name in given:
-        if name not in allowed:
-            users = [b for b, names in _BACKEND_OPTIONS.items() if name in names]
+        if backend not in _backends_with(name):
+            users = list(_backends_with(name))
             raise click.UsageError(
                 f"--{name.replace('_', '-')} applies to --paraphraser {' / '.join(u + ':MODEL' for u in users)}, "
                 f"not {paraphraser!r}"
             )
-    if "cache_dir" in allowed:
-        given.setdefault("cache_dir", DEFAULT_CACHE_DIR)
+    if backend in _backends_with("cache_dir"):  # recorded in the card's settings even when not given
+        given.setdefault("cache_dir", field_default(config_field(BACKEND_CONFIGS[backend], "cache_dir")))
     return given
 
 
@@ -339,17 +323,13 @@ def build_summary(result, path: Path) -> str:
 @main.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @click.option("--out", help="Output folder (default: FOLDER-mined beside the input).")
-@click.option("--top-k", default=10, show_default=True, type=click.IntRange(min=1),
-              help="Nearest candidates examined per template before the guard.")
-@click.option("--threshold", default=0.75, show_default=True, type=float,
-              help="Paraphrase acceptance level: candidates at least this similar are rejected.")
-@click.option("--margin", default=0.05, show_default=True, type=click.FloatRange(min=0),
-              help="Reject candidates within this margin of the template's verified paraphrase.")
-@click.option("--index", type=click.Choice(["auto", "exact", "faiss"]), default="auto", show_default=True,
-              help="Search: exact blockwise, or faiss IVF (pip install faiss-cpu) for large sets.")
-@click.option("--cross-encoder", help="CrossEncoder name or folder to rescore candidates (optional).")
-@click.option("--embedding-model", help="sentence-transformers model (default: the bundled all-MiniLM-L6-v2).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seeds the choice of another task's input.")
+@config_option(MineConfig, "top_k", type=click.IntRange(min=1))
+@config_option(MineConfig, "accept_threshold", "--threshold", "threshold", type=click.FloatRange(-1, 1))
+@config_option(MineConfig, "margin", type=click.FloatRange(min=0))
+@config_option(MineConfig, "index", type=click.Choice(INDEXES))
+@config_option(MineConfig, "cross_encoder")
+@config_option(BuildConfig, "embedding_model")
+@config_option(BuildConfig, "seed", help="Seeds the choice of another task's input.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists (FOLDER itself with --out FOLDER).")
 @friendly_errors
 def mine(folder, out, top_k, threshold, margin, index, cross_encoder, embedding_model, seed, overwrite):
@@ -364,7 +344,6 @@ def mine(folder, out, top_k, threshold, margin, index, cross_encoder, embedding_
     """
     from coin_data.hub.remine import mine_dataset
     from coin_data.negatives.guard import CrossEncoderRescorer
-    from coin_data.negatives.search import MineConfig
 
     out = out or str(Path(folder).with_name(Path(folder).name + "-mined"))
     config = MineConfig(top_k=top_k, accept_threshold=threshold, margin=margin, index=index,
@@ -385,23 +364,16 @@ def mine(folder, out, top_k, threshold, margin, index, cross_encoder, embedding_
               "of kept, and a confusion table by \"kind\". Without IN.jsonl: the project's labelled set.")
 @click.option("--split", help="With --report: score only rows whose \"split\" is this (e.g. heldout).")
 @click.option("--json", "as_json", is_flag=True, help="With --report: print the report as JSON.")
-@click.option("--signals", default=",".join(("embedding", "lexdiff", "combiner")), show_default=True,
-              help="Offline signals, comma-separated: embedding, lexdiff, combiner. 'embedding' alone is the plain "
-              "cosine threshold.")
-@click.option("--threshold", default=0.5, show_default=True, type=float,
-              help="Embedding cosine floor (with --signals embedding alone, the whole check; 0.75 suits it).")
-@click.option("--embedding-model", help="sentence-transformers model (default: the bundled all-MiniLM-L6-v2).")
-@click.option("--combiner", "combiner_path", type=click.Path(exists=True, dir_okay=False),
-              help="Combiner coefficients JSON (default: the shipped one; refit with scripts/fit_combiner.py).")
-@click.option("--nli-model", help="[optional signal] CrossEncoder NLI model, e.g. cross-encoder/nli-deberta-v3-base.")
-@click.option("--nli-threshold", default=0.5, show_default=True, type=click.FloatRange(0, 1),
-              help="Minimum entailment probability in the weaker direction.")
-@click.option("--judge", help="[optional signal] LLM judge: 'openai:MODEL' (key from OPENAI_API_KEY) or 'hf:MODEL'.")
-@click.option("--judge-base-url", help="Endpoint for an 'openai:' judge (default: OPENAI_BASE_URL, else OpenAI).")
-@click.option("--behaviour-model", help="[optional signal] causal LM ('smollm2', folder or Hub id) answering "
-              "probe inputs under both instructions.")
-@click.option("--behaviour-probes", default=3, show_default=True, type=click.IntRange(min=1),
-              help="Probe inputs per pair for --behaviour-model.")
+@config_option(VerifyConfig, "signals")
+@config_option(VerifyConfig, "threshold")
+@config_option(BuildConfig, "embedding_model")
+@config_option(VerifyConfig, "combiner_path", "--combiner", "combiner_path", type=click.Path(exists=True, dir_okay=False))
+@config_option(VerifyConfig, "nli_model", tag="[optional signal]")
+@config_option(VerifyConfig, "nli_threshold", type=click.FloatRange(0, 1))
+@config_option(VerifyConfig, "judge", tag="[optional signal]")
+@config_option(VerifyConfig, "judge_base_url")
+@config_option(VerifyConfig, "behaviour_model", tag="[optional signal]")
+@config_option(VerifyConfig, "behaviour_probes", type=click.IntRange(min=1))
 @friendly_errors
 def verify(in_path, out_path, report, split, as_json, signals, threshold, embedding_model, combiner_path, nli_model,
            nli_threshold, judge, judge_base_url, behaviour_model, behaviour_probes):
@@ -419,7 +391,6 @@ def verify(in_path, out_path, report, split, as_json, signals, threshold, embedd
     """
     from coin_data.text.wordnet import WordNetMissingError
     from coin_data.verify.embedding import EmbeddingCache, SentenceTransformerEmbedder
-    from coin_data.verify.verifier import VerifyConfig
 
     config = VerifyConfig(
         signals=signals, threshold=threshold, combiner_path=combiner_path, nli_model=nli_model,
@@ -538,12 +509,11 @@ def setup_wordnet_command(download):
 @click.argument("in_path", metavar="IN.jsonl", type=click.Path(dir_okay=False))
 @click.option("--level", required=True, type=click.Choice(["character", "word", "sentence", "semantic", "all"]),
               help="Perturbation level ('all': one output row per level).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed; same input + seed -> same output.")
+@config_option(PerturbConfig, "seed")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False),
               help="Output JSONL (default: IN.<level>.jsonl beside the input).")
-@click.option("--paraphraser", default="rules", show_default=True, help="[semantic] Paraphraser backend spec.")
-@click.option("--min-similarity", default=0.85, show_default=True, type=float,
-              help="[word] Lowest embedding cosine to the original for a synonym swap to be kept.")
+@config_option(PerturbConfig, "paraphraser", tag="[semantic]")
+@config_option(PerturbConfig, "min_similarity")
 @friendly_errors
 def perturb(in_path, level, seed, out_path, paraphraser, min_similarity):
     """Perturb instructions for robustness tests (seeded; slots, options and label words are kept).
@@ -558,7 +528,7 @@ def perturb(in_path, level, seed, out_path, paraphraser, min_similarity):
       coin-data perturb instructions.jsonl --level word --seed 0 --out word.jsonl
     """
     from coin_data.perturb.files import perturb_file
-    from coin_data.perturb.levels import PERTURBATION_LEVELS, PerturbationError, PerturbConfig
+    from coin_data.perturb.levels import PERTURBATION_LEVELS, PerturbationError
 
     levels = PERTURBATION_LEVELS if level == "all" else (level,)
     out_path = out_path or str(Path(in_path).with_suffix("")) + f".{level}.jsonl"

@@ -118,12 +118,30 @@ def test_scale_multiplies_rows_not_calls():
 
 def test_existing_output_is_refused_and_overwrite_replaces(tmp_path, result):
     out = write_dataset(result, tmp_path / "ds")
-    with pytest.raises(OutputExistsError, match="--overwrite"):
+    # the Python API names its own argument, not the CLI's flag (issue 13)
+    with pytest.raises(OutputExistsError, match="already exists; pass overwrite=True to replace it"):
         write_dataset(result, out)
     (out / "stale.txt").write_text("old")
     write_dataset(result, out, overwrite=True)
     assert not (out / "stale.txt").exists() and (out / "README.md").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["ds"]
+
+
+def test_build_to_folder_refuses_an_existing_folder_before_building(tmp_path, monkeypatch):
+    """Issue 13: the README snippet failed only after the whole build, naming a CLI flag."""
+    import coin_data.build as build
+
+    out = tmp_path / "ds"
+    out.mkdir()
+
+    def must_not_run(*args, **kwargs):  # a spy: the refusal has to come before any build work
+        raise AssertionError("run_build was called although the output folder exists")
+
+    monkeypatch.setattr(build, "run_build", must_not_run)
+    with pytest.raises(OutputExistsError) as refused:
+        build.build_to_folder(BuildConfig(tasks=("spam",)), out)
+    assert str(refused.value) == f"{out}: already exists; pass overwrite=True to replace it"
+    assert refused.value.cli_message == f"{out}: already exists; pass --overwrite to replace it"
 
 
 def test_failure_while_writing_leaves_nothing(tmp_path, result, monkeypatch):

@@ -93,3 +93,85 @@ def test_console_script_help_teaches():
     result = subprocess.run([str(exe), "build", "--help"], capture_output=True, text=True, check=True)
     assert "coin-data build --tasks sentiment,nli" in result.stdout
     assert "--paraphrases-per-template" in result.stdout and "--threshold" in result.stdout
+
+
+ROWS_TASKS_YAML = """\
+tasks:
+  - name: polarity
+    kind: classification
+    fields: [text]
+    options: ["positive", "negative"]
+    target: "{label}"
+    templates:
+      - {id: t0, text: "Is the sentiment of this review positive or negative?\\n{text}\\n{options_}"}
+      - {id: t1, text: "Review: {text}\\nDid the writer like the product?\\n{options_}"}
+"""
+
+
+def test_data_files_take_globs_and_several_values(runner, tmp_path):
+    """Issue 13: `--data-files 'dir/*.jsonl'` (quoted) and `--data-files a b` (what the shell makes of it)."""
+    (tmp_path / "tasks.yaml").write_text(ROWS_TASKS_YAML)
+    parts = tmp_path / "rows"
+    parts.mkdir()
+    for part in range(3):
+        rows = [{"task": "polarity", "text": f"Kettle {part}-{i} {'works well' if i % 2 else 'broke'}.",
+                 "label": "positive" if i % 2 else "negative"} for i in range(4)]
+        (parts / f"part{part}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    base = ["build", "--source", "templates", "--templates", str(tmp_path / "tasks.yaml"), "-k", "1", "-q"]
+
+    def instances(out):
+        import datasets
+
+        ds = datasets.load_dataset(str(out))
+        return {json.loads(f)["text"] for split in ds.values() for f in split["fields"]}
+
+    # a quoted glob reads every match, in sorted order
+    out = tmp_path / "glob"
+    done = runner.invoke(main, [*base, "--data-files", str(parts / "part*.jsonl"), "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    assert len(instances(out)) == 12
+    # several values after one flag, mixed with a repeated flag
+    out = tmp_path / "several"
+    done = runner.invoke(main, [*base, "--data-files", str(parts / "part0.jsonl"), str(parts / "part1.jsonl"),
+                                "--data-files", str(parts / "part2.jsonl"), "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    assert len(instances(out)) == 12
+    # a pattern that matches nothing, and a missing plain file: one line each, nothing written
+    for missing in (str(parts / "nope*.jsonl"), str(parts / "nope.jsonl")):
+        out = tmp_path / "none"
+        failed = runner.invoke(main, [*base, "--data-files", missing, "--out", str(out)])
+        assert failed.exit_code == 1 and "Traceback" not in failed.output
+        reason = "no file matches this pattern" if "*" in missing else "file not found"
+        assert failed.output.strip() == f"Error: {missing}: {reason} (data files)"
+        assert not out.exists()
+
+
+def test_malformed_task_yaml_is_one_line_naming_file_and_line(runner, tmp_path):
+    """Issue 13: a 7-line PyYAML dump naming `<unicode string>` became one line naming the file."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(embedded_corpus_dir() / "nli.jsonl", corpus / "nli.jsonl")
+    lines = (embedded_corpus_dir() / "nli.yaml").read_text().splitlines()
+    lines[1] = "kind: [classification"  # an unclosed flow list: the parser notices on line 3
+    (corpus / "nli.yaml").write_text("\n".join(lines) + "\n")
+    result = runner.invoke(main, ["build", "--corpus", str(corpus), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "<unicode string>" not in result.output
+    output = result.output.strip().splitlines()
+    assert len(output) == 1 and output[0].startswith(f"Error: {corpus / 'nli.yaml'}:3:"), result.output
+    assert ": invalid YAML: " in output[0]
+
+
+def test_build_shows_verify_and_embedding_progress_unless_quiet(tmp_path):
+    """Issue 13 item 6: the verify and embedding stages report progress on stderr; --quiet silences them."""
+    exe = Path(sys.executable).with_name("coin-data")
+    args = [str(exe), "build", "--tasks", "spam", "-k", "1"]
+    shown = subprocess.run([*args, "--out", str(tmp_path / "a")], capture_output=True, text=True, timeout=600)
+    assert shown.returncode == 0, shown.stderr
+    verify_bar = [line for line in shown.stderr.replace("\r", "\n").splitlines() if line.startswith("verify")]
+    assert verify_bar and "candidate" in verify_bar[-1]
+    done, total = verify_bar[-1].split("|")[2].split()[0].split("/")
+    assert done == total and int(total) > 0  # the bar reaches the number of candidates
+    assert "Batches" in shown.stderr  # the embedding model's encoding bar
+    quiet = subprocess.run([*args, "-q", "--out", str(tmp_path / "b")], capture_output=True, text=True, timeout=600)
+    assert quiet.returncode == 0 and "verify" not in quiet.stderr and "Batches" not in quiet.stderr

@@ -1,6 +1,7 @@
 """The miner: exact blockwise search, the false-negative guard, bounded memory, and `coin-data mine`."""
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -291,3 +292,48 @@ def test_mine_command_adds_columns_to_a_built_folder(built, tmp_path):
     assert set(datasets.load_dataset(str(folder))["train"][schema.MINED_NEGATIVE_SOURCE]) == {None}
     again = CliRunner().invoke(main, ["mine", str(folder), "--out", str(out)])
     assert again.exit_code != 0 and "already exists" in again.output
+
+
+def test_guard_threshold_is_one_setting_for_build_api_cli_and_mine(built, tmp_path):
+    """Issue 14: `build --mine-negatives` guarded at the verifier's 0.5 while the API and `mine` used 0.75."""
+    from coin_data.build import BuildConfig
+    from coin_data.negatives.search import MineConfig
+
+    root, folder, _ = built
+    level = MineConfig().accept_threshold
+    assert BuildConfig(mine_negatives=True).mining.accept_threshold == level == 0.75
+    # the CLI build, with the verifier's own --threshold given: the guard keeps its one default
+    out = tmp_path / "cli-mined"
+    done = CliRunner().invoke(main, ["build", "--source", "templates", "--templates", str(root / "tasks.yaml"),
+                                     "--data-files", str(root / "rows.jsonl"), "-k", "1", "--threshold", "0.5",
+                                     "--mine-negatives", "--out", str(out), "-q"])
+    assert done.exit_code == 0, done.output
+    assert f"at least {level} (paraphrase level)" in (out / "README.md").read_text()
+    # --mine-threshold sets it, and `coin-data mine --threshold` is the same setting with the same default
+    out = tmp_path / "cli-mined-0.9"
+    done = CliRunner().invoke(main, ["build", "--source", "templates", "--templates", str(root / "tasks.yaml"),
+                                     "--data-files", str(root / "rows.jsonl"), "-k", "1", "--mine-negatives",
+                                     "--mine-threshold", "0.9", "--out", str(out), "-q"])
+    assert done.exit_code == 0, done.output
+    assert "at least 0.9 (paraphrase level)" in (out / "README.md").read_text()
+    mine_default = next(p.default for p in main.commands["mine"].params if p.name == "threshold")
+    build_default = next(p.default for p in main.commands["build"].params if p.name == "mine_threshold")
+    assert mine_default == build_default == level
+
+
+def test_mine_command_refuses_a_folder_without_targets(built, tmp_path):
+    """Issue 13: a folder without `targets` was mined with exit 0 and null targets."""
+    import pyarrow.parquet as pq
+
+    _, folder, _ = built
+    broken = tmp_path / "no-targets"
+    shutil.copytree(folder, broken)
+    shard = next((broken / "data").glob("train-*.parquet"))
+    table = pq.read_table(shard)
+    pq.write_table(table.drop_columns([schema.TARGETS]), shard)
+    out = tmp_path / "mined"
+    done = CliRunner().invoke(main, ["mine", str(broken), "--out", str(out)])
+    assert done.exit_code == 1 and "Traceback" not in done.output
+    lines = done.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {shard}: missing column(s) 'targets' (has: ")
+    assert not out.exists()

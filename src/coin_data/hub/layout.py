@@ -35,7 +35,20 @@ PARTIAL_MARK = ".partial-"
 
 
 class OutputExistsError(FileExistsError):
-    """The output folder exists and overwriting was not asked for."""
+    """The output folder exists and overwriting was not asked for.
+
+    ``str(err)`` names the Python argument (``overwrite=True``); ``err.cli_message`` the command-line flag
+    (``--overwrite``), which is what the CLIs print.
+
+    Example:
+        >>> err = OutputExistsError("out", "already exists", "pass overwrite=True", "pass --overwrite")
+        >>> str(err), err.cli_message
+        ('out: already exists; pass overwrite=True', 'out: already exists; pass --overwrite')
+    """
+
+    def __init__(self, out: str | Path, problem: str, python_hint: str, cli_hint: str):
+        super().__init__(f"{out}: {problem}; {python_hint}")
+        self.cli_message = f"{out}: {problem}; {cli_hint}"
 
 
 class EmptyDatasetError(ValueError):
@@ -50,9 +63,10 @@ def check_output(out: str | Path, overwrite: bool = False) -> Path:
     """
     out = Path(out)
     if out.is_file():
-        raise OutputExistsError(f"{out}: exists and is a file; choose another --out")
+        raise OutputExistsError(out, "exists and is a file", "choose another folder", "choose another --out")
     if out.exists() and not overwrite:
-        raise OutputExistsError(f"{out}: already exists; pass --overwrite to replace it")
+        raise OutputExistsError(out, "already exists", "pass overwrite=True to replace it",
+                                "pass --overwrite to replace it")
     return out
 
 

@@ -6,6 +6,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
+from coin_data import schema
 from coin_data.negatives.guard import Rescorer
 from coin_data.negatives.plan import TemplateNegative, mined_row_values, plan_template_negatives
 from coin_data.negatives.search import NONE_NO_CANDIDATE, MineConfig
@@ -22,6 +23,10 @@ class MineReport:
     index_used: str
     seconds: float
 
+
+# The columns `coin-data mine` reads back from a built folder (templates, instances, answers, scores).
+MINE_INPUT_COLUMNS = (schema.TASK, schema.TEMPLATE_ID, schema.INSTANCE_ID, schema.ORIGINAL, schema.ORIGINAL_TEMPLATE,
+                      schema.FIELDS, schema.TARGETS)
 
 def mine_dataset(folder, out, config: MineConfig | None = None, embedding_model: str | None = None,
                  seed: int = 0, overwrite: bool = False, rescorer: Rescorer | None = None) -> MineReport:
@@ -55,7 +60,7 @@ def mine_dataset(folder, out, config: MineConfig | None = None, embedding_model:
 
     from coin_data import schema
     from coin_data.hub import card
-    from coin_data.hub.layout import check_output, new_partial, swap_into_place
+    from coin_data.hub.layout import OutputExistsError, check_output, new_partial, swap_into_place
     from coin_data.sources.embedded import CorpusError
     from coin_data.verify.embedding import EmbeddingCache, SentenceTransformerEmbedder
 
@@ -65,10 +70,13 @@ def mine_dataset(folder, out, config: MineConfig | None = None, embedding_model:
     if out.resolve() != folder.resolve():
         check_output(out, overwrite)
     elif not overwrite:
-        raise CorpusError(f"{out}: is the input folder; pass --overwrite to update it in place")
+        raise OutputExistsError(out, "is the input folder", "pass overwrite=True to update it in place",
+                                "pass --overwrite to update it in place")
     shards = sorted((folder / "data").glob("*.parquet"))
     if not shards:
         raise CorpusError(f"{folder}: no data/*.parquet files (not a dataset built by coin-data build)")
+    for path in shards:  # refuse a folder without the columns mining reads, before loading anything
+        schema.require_columns(pq.read_schema(str(path)).names, MINE_INPUT_COLUMNS, str(path))
     splits = {path.name.split("-")[0]: pq.read_table(str(path)).to_pylist() for path in shards}
     corpus, kept, pools, by_id = _corpus_from_rows(splits, folder)
     cache = EmbeddingCache(SentenceTransformerEmbedder(embedding_model))

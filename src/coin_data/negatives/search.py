@@ -76,8 +76,11 @@ class MineConfig:
     # --- false-negative guard -----------------------------------------------------
     accept_threshold: float = field(
         default=0.75,
-        metadata={"help": "Paraphrase acceptance level: a candidate at least this similar to the anchor may mean "
-                  "the same thing and is rejected (match the verifier's --threshold)."},
+        metadata={"help": "Paraphrase acceptance level of the false-negative guard: a candidate whose embedding "
+                  "cosine to the anchor reaches it may mean the same thing and is rejected. One setting for "
+                  "`build --mine-negatives` and `coin-data mine`; it is the plain-cosine verifier's acceptance "
+                  "level (0.75), not the layered verifier's --threshold, which is only a floor under its other "
+                  "signals."},
     )
     margin: float = field(
         default=0.05,
@@ -87,7 +90,7 @@ class MineConfig:
     cross_encoder: str | None = field(
         default=None,
         metadata={"help": "sentence-transformers CrossEncoder name or folder used to rescore the candidates that "
-                  "pass the embedding guard; None skips rescoring."},
+                  "pass the embedding guard. Default: no rescoring."},
     )
     cross_encoder_margin: float = field(
         default=0.0,

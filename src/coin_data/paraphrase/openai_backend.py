@@ -68,7 +68,7 @@ class OpenAIOptions:
     # --- server -----------------------------------------------------------------
     base_url: str | None = field(
         default=None,
-        metadata={"help": "OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1. None: OPENAI_BASE_URL, "
+        metadata={"help": "OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1. Default: OPENAI_BASE_URL, "
                   "else the OpenAI API. The key comes only from the OPENAI_API_KEY environment variable."},
     )
     timeout: float = field(default=60.0, metadata={"help": "Seconds before a call is abandoned and retried."})
@@ -83,7 +83,7 @@ class OpenAIOptions:
     )
     # --- robustness ---------------------------------------------------------------
     concurrency: int = field(default=8, metadata={"help": "Most calls in flight at once."})
-    rpm: float | None = field(default=None, metadata={"help": "Most call starts per minute; None: no limit."})
+    rpm: float | None = field(default=None, metadata={"help": "Most call starts per minute. Default: no limit."})
     max_retries: int = field(
         default=8,
         metadata={"help": "Retries per call (same body, with backoff) after a fault below the model's answer: "

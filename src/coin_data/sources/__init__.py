@@ -10,7 +10,7 @@ from coin_data.sources.embedded import (  # noqa: F401
 )
 
 from coin_data.sources.rows import (  # noqa: F401
-    ALPACA_DATASET, ROW_FILE_TYPES, Row, apply_column_map, external_rows, parse_column_map,
+    ALPACA_DATASET, ROW_FILE_TYPES, Row, apply_column_map, expand_data_files, external_rows, parse_column_map,
     read_hub_rows, read_rows
 )
 

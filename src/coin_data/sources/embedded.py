@@ -307,6 +307,25 @@ def read_corpus_text(path: Path) -> str:
     return read_text(path, CorpusError)
 
 
+def yaml_error_line(path: str | Path, err: Exception) -> str:
+    """One line for a YAML parse error: the file, line and column, and the parser's problem.
+
+    PyYAML's own message is several lines and names ``<unicode string>`` instead of the file.
+
+    Example:
+        >>> import yaml
+        >>> try:
+        ...     yaml.safe_load("name: nli\\ntemplates: [a, b\\nkind: x\\n")
+        ... except yaml.YAMLError as err:
+        ...     print(yaml_error_line("nli.yaml", err))
+        nli.yaml:3:5: invalid YAML: expected ',' or ']', but got ':'
+    """
+    mark = getattr(err, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return f"{where}: invalid YAML: {problem}"
+
+
 def read_yaml(path: Path) -> dict:
     text = read_corpus_text(path)
     if not text.strip():
@@ -314,7 +333,7 @@ def read_yaml(path: Path) -> dict:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise CorpusError(f"{path}: invalid YAML: {err}") from None
+        raise CorpusError(yaml_error_line(path, err)) from None
     if not isinstance(raw, dict):
         raise CorpusError(f"{path}: expected a mapping at the top level")
     return raw

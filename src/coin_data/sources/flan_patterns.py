@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coin_data.sources.flan_skeleton import _OPT
-from coin_data.sources.embedded import CorpusError
+from coin_data.sources.embedded import CorpusError, yaml_error_line
 from coin_data.templates import OPTIONS_SLOT
 
 
@@ -70,15 +70,18 @@ def load_patterns_file(path: str | Path) -> dict[str, list[Pattern]]:
         raise CorpusError(f"{path}: cannot read the templates file ({err.strerror})") from None
     if path.suffix == ".py":
         return patterns_from_data(_python_patterns(text, str(path)), str(path))
-    try:
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
 
+        try:
             data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
-    except Exception as err:  # noqa: BLE001 (any parse error becomes one line naming the file)
-        raise CorpusError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'JSON'} ({err})") from None
+        except yaml.YAMLError as err:
+            raise CorpusError(yaml_error_line(path, err)) from None
+        return patterns_from_data(data, str(path))
+    try:
+        data = json.loads(text)
+    except ValueError as err:  # one line naming the file, line and column
+        raise CorpusError(f"{path}: not valid JSON ({err})") from None
     return patterns_from_data(data, str(path))
 
 

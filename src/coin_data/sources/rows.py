@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+import glob
 import json
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
@@ -18,6 +19,45 @@ from coin_data.sources.embedded import CorpusError, read_corpus_text
 ROW_FILE_TYPES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
 ALPACA_DATASET = "tatsu-lab/alpaca"
 Row = tuple[str, dict]  # (where: "file:line" or "dataset/split row n", the row)
+GLOB_CHARACTERS = "*?["
+
+
+def expand_data_files(patterns: Sequence[str | Path] | None) -> tuple[str, ...] | None:
+    """The files named by ``patterns``: plain paths as given, glob patterns expanded (sorted, so a build
+    reads them in a stable order), repeats dropped.
+
+    Args:
+        patterns: file paths and/or glob patterns such as ``flan/rte_10templates/*.jsonl``; ``None`` or
+            empty means "no local files".
+
+    Returns:
+        The paths, or ``None`` when no pattern was given.
+
+    Raises:
+        CorpusError: a pattern that matches no file, or a plain path that does not exist.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> for name in ("b.jsonl", "a.jsonl"): _ = (folder / name).write_text("{}\\n")
+        >>> [pathlib.Path(p).name for p in expand_data_files([str(folder / "*.jsonl")])]
+        ['a.jsonl', 'b.jsonl']
+    """
+    if not patterns:
+        return None
+    files: dict[str, None] = {}  # ordered set
+    for pattern in map(str, patterns):
+        if any(char in pattern for char in GLOB_CHARACTERS):
+            matches = sorted(glob.glob(pattern, recursive=True))
+            matches = [m for m in matches if Path(m).is_file()]
+            if not matches:
+                raise CorpusError(f"{pattern}: no file matches this pattern (data files)")
+            files.update(dict.fromkeys(matches))
+        elif not Path(pattern).is_file():
+            raise CorpusError(f"{pattern}: file not found (data files)")
+        else:
+            files[pattern] = None
+    return tuple(files)
 
 
 def read_rows(path: str | Path, max_rows: int | None = None) -> Iterator[Row]:

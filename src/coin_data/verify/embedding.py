@@ -47,13 +47,16 @@ class SentenceTransformerEmbedder:
         model: model name or folder; ``None`` uses the bundled all-MiniLM-L6-v2.
         batch_size: encoding batch size (32 is as fast as larger ones on CPU for short texts).
         device: torch device; ``None`` lets sentence-transformers choose.
+        progress: show sentence-transformers' bar of encoded batches (on stderr) for each encode call.
     """
 
-    def __init__(self, model: str | None = None, batch_size: int = 32, device: str | None = None):
+    def __init__(self, model: str | None = None, batch_size: int = 32, device: str | None = None,
+                 progress: bool = False):
         self.model_name_or_path = model or default_model_path()
         self.name = DEFAULT_MODEL if model is None else model
         self.batch_size = batch_size
         self.device = device
+        self.progress = progress
 
     @cached_property
     def model(self):
@@ -79,7 +82,7 @@ class SentenceTransformerEmbedder:
             batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
-            show_progress_bar=False,
+            show_progress_bar=self.progress,
         )
         return vectors.astype(np.float32, copy=False)
 

@@ -50,7 +50,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from coin_data.templates import Template, parse_template, slot_lock_violation
 from coin_data.verify.combine import Combiner
@@ -81,18 +81,18 @@ class VerifyConfig:
     signals: tuple[str, ...] = field(
         default=DEFAULT_SIGNALS,
         metadata={"help": "Offline signals to run: any of 'embedding', 'lexdiff', 'combiner' (default: all "
-                  "three). ('embedding',) alone is the plain cosine threshold of earlier versions. The optional "
-                  "signals switch on by naming their model below."},
+                  "three; comma-separated on the command line). 'embedding' alone is the plain cosine threshold of "
+                  "earlier versions. The optional signals switch on by naming their model."},
     )
     threshold: float = field(
         default=0.5,
         metadata={"help": "Embedding cosine floor: below it a candidate is 'not_equivalent' whatever else says. "
-                  "With signals=('embedding',) it is the whole semantic check (0.75 suits that mode)."},
+                  "With the 'embedding' signal alone it is the whole semantic check (0.75 suits that mode)."},
     )
     combiner_path: str | None = field(
         default=None,
-        metadata={"help": "JSON file of combiner coefficients; None uses the shipped verify_data/combiner.json "
-                  "(fitted by scripts/fit_combiner.py)."},
+        metadata={"help": "JSON file of combiner coefficients. Default: the shipped verify_data/combiner.json "
+                  "(refit with scripts/fit_combiner.py)."},
     )
     combiner_threshold: float | None = field(
         default=None,
@@ -115,7 +115,7 @@ class VerifyConfig:
                   "'hf:MODEL' (local causal LM; 'hf:smollm2' is the bundled one)."},
     )
     judge_base_url: str | None = field(
-        default=None, metadata={"help": "Endpoint for an 'openai:' judge; None: OPENAI_BASE_URL, else OpenAI."}
+        default=None, metadata={"help": "Endpoint for an 'openai:' judge. Default: OPENAI_BASE_URL, else OpenAI."}
     )
     behaviour_model: str | None = field(
         default=None,
@@ -286,7 +286,8 @@ def _load_combiner(path: str | None) -> Combiner:
 
 
 def verify_candidates(
-    pairs: Sequence[tuple[Template, str]], cache: EmbeddingCache, config: VerifyConfig | None = None
+    pairs: Sequence[tuple[Template, str]], cache: EmbeddingCache, config: VerifyConfig | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> list[Verdict]:
     """Give every ``(original template, candidate text)`` pair a :class:`Verdict`.
 
@@ -294,6 +295,8 @@ def verify_candidates(
         pairs: originals with one candidate each; several candidates of one template may follow each other.
         cache: embedding cache shared across the build (each unique string embedded once).
         config: checks and signals; defaults to :class:`VerifyConfig` (offline: embedding + lexdiff + combiner).
+        progress: called with the number of pairs settled (e.g. a tqdm bar's ``update``); the lexical diff,
+            the slow part, advances it pair by pair.
 
     Returns:
         One verdict per pair, in order.
@@ -307,8 +310,10 @@ def verify_candidates(
         ('not_equivalent', 'lexdiff')
     """
     config = config or VerifyConfig()
+    tick = progress or (lambda n: None)
     verdicts: list[Verdict | None] = [surface_verdict(original, candidate, config) for original, candidate in pairs]
     pending = [i for i, v in enumerate(verdicts) if v is None]
+    tick(len(pairs) - len(pending))  # settled by the surface checks alone
     originals = [pairs[i][0].masked_text() for i in pending]
     candidates = [parse_template(pairs[i][1]).masked_text() for i in pending]
     scores = [float(s) for s in cache.cosine(originals, candidates)]
@@ -319,6 +324,9 @@ def verify_candidates(
         for k, (a, b) in enumerate(zip(originals, candidates)):
             diffs[k] = differ.diff(a, b)
             signals[k]["lexdiff"] = _diff_record(diffs[k])
+            tick(1)
+    else:
+        tick(len(pending))
     vetoes = _optional_vetoes(
         [pairs[i][0] for i in pending], [pairs[i][1] for i in pending], originals, candidates, config, signals
     )
