@@ -135,6 +135,13 @@ class BuildConfig:
     scale: int = field(
         default=1, metadata={"help": "Repeat each instance this many times under new ids (benchmarks only)."}
     )
+    # --- output at scale ------------------------------------------------------------
+    shard_rows: int | None = field(
+        default=None,
+        metadata={"help": "Rows per parquet file (data/train-0000K-of-0000N.parquet). Set, the build streams: "
+                  "rows are written as each shard fills, so memory stays flat however many rows there are "
+                  "(not with mine_negatives, which needs every row). None: one file per split, built in memory."},
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.tasks, str):
@@ -156,6 +163,8 @@ class BuildConfig:
         if self.max_rows is not None and self.max_rows < 1:
             raise ValueError(f"max_rows must be >= 1, got {self.max_rows}")
         self.perturbation_views = check_perturbation_views(self.perturbation_views)
+        if self.shard_rows is not None and self.shard_rows < 1:
+            raise ValueError(f"shard_rows must be >= 1, got {self.shard_rows}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-ready settings for the dataset card."""
@@ -223,12 +232,14 @@ def build_dataset(config: BuildConfig | None = None) -> datasets.DatasetDict:
     return run_build(config).dataset
 
 
-def run_build(config: BuildConfig | None = None, progress: bool = False) -> BuildResult:
+def run_build(config: BuildConfig | None = None, progress: bool = False, sink=None) -> BuildResult:
     """Run the pipeline and keep everything the card and the CLI summary need.
 
     Args:
         config: build settings.
         progress: show progress bars (on stderr).
+        sink: ``(split, table)`` receiver of the rows as each ``config.shard_rows`` shard fills (see
+            :func:`write_build`); the result's ``dataset`` is then ``None``.
     """
     config = config or BuildConfig()
     stats = BuildStats()
@@ -253,12 +264,63 @@ def run_build(config: BuildConfig | None = None, progress: bool = False) -> Buil
         with clock("perturb"):
             views = perturbation_views(corpus, cache, config, stats)
     with clock("assemble"):
-        dataset = assemble(corpus, kept, cache, config, stats, progress, views)
+        dataset = assemble(corpus, kept, cache, config, stats, progress, views, sink)
     stats.embedding_strings = cache.strings_embedded
     stats.embedding_unique = cache.unique_strings
     stats.embedding_requests = cache.strings_requested
     stats.seconds["embedding"] = round(cache.seconds, 3)
     return BuildResult(dataset=dataset, candidates=candidates, stats=stats, config=config)
+
+
+def write_build(config: BuildConfig, out, overwrite: bool = False, progress: bool = False) -> BuildResult:
+    """Build ``config`` into the folder ``out`` (Hub layout), streaming rows to disk when ``shard_rows`` is set.
+
+    The folder appears only complete: rows go into a hidden partial folder beside ``out`` that is renamed
+    into place at the end, and deleted if the build fails. A streamed result's ``dataset`` reads the
+    written files lazily (an ``IterableDatasetDict``); otherwise it is the in-memory ``DatasetDict``.
+
+    Args:
+        config: build settings.
+        out: destination folder.
+        overwrite: replace an existing folder once the new one is complete.
+        progress: show progress bars.
+
+    Returns:
+        The :class:`BuildResult`.
+
+    Example:
+        >>> result = write_build(BuildConfig(tasks=("spam",), shard_rows=50), "/tmp/spam")  # doctest: +SKIP
+        >>> sorted(p.name for p in Path("/tmp/spam/data").iterdir())[:2]                      # doctest: +SKIP
+        ['train-00000-of-00004.parquet', 'train-00001-of-00004.parquet']
+    """
+    import shutil
+
+    from coin_data.hub.layout import ShardWriter, check_output, check_rows, complete_folder, new_partial, write_dataset
+
+    out = check_output(out, overwrite).absolute()
+    if not config.shard_rows or config.mine_negatives:
+        result = run_build(config, progress)
+        write_dataset(result, out, overwrite)
+        return result
+    partial = new_partial(out)
+    try:
+        writer = ShardWriter(partial)
+        result = run_build(config, progress, sink=writer)
+        check_rows(result, out, result.stats.rows.get(TRAIN, 0))
+        complete_folder(result, writer, partial, out)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    result.dataset = _read_back(out)
+    return result
+
+
+def _read_back(out) -> datasets.IterableDatasetDict:
+    """The written default config, read lazily (nothing loaded into memory)."""
+    from coin_data.hub.card import DEFAULT_CONFIG, split_files
+
+    files = {split: [str(p) for p in split_files(out, DEFAULT_CONFIG, split)] for split in (TRAIN, VALIDATION)}
+    return datasets.load_dataset("parquet", data_files={s: f for s, f in files.items() if f}, streaming=True)
 
 
 # --- stage 1: load -------------------------------------------------------------

@@ -120,6 +120,9 @@ def main() -> None:
 @click.option("--embedding-model", help="sentence-transformers model (default: the bundled all-MiniLM-L6-v2).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for paraphrasing and negatives.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists (only once the new build is complete).")
+@click.option("--shard-rows", type=click.IntRange(min=1),
+              help="Rows per parquet file (data/train-0000K-of-0000N.parquet); set, the build streams rows to disk "
+              "and its memory stays flat. Default: one file per split, built in memory.")
 @click.option("--scale", default=1, type=click.IntRange(min=1), hidden=True,
               help="Repeat instances under new ids (throughput benchmarks).")
 @click.option("--base-url", help="[openai] OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1 "
@@ -147,7 +150,7 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary.")
 @friendly_errors
 def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, embedding_model, seed, overwrite,
-          scale, quiet, dry_run, perturbation_views, license_id, allow_partial, **backend_values):
+          scale, shard_rows, quiet, dry_run, perturbation_views, license_id, allow_partial, **backend_values):
     """Paraphrase templates, verify them, mine hard negatives, and write the dataset.
 
     \b
@@ -166,8 +169,8 @@ def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, em
       coin-data build --source templates --templates tasks.yaml --data-files rows.csv
       coin-data build --tasks sentiment --perturbation-views character,word,sentence
     """
-    from coin_data.build import BuildConfig, estimate_paraphrasing, run_build
-    from coin_data.hub.layout import check_output, write_dataset
+    from coin_data.build import BuildConfig, estimate_paraphrasing, write_build
+    from coin_data.hub.layout import check_output
     from coin_data.negatives.search import MineConfig
     from coin_data.paraphrase.base import lost_line
     from coin_data.sources.rows import parse_column_map
@@ -189,6 +192,7 @@ def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, em
         validation_fraction=validation_fraction,
         seed=seed,
         scale=scale,
+        shard_rows=shard_rows,
         source=source_values["source"],
         templates=source_values["templates_file"],
         data_files=source_values["data_files"] or None,
@@ -206,10 +210,9 @@ def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, em
     if dry_run:
         click.echo(estimate_summary(estimate_paraphrasing(config), config))
         return
-    result = run_build(config, progress=not quiet)
-    path = write_dataset(result, out, overwrite=overwrite)
+    result = write_build(config, out, overwrite=overwrite, progress=not quiet)
     if not quiet:
-        click.echo(build_summary(result, path))
+        click.echo(build_summary(result, Path(out).absolute()))
     if result.stats.lost_templates:  # only with --allow-partial: without it the build raised TemplatesLost
         click.echo(f"Partial dataset: {lost_line(result.stats.lost_templates, result.stats.templates)}", err=True)
         sys.exit(EXIT_PARTIAL)
