@@ -160,6 +160,7 @@ def by_rows(targets: list[int], args) -> dict:
         run = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
         rows_per_scale = rows_per_scale or run["rows"] / scale
         runs.append(run)
+        print(json.dumps(run), file=sys.stderr, flush=True)  # each size as it finishes: big ones take long
     base = runs[0]["peak_rss_mb"]
     return {
         "benchmark": "build-memory",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from array import array
 from typing import TYPE_CHECKING, Callable, Sequence
 
 import datasets
@@ -90,6 +91,8 @@ def assemble(
     buffers = {split: _Shard() for split in (TRAIN, VALIDATION)}
     if streaming:
         stats.rows = {TRAIN: 0, VALIDATION: 0}
+        # one score per row is all a streamed build keeps of its rows: 4 bytes each (the scores are float32)
+        stats.negative_similarities = array("f", stats.negative_similarities)
     mined_plan = _mine_plan(corpus, kept, cache, config, stats) if config.mine_negatives else None
     pools: dict[str, dict[str, list[Instance]]] = {TRAIN: {}, VALIDATION: {}}
     mined_rows: dict[str, list[tuple[int, str, str, Instance]]] = {TRAIN: [], VALIDATION: []}

@@ -52,6 +52,7 @@ from coin_data.verify.embedding import EmbeddingCache, SentenceTransformerEmbedd
 from coin_data.verify.verifier import KEPT, PARAPHRASE_FAILED, Verdict, VerifyConfig, verify_candidates
 
 SOURCES = ("embedded", "templates", "flan", "alpaca", "hf")
+STREAMED_CACHE_STRINGS = 100_000  # vectors a streamed build keeps (384 floats + text: about 170 MB)
 
 
 @dataclass
@@ -256,7 +257,10 @@ def run_build(config: BuildConfig | None = None, progress: bool = False, sink=No
     lost = Counter(result.failure for result in results if result.lost)
     if lost and not config.allow_partial:
         raise TemplatesLost(lost, len(results))
-    cache = EmbeddingCache(SentenceTransformerEmbedder(config.embedding_model))
+    # A streamed build bounds the embedding cache too: inputs that never repeat (a real collection) would
+    # otherwise keep one vector per row.
+    bound = STREAMED_CACHE_STRINGS if sink is not None else None
+    cache = EmbeddingCache(SentenceTransformerEmbedder(config.embedding_model), max_strings=bound)
     with clock("verify"):
         kept, candidates = verify_results(results, cache, config, stats)
     views = ViewPlan()

@@ -160,11 +160,51 @@ def test_mine_keeps_the_shards_and_fills_every_row(folders, tmp_path):
     assert all(source is not None for source in many["train"][schema.MINED_NEGATIVE_SOURCE])
 
 
-def test_publish_check_and_coin_train_load_a_sharded_folder(folders):
+def test_publish_uploads_every_shard_to_a_loopback_hub(folders, tmp_path, monkeypatch):
+    import importlib.util
+    import secrets
+
+    import huggingface_hub
+
+    from coin_data.hub.publish import publish
+
+    if "hub_server" not in sys.modules:  # by path, registered as test_publish.py does (tests/ is no package)
+        spec = importlib.util.spec_from_file_location("hub_server", Path(__file__).parents[1] / "hub_server.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["hub_server"] = module
+        spec.loader.exec_module(module)
+    hub_server = sys.modules["hub_server"]
+    for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_OIDC_RESOURCE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "no-saved-token"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)  # the double has no Xet
+    root, _, _ = folders
+    listed = [name for name, _ in check_folder(root / "sharded")]
+    assert listed == _files(root / "sharded")
+    token = "hf_coin_test_" + secrets.token_hex(16)
+    with hub_server.HubServer(token=token) as hub:
+        publish(root / "sharded", "coin-org/sharded", token=token, endpoint=hub.url)
+        assert hub.files("coin-org/sharded") == [".gitattributes", *listed]
+        for name in listed:
+            assert hub.file_bytes("coin-org/sharded", name) == (root / "sharded" / name).read_bytes()
+
+
+def test_coin_train_loads_a_sharded_folder(folders):
     from coin_train.data import load_coin_dataset
 
     root, _, sharded = folders
-    listed = [name for name, _ in check_folder(root / "sharded")]
-    assert sum(name.startswith("data/train-") for name in listed) == -(-sharded.stats.rows["train"] // SHARD)
     loaded = load_coin_dataset(str(root / "sharded"), splits=("train", "validation"))
     assert {split: len(ds) for split, ds in loaded.items()} == sharded.stats.rows
+
+
+def test_bounded_embedding_cache_forgets_the_oldest_and_embeds_them_again():
+    from coin_data.verify.embedding import EmbeddingCache, SentenceTransformerEmbedder
+
+    cache = EmbeddingCache(SentenceTransformerEmbedder(), max_strings=2)
+    first = cache.embed(["red apple", "green pear", "blue sky"])
+    assert first.shape == (3, 384) and cache.strings_embedded == 3
+    assert list(cache._vectors) == ["green pear", "blue sky"]  # the oldest went
+    again = cache.embed(["blue sky", "red apple"])
+    assert cache.strings_embedded == 4  # only the forgotten one was embedded again
+    assert again[1] == pytest.approx(first[0], abs=1e-5)
+    assert len(cache._vectors) == 2

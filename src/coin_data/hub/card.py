@@ -17,8 +17,10 @@ Example:
 from __future__ import annotations
 
 import statistics
+from array import array
 from typing import Mapping, Sequence
 
+import numpy as np
 import yaml
 
 from coin_data import schema
@@ -163,15 +165,16 @@ def summary_numbers(values: Sequence[float]) -> dict[str, float]:
         >>> summary_numbers([0.5, 1.0])
         {'n': 2, 'mean': 0.75, 'min': 0.5, 'p10': 0.5, 'median': 1.0, 'p90': 1.0, 'max': 1.0}
     """
-    if not values:
+    if not len(values):
         return {"n": 0}
-    ordered = sorted(values)
+    # A streamed build keeps its scores in a float32 array: sorted in numpy, not as millions of Python floats.
+    ordered = np.sort(np.frombuffer(values, dtype=np.float32)) if isinstance(values, array) else sorted(values)
 
     def quantile(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+        return float(ordered[min(len(ordered) - 1, int(q * len(ordered)))])
 
-    return {"n": len(ordered), "mean": statistics.fmean(ordered), "min": ordered[0], "p10": quantile(0.1),
-            "median": quantile(0.5), "p90": quantile(0.9), "max": ordered[-1]}
+    return {"n": len(ordered), "mean": statistics.fmean(ordered), "min": float(ordered[0]), "p10": quantile(0.1),
+            "median": quantile(0.5), "p90": quantile(0.9), "max": float(ordered[-1])}
 
 
 def format_summary(numbers: Mapping[str, float]) -> str:
