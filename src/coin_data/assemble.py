@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING, Sequence
+from array import array
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import datasets
+import pyarrow as pa
 from tqdm import tqdm
 
 from coin_data import schema
@@ -66,15 +68,31 @@ def assemble(
     stats: BuildStats,
     progress: bool = False,
     views: ViewPlan | None = None,
-) -> datasets.DatasetDict:
+    sink: Callable[[str, pa.Table], None] | None = None,
+) -> datasets.DatasetDict | None:
     """Turn (kept paraphrases + perturbation views) x instances into rows with negatives, split by instance group.
 
     A perturbation view is one more positive of its template: its rows get the same negative as the
     template's paraphrase rows, and only kept paraphrases inform mining (its guard compares with them).
+
+    Args:
+        sink: with ``config.shard_rows``, receives ``(split, table)`` for every ``shard_rows`` rows of a
+            split as soon as they are complete (then nothing is returned and memory holds one shard per
+            split); ``None`` keeps every row and returns the ``DatasetDict``. Mined negatives need every
+            row, so they are not streamed.
+
+    Returns:
+        The ``DatasetDict`` (``train``/``validation``), or ``None`` when rows went to ``sink``.
     """
     views = views or ViewPlan()
-    columns = {split: {name: [] for name in schema.COLUMNS} for split in (TRAIN, VALIDATION)}
-    pending_scores: dict[str, list[tuple[int, Instance, Instance]]] = {TRAIN: [], VALIDATION: []}
+    streaming = sink is not None
+    if streaming and (not config.shard_rows or config.mine_negatives):
+        raise ValueError("streaming rows to a sink needs shard_rows and no mine_negatives")
+    buffers = {split: _Shard() for split in (TRAIN, VALIDATION)}
+    if streaming:
+        stats.rows = {TRAIN: 0, VALIDATION: 0}
+        # one score per row is all a streamed build keeps of its rows: 4 bytes each (the scores are float32)
+        stats.negative_similarities = array("f", stats.negative_similarities)
     mined_plan = _mine_plan(corpus, kept, cache, config, stats) if config.mine_negatives else None
     pools: dict[str, dict[str, list[Instance]]] = {TRAIN: {}, VALIDATION: {}}
     mined_rows: dict[str, list[tuple[int, str, str, Instance]]] = {TRAIN: [], VALIDATION: []}
@@ -82,8 +100,10 @@ def assemble(
         stats.tasks += 1
         stats.instances += len(corpus.instances[spec.name])
         for split, instances in split_instances(corpus.instances[spec.name], config.validation_fraction).items():
-            pools[split][spec.name] = instances
+            if not streaming:  # only mining reads the pools; a streamed build keeps no instance lists
+                pools[split][spec.name] = instances
             picker = NegativePicker(instances, config.seed)
+            shard = buffers[split]
             for instance in instances:
                 for template in spec.templates:
                     key = (spec.name, template.template_id)
@@ -92,19 +112,24 @@ def assemble(
                         continue
                     negative = picker.pick(instance, template.template_id)
                     for paraphrase in positives:
-                        index = _append_row(columns[split], spec, instance, paraphrase, negative)
+                        index = _append_row(shard.columns, spec, instance, paraphrase, negative)
                         stats.negatives[SAME_TEMPLATE if negative else NONE_ALL_SAME_TARGET] += 1
                         if isinstance(paraphrase, PerturbationView):
                             stats.perturbation_rows[paraphrase.level] += 1
                         if mined_plan is not None:
                             mined_rows[split].append((index, spec.name, template.template_id, instance))
                         if negative is not None:
-                            pending_scores[split].append((index, instance, negative))
-    for split, items in pending_scores.items():
-        scores = cache.cosine([input_text(a) for _, a, _ in items], [input_text(n) for _, _, n in items])
-        for (index, _, _), score in zip(items, scores):
-            columns[split][schema.NEGATIVE_SIMILARITY][index] = float(score)
-        stats.negative_similarities.extend(float(s) for s in scores)
+                            shard.pending.append((index, instance, negative))
+                    if streaming and len(shard) >= config.shard_rows:
+                        sink(split, _finish_shard(shard, split, cache, stats, config.shard_rows))
+    if streaming:
+        for split, shard in buffers.items():
+            while len(shard):
+                sink(split, _finish_shard(shard, split, cache, stats, config.shard_rows))
+        return None
+    for shard in buffers.values():  # train is scored before validation, as the unsharded build always did
+        _score_negatives(shard, cache, stats)
+    columns = {split: shard.columns for split, shard in buffers.items()}
     if mined_plan is not None:
         from coin_data.negatives.plan import fill_mined_columns
 
@@ -114,6 +139,40 @@ def assemble(
         {split: datasets.Dataset.from_dict(cols, features=schema.FEATURES) for split, cols in columns.items()}
     )
 
+
+class _Shard:
+    """The rows of one split not yet handed on: their columns and the negatives still to score."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list] = {name: [] for name in schema.COLUMNS}
+        self.pending: list[tuple[int, Instance, Instance]] = []  # (row index, instance, its negative)
+
+    def __len__(self) -> int:
+        return len(self.columns[schema.ID])
+
+
+def _score_negatives(shard: _Shard, cache: EmbeddingCache, stats: BuildStats) -> None:
+    """Fill ``negative_similarity`` of the shard's pending rows (one batched embedding call)."""
+    items = shard.pending
+    scores = cache.cosine([input_text(a) for _, a, _ in items], [input_text(n) for _, _, n in items])
+    for (index, _, _), score in zip(items, scores):
+        shard.columns[schema.NEGATIVE_SIMILARITY][index] = float(score)
+    stats.negative_similarities.extend(float(s) for s in scores)
+    shard.pending = []
+
+
+def _finish_shard(shard: _Shard, split: str, cache: EmbeddingCache, stats: BuildStats, size: int) -> pa.Table:
+    """Take the shard's first ``size`` rows out of it as one Arrow table, their negatives scored and counted."""
+    n = min(size, len(shard))
+    head, rest = _Shard(), _Shard()
+    head.columns = {name: values[:n] for name, values in shard.columns.items()}
+    rest.columns = {name: values[n:] for name, values in shard.columns.items()}
+    head.pending = [item for item in shard.pending if item[0] < n]
+    rest.pending = [(index - n, a, b) for index, a, b in shard.pending if index >= n]
+    _score_negatives(head, cache, stats)
+    stats.rows[split] = stats.rows.get(split, 0) + n
+    shard.columns, shard.pending = rest.columns, rest.pending
+    return datasets.Dataset.from_dict(head.columns, features=schema.FEATURES).data.table
 
 def _mine_plan(corpus: Corpus, kept, cache: EmbeddingCache, config: BuildConfig, stats: BuildStats) -> dict:
     """Mined negatives per template (:func:`coin_data.negatives.plan.plan_template_negatives`), counted into stats."""

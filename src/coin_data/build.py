@@ -53,6 +53,7 @@ from coin_data.verify.embedding import EmbeddingCache, SentenceTransformerEmbedd
 from coin_data.verify.verifier import KEPT, PARAPHRASE_FAILED, Verdict, VerifyConfig, verify_candidates
 
 SOURCES = ("embedded", "templates", "flan", "alpaca", "hf")
+STREAMED_CACHE_STRINGS = 100_000  # vectors a streamed build keeps (384 floats + text: about 170 MB)
 
 
 @dataclass
@@ -141,6 +142,13 @@ class BuildConfig:
     scale: int = field(
         default=1, metadata={"help": "Repeat each instance this many times under new ids (benchmarks only)."}
     )
+    # --- output at scale ------------------------------------------------------------
+    shard_rows: int | None = field(
+        default=None,
+        metadata={"help": "Rows per parquet file (data/train-0000K-of-0000N.parquet). Set, the build streams: "
+                  "rows are written as each shard fills, so memory stays flat however many rows there are "
+                  "(not with mine_negatives, which needs every row). None: one file per split, built in memory."},
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.tasks, str):
@@ -162,6 +170,8 @@ class BuildConfig:
         if self.max_rows is not None and self.max_rows < 1:
             raise ValueError(f"max_rows must be >= 1, got {self.max_rows}")
         self.perturbation_views = check_perturbation_views(self.perturbation_views)
+        if self.shard_rows is not None and self.shard_rows < 1:
+            raise ValueError(f"shard_rows must be >= 1, got {self.shard_rows}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-ready settings for the dataset card."""
@@ -231,12 +241,14 @@ def build_dataset(config: BuildConfig | None = None) -> datasets.DatasetDict:
     return run_build(config).dataset
 
 
-def run_build(config: BuildConfig | None = None, progress: bool = False) -> BuildResult:
+def run_build(config: BuildConfig | None = None, progress: bool = False, sink=None) -> BuildResult:
     """Run the pipeline and keep everything the card and the CLI summary need.
 
     Args:
         config: build settings.
         progress: show progress bars (on stderr).
+        sink: ``(split, table)`` receiver of the rows as each ``config.shard_rows`` shard fills (see
+            :func:`build_to_folder`); the result's ``dataset`` is then ``None``.
     """
     config = config or BuildConfig()
     stats = BuildStats()
@@ -253,7 +265,10 @@ def run_build(config: BuildConfig | None = None, progress: bool = False) -> Buil
     lost = Counter(result.failure for result in results if result.lost)
     if lost and not config.allow_partial:
         raise TemplatesLost(lost, len(results))
-    cache = EmbeddingCache(SentenceTransformerEmbedder(config.embedding_model, progress=progress))
+    # A streamed build bounds the embedding cache too: inputs that never repeat (a real collection) would
+    # otherwise keep one vector per row.
+    bound = STREAMED_CACHE_STRINGS if sink is not None else None
+    cache = EmbeddingCache(SentenceTransformerEmbedder(config.embedding_model, progress=progress), max_strings=bound)
     with clock("verify"):
         kept, candidates = verify_results(results, cache, config, stats, progress)
     views = ViewPlan()
@@ -261,12 +276,68 @@ def run_build(config: BuildConfig | None = None, progress: bool = False) -> Buil
         with clock("perturb"):
             views = perturbation_views(corpus, cache, config, stats)
     with clock("assemble"):
-        dataset = assemble(corpus, kept, cache, config, stats, progress, views)
+        dataset = assemble(corpus, kept, cache, config, stats, progress, views, sink)
     stats.embedding_strings = cache.strings_embedded
     stats.embedding_unique = cache.unique_strings
     stats.embedding_requests = cache.strings_requested
     stats.seconds["embedding"] = round(cache.seconds, 3)
     return BuildResult(dataset=dataset, candidates=candidates, stats=stats, config=config)
+
+
+def build_to_folder(config: BuildConfig | None, out, overwrite: bool = False, progress: bool = False) -> BuildResult:
+    """Build ``config`` into the folder ``out`` (Hub layout), streaming rows to disk when ``shard_rows`` is set.
+
+    An existing ``out`` is refused before any work (unless ``overwrite``). The folder appears only
+    complete: rows go into a hidden partial folder beside ``out`` that is renamed into place at the end,
+    and deleted if the build fails. A streamed result's ``dataset`` reads the written files lazily (an
+    ``IterableDatasetDict``); otherwise it is the in-memory ``DatasetDict``.
+
+    Args:
+        config: build settings (``None``: the defaults).
+        out: destination folder.
+        overwrite: replace an existing folder once the new one is complete.
+        progress: show progress bars (on stderr).
+
+    Returns:
+        The :class:`BuildResult`.
+
+    Raises:
+        OutputExistsError: ``out`` exists and ``overwrite`` is false (raised at once, before building).
+
+    Example:
+        >>> result = build_to_folder(BuildConfig(tasks=("spam",), shard_rows=50), "/tmp/spam")  # doctest: +SKIP
+        >>> sorted(p.name for p in Path("/tmp/spam/data").iterdir())[:2]                      # doctest: +SKIP
+        ['train-00000-of-00004.parquet', 'train-00001-of-00004.parquet']
+    """
+    import shutil
+
+    from coin_data.hub.layout import ShardWriter, check_output, check_rows, complete_folder, new_partial, write_dataset
+
+    config = config or BuildConfig()
+    out = check_output(out, overwrite).absolute()
+    if not config.shard_rows or config.mine_negatives:
+        result = run_build(config, progress)
+        write_dataset(result, out, overwrite)
+        return result
+    partial = new_partial(out)
+    try:
+        writer = ShardWriter(partial)
+        result = run_build(config, progress, sink=writer)
+        check_rows(result, out, result.stats.rows.get(TRAIN, 0))
+        complete_folder(result, writer, partial, out)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    result.dataset = _read_back(out)
+    return result
+
+
+def _read_back(out) -> datasets.IterableDatasetDict:
+    """The written default config, read lazily (nothing loaded into memory)."""
+    from coin_data.hub.card import DEFAULT_CONFIG, split_files
+
+    files = {split: [str(p) for p in split_files(out, DEFAULT_CONFIG, split)] for split in (TRAIN, VALIDATION)}
+    return datasets.load_dataset("parquet", data_files={s: f for s, f in files.items() if f}, streaming=True)
 
 
 # --- stage 1: load -------------------------------------------------------------
@@ -475,34 +546,3 @@ class _Clock:
 
     def __exit__(self, *exc: object) -> None:
         self.stats.seconds[self._stage] = round(time.perf_counter() - self._start, 3)
-
-
-def build_to_folder(config: BuildConfig | None, out: str | Path, overwrite: bool = False,
-                    progress: bool = False) -> BuildResult:
-    """Build and write the dataset folder, refusing an existing ``out`` *before* any work (as the CLI does).
-
-    Args:
-        config: build settings (``None``: the defaults).
-        out: destination folder (Hub layout).
-        overwrite: replace an existing ``out`` (only once the new build is complete).
-        progress: show progress bars (on stderr).
-
-    Returns:
-        The :class:`BuildResult`; the folder is written.
-
-    Raises:
-        OutputExistsError: ``out`` exists and ``overwrite`` is false (raised at once, before building).
-
-    Example:
-        >>> result = build_to_folder(BuildConfig(tasks=("spam",), paraphrases_per_template=1), "spam-data")
-        >>> build_to_folder(BuildConfig(tasks=("spam",)), "spam-data")
-        Traceback (most recent call last):
-        ...
-        coin_data.hub.layout.OutputExistsError: spam-data: already exists; pass overwrite=True to replace it
-    """
-    from coin_data.hub.layout import check_output, write_dataset
-
-    check_output(out, overwrite)
-    result = run_build(config, progress=progress)
-    write_dataset(result, out, overwrite=overwrite)
-    return result

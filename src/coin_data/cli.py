@@ -126,6 +126,7 @@ def main() -> None:
 @config_option(BuildConfig, "embedding_model")
 @config_option(BuildConfig, "seed")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists (only once the new build is complete).")
+@config_option(BuildConfig, "shard_rows", type=click.IntRange(min=1))
 @config_option(BuildConfig, "scale", type=click.IntRange(min=1), hidden=True)
 @backend_option("base_url")
 @backend_option("cache_dir")
@@ -143,7 +144,7 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary.")
 @friendly_errors
 def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, embedding_model, seed, overwrite,
-          scale, quiet, dry_run, perturbation_views, license_id, allow_partial, **backend_values):
+          scale, shard_rows, quiet, dry_run, perturbation_views, license_id, allow_partial, **backend_values):
     """Paraphrase templates, verify them, mine hard negatives, and write the dataset.
 
     \b
@@ -162,8 +163,8 @@ def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, em
       coin-data build --source templates --templates tasks.yaml --data-files rows.csv
       coin-data build --tasks sentiment --perturbation-views character,word,sentence
     """
-    from coin_data.build import estimate_paraphrasing, run_build
-    from coin_data.hub.layout import check_output, write_dataset
+    from coin_data.build import build_to_folder, estimate_paraphrasing
+    from coin_data.hub.layout import check_output
     from coin_data.paraphrase.base import lost_line
     from coin_data.sources.rows import parse_column_map
 
@@ -183,6 +184,7 @@ def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, em
         validation_fraction=validation_fraction,
         seed=seed,
         scale=scale,
+        shard_rows=shard_rows,
         source=source_values["source"],
         templates=source_values["templates_file"],
         data_files=source_values["data_files"] or None,
@@ -200,10 +202,9 @@ def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, em
     if dry_run:
         click.echo(estimate_summary(estimate_paraphrasing(config), config))
         return
-    result = run_build(config, progress=not quiet)
-    path = write_dataset(result, out, overwrite=overwrite)
+    result = build_to_folder(config, out, overwrite=overwrite, progress=not quiet)
     if not quiet:
-        click.echo(build_summary(result, path))
+        click.echo(build_summary(result, Path(out).absolute()))
     if result.stats.lost_templates:  # only with --allow-partial: without it the build raised TemplatesLost
         click.echo(f"Partial dataset: {lost_line(result.stats.lost_templates, result.stats.templates)}", err=True)
         sys.exit(EXIT_PARTIAL)

@@ -17,8 +17,10 @@ Example:
 from __future__ import annotations
 
 import statistics
+from array import array
 from typing import Mapping, Sequence
 
+import numpy as np
 import yaml
 
 from coin_data import schema
@@ -33,10 +35,36 @@ UNKNOWN_LICENSE = "unknown"  # a Hub license id: the data's license was not give
 SOURCE_LICENSES = {"embedded": LICENSE, "flan": "apache-2.0", "alpaca": "cc-by-nc-4.0"}
 
 
-def data_path(config: str, split: str) -> str:
-    """Relative path of the single parquet shard of ``config``/``split`` in the Hub layout."""
+def data_path(config: str, split: str, shard: int = 0, shards: int = 1) -> str:
+    """Relative path of parquet shard ``shard`` of ``shards`` of ``config``/``split`` in the Hub layout.
+
+    Example:
+        >>> data_path("default", "train"), data_path("default", "train", 2, 12)
+        ('data/train-00000-of-00001.parquet', 'data/train-00002-of-00012.parquet')
+    """
     folder = "data" if config == DEFAULT_CONFIG else config
-    return f"{folder}/{split}-00000-of-00001.parquet"
+    return f"{folder}/{split}-{shard:05d}-of-{shards:05d}.parquet"
+
+
+def data_files_pattern(config: str, split: str, shards: int = 1) -> str:
+    """What the card's ``data_files`` names for a split: its one file, or a pattern matching all its shards."""
+    if shards == 1:
+        return data_path(config, split)
+    folder = "data" if config == DEFAULT_CONFIG else config
+    return f"{folder}/{split}-*-of-{shards:05d}.parquet"
+
+
+def split_files(folder, config: str, split: str) -> list:
+    """The parquet shards of ``config``/``split`` in a built folder, in order (empty when the split has none).
+
+    Example:
+        >>> split_files("coin-flan-paraphrased", "default", "train")  # doctest: +SKIP
+        [PosixPath('coin-flan-paraphrased/data/train-00000-of-00001.parquet')]
+    """
+    from pathlib import Path
+
+    base = Path(folder) / data_path(config, split)
+    return sorted(base.parent.glob(f"{split}-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9].parquet"))
 
 
 def dataset_license(config) -> str:
@@ -60,14 +88,16 @@ def dataset_license(config) -> str:
 
 
 def yaml_header(split_sizes: Mapping[str, tuple[int, int]], candidate_size: tuple[int, int],
-                license_id: str = LICENSE) -> str:
+                license_id: str = LICENSE, shards: Mapping[str, int] | None = None) -> str:
     """The YAML block the Hub and ``load_dataset`` read.
 
     Args:
-        split_sizes: ``split -> (num_examples, num_bytes)`` of the default config.
+        split_sizes: ``split -> (num_examples, num_bytes)`` of the default config (bytes of all its shards).
         candidate_size: ``(num_examples, num_bytes)`` of the templates config.
         license_id: Hub license identifier (:func:`dataset_license`).
+        shards: ``split -> number of parquet files`` of the default config; missing splits have one.
     """
+    shards = shards or {}
     total = sum(n for n, _ in split_sizes.values())
     meta = {
         "license": license_id,
@@ -80,7 +110,8 @@ def yaml_header(split_sizes: Mapping[str, tuple[int, int]], candidate_size: tupl
             {
                 "config_name": DEFAULT_CONFIG,
                 "default": True,
-                "data_files": [{"split": split, "path": data_path(DEFAULT_CONFIG, split)} for split in split_sizes],
+                "data_files": [{"split": split, "path": data_files_pattern(DEFAULT_CONFIG, split, shards.get(split, 1))}
+                               for split in split_sizes],
             },
             {
                 "config_name": TEMPLATES_CONFIG,
@@ -202,15 +233,16 @@ def summary_numbers(values: Sequence[float]) -> dict[str, float]:
         >>> summary_numbers([0.5, 1.0])
         {'n': 2, 'mean': 0.75, 'min': 0.5, 'p10': 0.5, 'median': 1.0, 'p90': 1.0, 'max': 1.0}
     """
-    if not values:
+    if not len(values):
         return {"n": 0}
-    ordered = sorted(values)
+    # A streamed build keeps its scores in a float32 array: sorted in numpy, not as millions of Python floats.
+    ordered = np.sort(np.frombuffer(values, dtype=np.float32)) if isinstance(values, array) else sorted(values)
 
     def quantile(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+        return float(ordered[min(len(ordered) - 1, int(q * len(ordered)))])
 
-    return {"n": len(ordered), "mean": statistics.fmean(ordered), "min": ordered[0], "p10": quantile(0.1),
-            "median": quantile(0.5), "p90": quantile(0.9), "max": ordered[-1]}
+    return {"n": len(ordered), "mean": statistics.fmean(ordered), "min": float(ordered[0]), "p10": quantile(0.1),
+            "median": quantile(0.5), "p90": quantile(0.9), "max": float(ordered[-1])}
 
 
 def format_summary(numbers: Mapping[str, float]) -> str:
@@ -228,8 +260,9 @@ def summary(values: Sequence[float]) -> str:
     return format_summary(summary_numbers(values))
 
 
-def render_card(result, split_sizes: Mapping[str, tuple[int, int]], candidate_size: tuple[int, int]) -> str:
-    """The complete ``README.md`` for a :class:`~coin_data.build.BuildResult`."""
+def render_card(result, split_sizes: Mapping[str, tuple[int, int]], candidate_size: tuple[int, int],
+                shards: Mapping[str, int] | None = None) -> str:
+    """The complete ``README.md`` for a :class:`~coin_data.build.BuildResult` (``shards``: files per split)."""
     stats, config = result.stats, result.config
     verify = config.verify
     body = [
@@ -320,7 +353,7 @@ def render_card(result, split_sizes: Mapping[str, tuple[int, int]], candidate_si
                         stats.mining_index) if getattr(config, "mine_negatives", False) else []),
         *license_section(config),
     ]
-    return yaml_header(split_sizes, candidate_size, dataset_license(config)) + "\n" + "\n".join(body)
+    return yaml_header(split_sizes, candidate_size, dataset_license(config), shards) + "\n" + "\n".join(body)
 
 
 _COLUMN_DOCS = {

@@ -73,6 +73,9 @@ def check_output(out: str | Path, overwrite: bool = False) -> Path:
 def write_dataset(result, out: str | Path, overwrite: bool = False) -> Path:
     """Write a :class:`~coin_data.build.BuildResult` to ``out`` in the Hub layout.
 
+    With ``result.config.shard_rows`` each split is cut into files of that many rows
+    (``data/train-00000-of-00004.parquet`` ...); otherwise each split is one file.
+
     Args:
         result: the build to write.
         out: destination folder (its parent is created if needed).
@@ -82,39 +85,92 @@ def write_dataset(result, out: str | Path, overwrite: bool = False) -> Path:
         The folder written.
     """
     out = check_output(out, overwrite).absolute()
-    if len(result.dataset.get("train", ())) == 0:
-        verdicts = ", ".join(f"{v} {n}" for v, n in sorted(result.stats.verdicts.items())) or "no candidates"
-        from coin_data.card import failure_line
-
-        failed = failure_line(result.stats)
-        raise EmptyDatasetError(
-            f"{out}: not written: the build kept no paraphrase, so there are no training rows "
-            f"(candidate verdicts: {verdicts}; templates failed: {sum(result.stats.failed_templates.values())})"
-            + (f". {failed}" if failed else "")
-        )
+    check_rows(result, out, len(result.dataset.get("train", ())))
+    size = getattr(result.config, "shard_rows", None)
     partial = new_partial(out)
     try:
-        # An empty split is left out of the files and the card: parquet readers reject zero-row files.
-        split_sizes = {
-            split: (len(ds), _write_parquet(ds, partial / data_path(DEFAULT_CONFIG, split)))
-            for split, ds in result.dataset.items()
-            if len(ds)
-        }
-        candidate_size = (len(result.candidates), _write_parquet(result.candidates, partial / data_path(TEMPLATES_CONFIG, "train")))
-        card = render_card(result, split_sizes, candidate_size)
-        (partial / "README.md").write_text(card, encoding="utf-8")
-        swap_into_place(partial, out)
+        writer = ShardWriter(partial)
+        for split, ds in result.dataset.items():
+            table = ds.data.table
+            step = size or len(table) or 1
+            for start in range(0, len(table), step):
+                writer(split, table if step >= len(table) else table.slice(start, step))
+        complete_folder(result, writer, partial, out)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return out
 
 
-def _write_parquet(dataset, path: Path) -> int:
+def check_rows(result, out: Path, train_rows: int) -> None:
+    """Refuse to write a build without training rows (:class:`EmptyDatasetError`)."""
+    if train_rows:
+        return
+    from coin_data.hub.card import failure_line
+
+    verdicts = ", ".join(f"{v} {n}" for v, n in sorted(result.stats.verdicts.items())) or "no candidates"
+    failed = failure_line(result.stats)
+    raise EmptyDatasetError(
+        f"{out}: not written: the build kept no paraphrase, so there are no training rows "
+        f"(candidate verdicts: {verdicts}; templates failed: {sum(result.stats.failed_templates.values())})"
+        + (f". {failed}" if failed else "")
+    )
+
+
+class ShardWriter:
+    """Writes the row tables of each split, as they come, into numbered parquet files of a partial folder.
+
+    The number of shards is known only at the end, so files get their Hub names
+    (``train-0000K-of-0000N.parquet``) in :meth:`finish`. A split with no rows gets no file: parquet
+    readers reject zero-row files.
+
+    Example:
+        >>> writer = ShardWriter(new_partial(out))         # doctest: +SKIP
+        >>> writer("train", table); writer.finish()        # doctest: +SKIP
+        ({'train': (1000, 81234)}, {'train': 1})
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.files: dict[str, list[tuple[Path, int]]] = {}
+
+    def __call__(self, split: str, table) -> None:
+        if not len(table):
+            return
+        files = self.files.setdefault(split, [])
+        path = self.folder / "data" / f"{split}-{len(files):05d}.parquet.unnamed"
+        _write_table(table, path)
+        files.append((path, len(table)))
+
+    def finish(self) -> tuple[dict[str, tuple[int, int]], dict[str, int]]:
+        """Give every file its final name; return ``split -> (rows, bytes)`` and ``split -> files``."""
+        sizes, shards = {}, {}
+        for split, files in self.files.items():
+            size = 0
+            for index, (path, _) in enumerate(files):
+                final = self.folder / data_path(DEFAULT_CONFIG, split, index, len(files))
+                path.rename(final)
+                size += final.stat().st_size
+            sizes[split] = (sum(rows for _, rows in files), size)
+            shards[split] = len(files)
+        return sizes, shards
+
+
+def complete_folder(result, writer: ShardWriter, partial: Path, out: Path) -> None:
+    """Name the shards, write the candidates table and the card, and rename ``partial`` to ``out``."""
+    split_sizes, shards = writer.finish()
+    candidates = partial / data_path(TEMPLATES_CONFIG, "train")
+    candidate_size = (len(result.candidates), _write_table(result.candidates.data.table, candidates))
+    card = render_card(result, split_sizes, candidate_size, shards)
+    (partial / "README.md").write_text(card, encoding="utf-8")
+    swap_into_place(partial, out)
+
+
+def _write_table(table, path: Path) -> int:
     # pyarrow directly: the same file as Dataset.to_parquet (features kept in the schema metadata)
     # without a progress bar per file.
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(dataset.data.table, str(path))
+    pq.write_table(table, str(path))
     return path.stat().st_size
 
 

@@ -77,7 +77,13 @@ def mine_dataset(folder, out, config: MineConfig | None = None, embedding_model:
         raise CorpusError(f"{folder}: no data/*.parquet files (not a dataset built by coin-data build)")
     for path in shards:  # refuse a folder without the columns mining reads, before loading anything
         schema.require_columns(pq.read_schema(str(path)).names, MINE_INPUT_COLUMNS, str(path))
-    splits = {path.name.split("-")[0]: pq.read_table(str(path)).to_pylist() for path in shards}
+    # A split may be several shards (train-0000K-of-0000N): rows are mined as one split, written back per shard.
+    splits: dict[str, list[dict]] = {}
+    spans = []  # (shard path, split, first row, rows)
+    for path in shards:
+        split, rows = path.name.split("-")[0], pq.read_table(str(path)).to_pylist()
+        spans.append((path, split, len(splits.setdefault(split, [])), len(rows)))
+        splits[split].extend(rows)
     corpus, kept, pools, by_id = _corpus_from_rows(splits, folder)
     cache = EmbeddingCache(SentenceTransformerEmbedder(embedding_model))
     plan, found = plan_template_negatives(corpus, kept, cache, config, rescorer)
@@ -97,18 +103,21 @@ def mine_dataset(folder, out, config: MineConfig | None = None, embedding_model:
     partial = new_partial(out)
     try:
         shutil.copytree(folder, partial, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".*"))
-        sizes = {}
-        for path in shards:
-            split = path.name.split("-")[0]
+        sizes: dict[str, tuple[int, int]] = {}
+        files: Counter = Counter()
+        for path, split, first, count in spans:
             table = datasets.Dataset.from_list(
-                [{name: row.get(name) for name in schema.COLUMNS} for row in splits[split]], features=schema.FEATURES
+                [{name: row.get(name) for name in schema.COLUMNS} for row in splits[split][first:first + count]],
+                features=schema.FEATURES,
             ).data.table
             pq.write_table(table, str(partial / "data" / path.name))
-            sizes[split] = (len(splits[split]), (partial / "data" / path.name).stat().st_size)
+            rows, size = sizes.get(split, (0, 0))
+            sizes[split] = (rows + count, size + (partial / "data" / path.name).stat().st_size)
+            files[split] += 1
         readme = partial / "README.md"
         text = readme.read_text(encoding="utf-8") if readme.exists() else "---\n---\n"
         section = card.mined_section(sources, found.rejected, similarities, config, found.index_used)
-        readme.write_text(_updated_card(text, sizes, partial, section), encoding="utf-8")
+        readme.write_text(_updated_card(text, sizes, partial, section, files), encoding="utf-8")
         swap_into_place(partial, out)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
@@ -167,7 +176,7 @@ class _Kept:
     similarity: float
 
 
-def _updated_card(text: str, sizes, folder, section: list[str]) -> str:
+def _updated_card(text: str, sizes, folder, section: list[str], shards=None) -> str:
     """The card with fresh YAML sizes and the "Mined negatives" section replaced or added."""
     import re
 
@@ -191,4 +200,4 @@ def _updated_card(text: str, sizes, folder, section: list[str]) -> str:
         body = body.rstrip("\n") + "\n\n" + new
     meta = yaml.safe_load(text.split("---\n", 2)[1]) if text.startswith("---\n") and text.count("---\n") >= 2 else None
     license_id = meta.get("license", card.UNKNOWN_LICENSE) if isinstance(meta, dict) else card.UNKNOWN_LICENSE
-    return card.yaml_header(sizes, candidate_size, license_id) + body  # the build's license stays
+    return card.yaml_header(sizes, candidate_size, license_id, shards) + body  # the build's license stays

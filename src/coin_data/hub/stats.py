@@ -15,15 +15,19 @@ import datasets
 import pyarrow.parquet as pq
 
 from coin_data import schema
-from coin_data.hub.card import DEFAULT_CONFIG, TEMPLATES_CONFIG, data_path, format_summary, summary_numbers
+from coin_data.hub.card import DEFAULT_CONFIG, TEMPLATES_CONFIG, data_path, format_summary, split_files, summary_numbers
 from coin_data.schema import is_perturbation_view
 
 
 def _load_split(folder: Path, config: str, split: str) -> datasets.Dataset:
-    path = folder / data_path(config, split)
-    if not path.is_file():
+    """All parquet shards of ``config``/``split`` as one dataset (memory-mapped by pyarrow where it can)."""
+    import pyarrow as pa
+
+    paths = split_files(folder, config, split)
+    if not paths:
+        path = folder / data_path(config, split)
         raise schema.SchemaError(f"{folder}: missing {path.relative_to(folder)}; is this a coin-data build folder?")
-    return datasets.Dataset(pq.read_table(str(path)))
+    return datasets.Dataset(pa.concat_tables([pq.read_table(str(p)) for p in paths]))
 
 
 def dataset_stats(folder: str | Path) -> dict:
@@ -41,7 +45,7 @@ def dataset_stats(folder: str | Path) -> dict:
     similarities: list[float] = []
     negative_similarities: list[float] = []
     for split in ("train", "validation"):
-        if split != "train" and not (folder / data_path(DEFAULT_CONFIG, split)).is_file():
+        if split != "train" and not split_files(folder, DEFAULT_CONFIG, split):
             report["rows"][split] = 0  # the build writes no file for an empty split (parquet has no zero-row file)
             continue
         ds = _load_split(folder, DEFAULT_CONFIG, split)

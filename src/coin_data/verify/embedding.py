@@ -92,7 +92,8 @@ class SentenceTransformerEmbedder:
 
 
 class EmbeddingCache:
-    """Embed each unique string once and keep its vector for the rest of the build.
+    """Embed each unique string once and keep its vector for the rest of the build (or, with
+    ``max_strings``, the most recent ``max_strings`` vectors: memory bounded when inputs never repeat).
 
     Attributes:
         strings_embedded: number of unique strings sent to the model so far.
@@ -101,8 +102,9 @@ class EmbeddingCache:
         seconds: wall time spent inside the model.
     """
 
-    def __init__(self, embedder: Embedder):
+    def __init__(self, embedder: Embedder, max_strings: int | None = None):
         self.embedder = embedder
+        self.max_strings = max_strings  # None: keep every vector; else forget the oldest beyond this many
         self._vectors: dict[str, np.ndarray] = {}
         self.strings_embedded = 0
         self.strings_requested = 0
@@ -110,8 +112,9 @@ class EmbeddingCache:
 
     @property
     def unique_strings(self) -> int:
-        """Distinct strings asked for so far."""
-        return len(self._vectors)
+        """Distinct strings asked for so far (with ``max_strings``: strings embedded, as a forgotten one may
+        have been embedded again)."""
+        return len(self._vectors) if self.max_strings is None else self.strings_embedded
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Return one normalised vector per text (rows in the order given)."""
@@ -125,7 +128,12 @@ class EmbeddingCache:
             self._vectors.update(zip(missing, vectors))
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
-        return np.stack([self._vectors[t] for t in texts])
+        vectors = np.stack([self._vectors[t] for t in texts])
+        if self.max_strings is not None and len(self._vectors) > self.max_strings:
+            # Oldest first (dicts keep insertion order): a deterministic choice, so reruns stay identical.
+            for text in list(self._vectors)[: len(self._vectors) - self.max_strings]:
+                del self._vectors[text]
+        return vectors
 
     def cosine(self, left: Sequence[str], right: Sequence[str]) -> np.ndarray:
         """Row-wise cosine similarity of ``left[i]`` and ``right[i]`` (vectors are normalised)."""
