@@ -73,9 +73,11 @@ def write_run_id(folder: str | Path, run_id: str) -> None:
 
 
 def checkpoints(folder: str | Path, run_id: str | None) -> list[tuple[int, Path]]:
-    """``(step, path)`` of the ``checkpoint-N`` folders of run ``run_id`` in ``folder``, oldest first.
+    """``(step, path)`` of the complete ``checkpoint-N`` folders of run ``run_id`` in ``folder``, oldest first.
 
-    With ``run_id=None`` (a folder written before runs had ids) every checkpoint counts.
+    With ``run_id=None`` (a folder written before runs had ids) every checkpoint counts. A checkpoint is
+    complete once its ``trainer_state.json`` exists: the Trainer writes it last, so a save cut short by
+    Ctrl-C or a kill is never resumed from.
 
     Example:
         >>> checkpoints("/nonexistent", None)
@@ -87,7 +89,8 @@ def checkpoints(folder: str | Path, run_id: str | None) -> list[tuple[int, Path]
     found = []
     for path in root.iterdir():
         match = CHECKPOINT.match(path.name)
-        if match and path.is_dir() and (run_id is None or read_run_id(path) == run_id):
+        if (match and path.is_dir() and (path / "trainer_state.json").is_file()
+                and (run_id is None or read_run_id(path) == run_id)):
             found.append((int(match.group(1)), path))
     return sorted(found)
 

@@ -433,6 +433,18 @@ def test_ctrl_c_prints_the_resume_command_that_continues_the_run(tiny_model_dir,
     assert f"trained {step + 1} steps" in result.output
 
 
+def test_a_checkpoint_whose_save_was_cut_short_is_never_resumed(tmp_path):
+    from coin_train.outputs import checkpoints, write_run_id
+
+    for step, complete in ((2, True), (4, False)):  # checkpoint-4: interrupted before trainer_state.json
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        write_run_id(folder, "run-1")
+        if complete:
+            (folder / "trainer_state.json").write_text("{}")
+    assert checkpoints(tmp_path, "run-1") == [(2, tmp_path / "checkpoint-2")]
+
+
 def test_interrupted_before_the_first_checkpoint_says_there_is_nothing_to_resume(tmp_path):
     from coin_train.cli import _interrupted
     from coin_train.config import CoinConfig
