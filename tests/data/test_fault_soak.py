@@ -169,7 +169,7 @@ def test_build_under_faults_and_killed_resumes_to_the_same_bytes(tmp_path):
     with ChatServer(Faults(**CONTENT), seed=SEED) as server:  # no transport fault
         reference = runner.invoke(main, build_args(server.url, tmp_path / "ref-cache", tmp_path / "ref"))
         assert reference.exit_code == 0, reference.output
-        bodies = len(server.successes())
+        reference_successes = server.successes()  # answers per body (model, messages, seed)
         assert server.outcomes()["malformed"] > 0  # re-asks happened
     faults = Faults(**{**vars(Faults.transport(0.3, **FAULTS)), **CONTENT})
 
