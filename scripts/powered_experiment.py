@@ -279,10 +279,11 @@ def evaluate(config: ExperimentConfig, unit: Unit, model_path: str, suite) -> di
     total = sum(len(t.instructions) * len(t.examples) for t in suite.tasks)
     done, start = [0], time.perf_counter()
 
-    def progress(n: int) -> None:
+    def progress(task: str, n: int) -> None:  # predict_suite reports (task, prompts scored)
         done[0] += n
         rate = done[0] / (time.perf_counter() - start)
-        say(f"{unit.name}: scored {done[0]}/{total} prompts ({rate:.1f}/s, {(total - done[0]) / rate / 60:.1f} min left)")
+        say(f"{unit.name}: scored {done[0]}/{total} prompts, task {task} ({rate:.1f}/s, "
+            f"{(total - done[0]) / rate / 60:.1f} min left)")
 
     predictions = predict_suite(model, tokenizer, prompt_format, suite, scoring, progress=progress)
     seconds = time.perf_counter() - start
