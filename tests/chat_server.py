@@ -45,7 +45,10 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import os
 import re
+import signal
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -384,3 +387,26 @@ def _draw(u: float, faults: Faults, names: tuple[str, ...]) -> str | None:
         if u < edge:
             return name
     return None
+
+
+# --- killing a client mid-run ----------------------------------------------------------------------
+def wait_for(condition, timeout: float, what: str) -> None:
+    """Poll ``condition`` every 50 ms; fail the test naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def kill_when(command: list[str], ready, timeout: float, what: str) -> subprocess.Popen:
+    """Run ``command``, SIGKILL it once ``ready()`` holds (e.g. answers committed and calls held in flight by
+    the server), and return the finished process; its output is discarded."""
+    proc = subprocess.Popen(command, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(ready, timeout, what)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return proc

@@ -8,10 +8,8 @@ fault-free build ends. Backoffs are tiny here; the logic is the one the defaults
 """
 
 import json
-import os
 import signal
 import sqlite3
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from chat_server import TRANSPORT_FAULTS, ChatServer, Faults  # noqa: E402
+from chat_server import TRANSPORT_FAULTS, ChatServer, Faults, kill_when  # noqa: E402
 
 from coin_data.build import BuildConfig, load_corpus, paraphrase_requests  # noqa: E402
 from coin_data.paraphrase.answer_cache import CACHE_FILE  # noqa: E402
@@ -106,14 +104,6 @@ def replies_committed(cache: Path) -> int:
             return 0
 
 
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 # --- killed mid-run under faults -------------------------------------------------------------------
 
 # Runs the backend alone in a subprocess (no embedding model to load), so that it can be SIGKILLed.
@@ -141,14 +131,10 @@ def test_killed_under_faults_then_resumed_answers_each_body_once(tmp_path):
     faults = Faults(**{**vars(Faults.transport(0.3, **FAULTS)), **CONTENT})
     cache = tmp_path / "cache"
     with ChatServer(faults, seed=SEED, stall_after=KILL_AFTER) as server:
-        proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, server.url, str(cache), json.dumps(FAST),
-                                 json.dumps(specs)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_for(lambda: server.waiting() >= 1 and replies_committed(cache) == KILL_AFTER, 120,
-                     "replies to be committed and calls to be in flight")
-        finally:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+        proc = kill_when([sys.executable, "-c", KILL_SCRIPT, server.url, str(cache), json.dumps(FAST),
+                          json.dumps(specs)],
+                         lambda: server.waiting() >= 1 and replies_committed(cache) == KILL_AFTER, 120,
+                         "replies to be committed and calls to be in flight")
         assert proc.returncode == -signal.SIGKILL
         server.release()
         results = backend(server, cache).paraphrase(requests)
@@ -182,16 +168,10 @@ def test_build_under_faults_and_killed_resumes_to_the_same_bytes(tmp_path):
 
     cache, out = tmp_path / "cache", tmp_path / "out"
     with ChatServer(faults, seed=SEED, stall_after=ANSWERED_BEFORE_KILL) as server:
-        proc = subprocess.Popen([sys.executable, "-m", "coin_data.cli", *build_args(server.url, cache, out)],
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            # Kill once every answered body is committed and further calls are held in flight.
-            wait_for(lambda: server.waiting() >= 1 and replies_committed(cache) == ANSWERED_BEFORE_KILL, 180,
-                     "replies to be committed and calls to be in flight")
-        finally:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+        # Kill once every answered body is committed and further calls are held in flight.
+        proc = kill_when([sys.executable, "-m", "coin_data.cli", *build_args(server.url, cache, out)],
+                         lambda: server.waiting() >= 1 and replies_committed(cache) == ANSWERED_BEFORE_KILL, 180,
+                         "replies to be committed and calls to be in flight")
         assert proc.returncode == -signal.SIGKILL
         assert not out.exists() and not list(tmp_path.glob(".out*"))  # no half-written dataset
         server.release()

@@ -1,17 +1,14 @@
 """A build killed with SIGKILL mid-paraphrasing and started again: no duplicated successful calls, and
 the same dataset as an uninterrupted build."""
 
-import os
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from chat_server import ChatServer  # noqa: E402
+from chat_server import ChatServer, kill_when  # noqa: E402
 
 from coin_data.paraphrase.answer_cache import CACHE_FILE, AnswerCache  # noqa: E402
 from coin_data.cli import main  # noqa: E402
@@ -24,14 +21,6 @@ ANSWERED_BEFORE_KILL = 3
 def build_args(url: str, cache: Path, out: Path) -> list[str]:
     return ["build", "--tasks", TASKS, "--paraphraser", "openai:fake", "--base-url", url, "--cache-dir", str(cache),
             "--concurrency", "2", "--timeout", "10", "--out", str(out), "-q"]
-
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def committed(cache: Path) -> int:
@@ -55,16 +44,10 @@ def test_sigkill_mid_run_then_resume(tmp_path):
 
     cache, out = tmp_path / "cache", tmp_path / "out"
     with ChatServer(stall_after=ANSWERED_BEFORE_KILL) as server:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        proc = subprocess.Popen([sys.executable, "-m", "coin_data.cli", *build_args(server.url, cache, out)],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            # Kill while answered calls are committed and further calls are in flight (held by the server).
-            wait_for(lambda: server.waiting() >= 1 and committed(cache) == ANSWERED_BEFORE_KILL, 120,
-                     "answers to be committed and calls to be in flight")
-        finally:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+        # Kill while answered calls are committed and further calls are in flight (held by the server).
+        proc = kill_when([sys.executable, "-m", "coin_data.cli", *build_args(server.url, cache, out)],
+                         lambda: server.waiting() >= 1 and committed(cache) == ANSWERED_BEFORE_KILL, 120,
+                         "answers to be committed and calls to be in flight")
         assert proc.returncode == -signal.SIGKILL
         assert not out.exists() and not list(tmp_path.glob(".out*"))  # no half-written dataset
         server.release()
