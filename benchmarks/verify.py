@@ -48,6 +48,7 @@ from coin_data.verify.peer_pairs import (
     labelled_sources,
 )
 from coin_data.templates import parse_template
+from coin_data.text.lexicon import shared_lexicon
 from coin_data.verify import VerifyConfig, score_verdicts, verify_candidates
 
 MINIMAL_EDITS = ("word_swap", "add_criterion", "role_reversal")
@@ -83,7 +84,8 @@ def figures(rows: list[dict], config: VerifyConfig, cache: EmbeddingCache) -> di
 def pairs_per_second(rows: list[dict], embedder) -> float:
     """The default verifier on ``rows`` with fresh caches (models already loaded)."""
     verify_module.default_lexical_diff.cache_clear()
-    verify_module.default_lexical_diff().wn  # WordNet loaded, word caches empty
+    shared_lexicon.cache_clear()
+    verify_module.default_lexical_diff().lexicon  # WordNet loaded, word caches empty
     pairs = [(parse_template(r["original"]), r["paraphrase"]) for r in rows]
     start = time.perf_counter()
     verify_candidates(pairs, EmbeddingCache(embedder), VerifyConfig())

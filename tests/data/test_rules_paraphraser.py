@@ -14,9 +14,10 @@ import pytest
 import yaml
 
 from coin_data.paraphrase import ParaphraseRequest, get_paraphraser
-from coin_data.paraphrase.rules import generator, lexical, syntactic
+from coin_data.paraphrase.rules import generator, syntactic
 from coin_data.paraphrase.rules import RulesParaphraser, candidate_problem
 from coin_data.templates import parse_template, slot_lock_violation
+from coin_data.text.lexicon import Lexicon
 
 TASKS_DIR = Path(generator.__file__).resolve().parents[2] / "corpus" / "tasks"
 
@@ -182,7 +183,7 @@ def _request_batch() -> list[ParaphraseRequest]:
 def test_same_request_and_seed_give_same_candidates_across_instances(rules_paraphraser):
     first = [r.candidates for r in rules_paraphraser.paraphrase(_request_batch())]
     fresh = RulesParaphraser()
-    fresh._lexicon = lexical._Lexicon(rules_paraphraser.lexicon._wn)  # a new instance with empty caches
+    fresh._lexicon = Lexicon(rules_paraphraser.lexicon.wordnet)  # a new instance with empty caches
     assert [r.candidates for r in fresh.paraphrase(_request_batch())] == first
     assert first == [r.candidates for r in rules_paraphraser.paraphrase(_request_batch())]
     # another request seed gives other candidates for at least one template

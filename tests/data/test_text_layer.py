@@ -4,8 +4,9 @@ The stop-word lists and WordNet lookups feed seeded outputs (the rules paraphras
 perturbation levels, the verifier's fitted combiner), so moving them must not change one answer:
 
 - each word set is pinned by its size and the SHA-256 of its sorted words, both recorded before the move;
-- ``wordnet_answers.json`` holds what the rules paraphraser's lexicon and the lexical diff's WordNet
-  lookups answered for 189 words and 109 pairs before the move (the words are the crafted ones below
+- ``wordnet_answers.json`` holds what the rules paraphraser's ``_Lexicon`` and the lexical diff's own WordNet
+  lookups answered for 189 words and 109 pairs before both moved to :class:`coin_data.text.lexicon.Lexicon`
+  (the diff's relation tests now in :mod:`coin_data.verify.lexdiff.relations`) (the words are the crafted ones below
   plus a seeded sample of the embedded corpus's template words).
 """
 
@@ -17,9 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from coin_data.text import words as text_words
+
 ANSWERS = Path(__file__).with_name("wordnet_answers.json")
 
-# (size, sha256 of "\n".join(sorted(words))), recorded before the lists moved to coin_data.text.words.
+# (size, sha256 of "\n".join(sorted(words))), recorded before the lists were derived from one base list
+# in coin_data.text.words (VERIFY_STOP_WORDS was verify/lexdiff.py's own _STOP).
 PINNED_SETS = {
     "STOP_WORDS": (199, "cecccabe38a89c475d9e252f17cc6e3cf38ab138c3a4c15f0a79d49ee22261d5"),
     "FUNCTION_WORDS": (94, "bf3b0710eada8fa8713e56a7396bf5d6513359267937e078d1ae74b5b12f674b"),
@@ -27,18 +31,24 @@ PINNED_SETS = {
 }
 
 
-def _word_sets() -> dict[str, frozenset[str]]:
-    from coin_data.text.words import FUNCTION_WORDS, STOP_WORDS
-    from coin_data.verify.lexdiff import _STOP
-
-    return {"STOP_WORDS": STOP_WORDS, "FUNCTION_WORDS": FUNCTION_WORDS, "VERIFY_STOP_WORDS": _STOP}
-
-
 @pytest.mark.parametrize("name", sorted(PINNED_SETS))
 def test_word_set_is_unchanged(name):
-    words = _word_sets()[name]
+    words = getattr(text_words, name)
     digest = hashlib.sha256("\n".join(sorted(words)).encode()).hexdigest()
     assert (len(words), digest) == PINNED_SETS[name]
+
+
+def test_each_consumer_uses_its_set_from_text_words():
+    from coin_data.paraphrase.rules import lexical
+    from coin_data.perturb import levels
+    from coin_data.verify.lexdiff import words as lexdiff_words
+
+    assert lexical._STOP_WORDS is text_words.STOP_WORDS
+    assert levels.FUNCTION_WORDS is text_words.FUNCTION_WORDS
+    assert lexdiff_words._STOP is text_words.VERIFY_STOP_WORDS
+    # the derived lists differ from the base list by the named groups only
+    assert text_words.FUNCTION_WORDS - text_words.STOP_WORDS == {"onto", "shall"}
+    assert text_words.STOP_WORDS - text_words.VERIFY_STOP_WORDS == text_words._ADDRESS_AND_MODALS | text_words._FILLERS
 
 
 def _plain(value):
@@ -53,15 +63,11 @@ def recorded():
 
 @pytest.fixture(scope="module")
 def layers():
-    from coin_data.text.wordnet import ensure_wordnet
+    from coin_data.text.lexicon import Lexicon, shared_lexicon
+    from coin_data.verify.lexdiff.relations import WordRelations
 
-    ensure_wordnet()
-    from nltk.corpus import wordnet
-
-    from coin_data.paraphrase.rules.lexical import _Lexicon
-    from coin_data.verify.lexdiff import LexicalDiff
-
-    return _Lexicon(wordnet), LexicalDiff(wordnet)
+    fresh = Lexicon(shared_lexicon().wordnet)  # empty caches: every answer is computed here
+    return fresh, WordRelations(fresh)
 
 
 def _rules_answers(lex, word: str) -> dict:
@@ -77,20 +83,20 @@ def _rules_answers(lex, word: str) -> dict:
     return _plain(entry)
 
 
-def _verify_answers(diff, word: str) -> dict:
+def _verify_answers(rel, word: str) -> dict:
     return _plain({
-        "forms": diff._forms(word), "synsets": [s.name() for s in diff._synsets(word)],
-        "antonyms": sorted(diff._antonyms(word)), "nounish": diff._nounish(word),
-        "verbish": diff._verbish(word) if word.isalpha() else None, "gloss": sorted(diff._gloss(word)),
-        "base": diff._base(word), "is_content": diff._is_content(word),
+        "forms": rel.lexicon.forms(word), "synsets": [s.name() for s in rel.lexicon.senses(word)],
+        "antonyms": sorted(rel.lexicon.lemma_antonyms(word)), "nounish": rel.nounish(word),
+        "verbish": rel.verbish(word) if word.isalpha() else None, "gloss": sorted(rel.gloss(word)),
+        "base": rel.base(word), "is_content": rel.is_content(word),
     })  # fmt: skip
 
 
-def _pair_answers(diff, x: str, y: str) -> dict:
+def _pair_answers(rel, x: str, y: str) -> dict:
     return _plain({
-        "related": diff._related(x, y), "antonyms": diff.antonyms(x, y), "synonyms": diff.synonyms(x, y),
-        "gloss_related": diff._gloss_related(x, y), "compound_related": diff._compound_related(x, f"{y}_mail"),
-        "split_related": diff._split_related(x, x[:3], y),
+        "related": rel.related(x, y), "antonyms": rel.antonyms(x, y), "synonyms": rel.synonyms(x, y),
+        "gloss_related": rel.gloss_related(x, y), "compound_related": rel.compound_related(x, f"{y}_mail"),
+        "split_related": rel.split_related(x, x[:3], y),
     })  # fmt: skip
 
 

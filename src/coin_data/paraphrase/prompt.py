@@ -550,15 +550,11 @@ def _reads_as_instruction(text: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _lexicon():
-    """WordNet lookups of the rules paraphraser (None when WordNet cannot be loaded)."""
+    """The shared WordNet lexicon, or None (remembered) when WordNet cannot be loaded."""
+    from coin_data.text.lexicon import shared_lexicon
+
     try:
-        from coin_data.paraphrase.rules.lexical import _Lexicon
-        from coin_data.wordnet import ensure_wordnet
-
-        ensure_wordnet()
-        from nltk.corpus import wordnet
-
-        return _Lexicon(wordnet)
+        return shared_lexicon()
     except Exception:  # noqa: BLE001 - without WordNet, the opener list alone decides
         return None
 

@@ -12,7 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import random
 from collections.abc import Sequence
 
@@ -34,6 +33,7 @@ from coin_data.perturb.levels import (
     replace_spans,
 )
 from coin_data.templates import Template, TemplateError, parse_template, slot_lock_violation
+from coin_data.text.lexicon import shared_lexicon
 from coin_data.text.words import label_word_set as protected_word_set
 from coin_data.text.words import match_case
 
@@ -84,9 +84,9 @@ class Perturber:
 
     @property
     def lexicon(self):
-        """WordNet synonyms and inflection, shared with the ``rules`` paraphraser (not duplicated here)."""
+        """WordNet synonyms and inflection: the process-wide :func:`~coin_data.text.lexicon.shared_lexicon`."""
         if self._lexicon is None:
-            self._lexicon = _shared_lexicon()
+            self._lexicon = shared_lexicon()
         return self._lexicon
 
     # -- public API ---------------------------------------------------------------------------------
@@ -231,14 +231,6 @@ class Perturber:
             return parse_template(text, template_id=str(index))
         except TemplateError as err:
             raise PerturbationError(f"instruction {index}: {err}") from None
-
-
-@functools.lru_cache(maxsize=1)
-def _shared_lexicon():
-    """One WordNet lexicon per process: it is read-only, and its lookups are cached inside it."""
-    from coin_data.paraphrase.rules import RulesParaphraser
-
-    return RulesParaphraser().lexicon
 
 
 def _with_variant(result: Perturbation, variant: int) -> Perturbation:

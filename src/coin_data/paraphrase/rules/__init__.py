@@ -2,7 +2,8 @@
 
 The package is split by role:
 
-* :mod:`.lexical`: word lists, token helpers and WordNet lookups (synonyms, part of speech, inflection);
+* :mod:`.lexical`: word lists and token helpers (WordNet lookups, synonyms, part of speech and inflection
+  are the shared :class:`coin_data.text.lexicon.Lexicon`);
 * :mod:`.syntactic`: sentence rewrites (yes/no question <-> directive, polite <-> imperative, lead-ins,
   question wrappers, deixis and label rewrites) and the template layout they rely on;
 * :mod:`.generator`: synonym substitution, the acceptance checks and :class:`RulesParaphraser`.

@@ -34,7 +34,6 @@ from typing import Sequence
 from coin_data.paraphrase.base import ParaphraseRequest, ParaphraseResult, ProgressFn, Usage
 from coin_data.paraphrase.rules.lexical import (
     _DETERMINERS,
-    _NEVER_SWAP,
     _SLOT,
     _STOP_WORDS,
     _VERB_CONTEXT,
@@ -42,7 +41,6 @@ from coin_data.paraphrase.rules.lexical import (
     _WORDS,
     _article_for,
     _bare,
-    _Lexicon,
     _match_case,
     _request_seed,
 )
@@ -63,6 +61,7 @@ from coin_data.paraphrase.rules.syntactic import (
     _swap_blocks,
 )
 from coin_data.templates import Template, slot_lock_violation
+from coin_data.text.lexicon import NEVER_SWAP, Lexicon, shared_lexicon
 
 # ---------------------------------------------------------------------------------------------------
 # Synonym substitution over the editable words of a template.
@@ -86,7 +85,7 @@ def _editable_positions(lines: Sequence[str]) -> list[tuple[int, int]]:
     return positions
 
 
-def _guess_pos(tokens: Sequence[str], index: int, lex: _Lexicon) -> str | None:
+def _guess_pos(tokens: Sequence[str], index: int, lex: Lexicon) -> str | None:
     """Part of speech of ``tokens[index]`` from WordNet's frequencies plus a few context cues."""
     word = _bare(tokens[index])
     weights = lex.pos_weights(word)
@@ -105,14 +104,14 @@ def _guess_pos(tokens: Sequence[str], index: int, lex: _Lexicon) -> str | None:
     return lex.dominant_pos(word)
 
 
-def _synonym_options(tokens: Sequence[str], index: int, lex: _Lexicon, protected: frozenset[str]) -> list[str]:
+def _synonym_options(tokens: Sequence[str], index: int, lex: Lexicon, protected: frozenset[str]) -> list[str]:
     """Replacement tokens for ``tokens[index]``, best first, with punctuation, case and inflection kept."""
     match = _WORD.match(tokens[index])
     if not match:
         return []
     before, word, after = match.groups()
     lower = word.lower()
-    if lower in protected or lower in _STOP_WORDS or lower in _NEVER_SWAP or "'" in lower or len(lower) < 3:
+    if lower in protected or lower in _STOP_WORDS or lower in NEVER_SWAP or "'" in lower or len(lower) < 3:
         return []
     previous = _bare(tokens[index - 1]) if index > 0 else ""
     weights = lex.pos_weights(lower)
@@ -125,7 +124,7 @@ def _synonym_options(tokens: Sequence[str], index: int, lex: _Lexicon, protected
     if analysed is None:
         return []
     base, form = analysed
-    if base in _NEVER_SWAP or base in protected:
+    if base in NEVER_SWAP or base in protected:
         return []
     options = []
     for synonym in lex.synonyms(base, pos):
@@ -274,21 +273,13 @@ class RulesParaphraser:
         self.min_spread = min_spread
         self.attempts_per_candidate = attempts_per_candidate
         self.use_wordnet = use_wordnet
-        self._lexicon: _Lexicon | None = None
+        self._lexicon: Lexicon | None = None
 
     @property
-    def lexicon(self) -> _Lexicon:
-        """WordNet lookups, loaded on first use (``ensure_wordnet`` copies Debian files if needed)."""
+    def lexicon(self) -> Lexicon:
+        """WordNet lookups, loaded on first use (the process-wide :func:`~coin_data.text.lexicon.shared_lexicon`)."""
         if self._lexicon is None:
-            if self.use_wordnet:
-                from coin_data.text.wordnet import ensure_wordnet
-
-                ensure_wordnet()
-                from nltk.corpus import wordnet
-
-                self._lexicon = _Lexicon(wordnet)
-            else:
-                self._lexicon = _Lexicon(None)
+            self._lexicon = shared_lexicon() if self.use_wordnet else Lexicon(None)
         return self._lexicon
 
     def paraphrase(

@@ -22,9 +22,9 @@ order, to a candidate that changed too few words, until it changed enough.
 
 Example:
     >>> import random
-    >>> from coin_data.paraphrase.rules.lexical import _Lexicon
+    >>> from coin_data.text.lexicon import Lexicon
     >>> from coin_data.paraphrase.rules.syntactic import _Context
-    >>> ctx = _Context(_Lexicon(), random.Random(0), None)
+    >>> ctx = _Context(Lexicon(), random.Random(0), None)
     >>> expand_labels(["Passage: {context}", "Q: {question}", "A:"], ctx)
     ['Passage: {context}', 'Question: {question}', 'Answer:']
 """
@@ -81,8 +81,8 @@ def wrap_question(lines: list[str], ctx: _Context) -> list[str] | None:
 
     Example:
         >>> import random
-        >>> from coin_data.paraphrase.rules.lexical import _Lexicon
-        >>> wrap_question(['Is "{s}" grammatical?'], _Context(_Lexicon(), random.Random(1), None))
+        >>> from coin_data.text.lexicon import Lexicon
+        >>> wrap_question(['Is "{s}" grammatical?'], _Context(Lexicon(), random.Random(1), None))
         ['Tell me: is "{s}" grammatical?']
     """
     found = []
@@ -106,8 +106,8 @@ def complete_question(lines: list[str], ctx: _Context) -> list[str] | None:
 
     Example:
         >>> import random
-        >>> from coin_data.paraphrase.rules.lexical import _Lexicon
-        >>> complete_question(["{q}", "Correct?"], _Context(_Lexicon(), random.Random(0), None))   # doctest: +SKIP
+        >>> from coin_data.text.lexicon import Lexicon
+        >>> complete_question(["{q}", "Correct?"], _Context(Lexicon(), random.Random(0), None))   # doctest: +SKIP
         ['{q}', 'Is this correct?']
     """
     found = [i for i, line in enumerate(lines) if re.fullmatch(r"[A-Z][a-z]+\?", line.strip())
@@ -125,8 +125,8 @@ def lead_clause(lines: list[str], ctx: _Context) -> list[str] | None:
 
     Example:
         >>> import random
-        >>> from coin_data.paraphrase.rules.lexical import _Lexicon
-        >>> lead_clause(["Give a summary: {t}"], _Context(_Lexicon(), random.Random(0), None))   # doctest: +SKIP
+        >>> from coin_data.text.lexicon import Lexicon
+        >>> lead_clause(["Give a summary: {t}"], _Context(Lexicon(), random.Random(0), None))   # doctest: +SKIP
         ['Your task is to give a summary: {t}']
     """
     found = [i for i, line in enumerate(lines) if _editable(line, ctx) and not line.lstrip().startswith("Please ")
@@ -149,8 +149,8 @@ def point_at_input(lines: list[str], ctx: _Context) -> list[str] | None:
 
     Example:
         >>> import random
-        >>> from coin_data.paraphrase.rules.lexical import _Lexicon
-        >>> point_at_input(["Please summarize this short article: {a}"], _Context(_Lexicon(), random.Random(0), None))
+        >>> from coin_data.text.lexicon import Lexicon
+        >>> point_at_input(["Please summarize this short article: {a}"], _Context(Lexicon(), random.Random(0), None))
         ['Please summarize the following short article: {a}']
     """
     found = []
@@ -193,8 +193,8 @@ def implied_instruction(lines: list[str], ctx: _Context) -> list[str] | None:
 
     Example:
         >>> import random
-        >>> from coin_data.paraphrase.rules.lexical import _Lexicon
-        >>> implied_instruction(["Text: {t}", "Headline:"], _Context(_Lexicon(), random.Random(0), None))
+        >>> from coin_data.text.lexicon import Lexicon
+        >>> implied_instruction(["Text: {t}", "Headline:"], _Context(Lexicon(), random.Random(0), None))
         ['Give the text a headline.', 'Text: {t}', 'Headline:']
     """
     if any(_line_kind(line) == _INSTRUCTION and not re.match(r"^\s*[A-Za-z ]{1,20}:\s*$", line) for line in lines):

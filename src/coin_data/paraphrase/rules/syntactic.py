@@ -4,7 +4,7 @@ Each rewrite takes one sentence (or the lines of a template) and returns the rew
 when it does not apply; none of them touches a slot.
 
 Example:
-    >>> _polite_to_imperative("Could you summarize it?", _Context(_Lexicon(), random.Random(0), None))
+    >>> _polite_to_imperative("Could you summarize it?", _Context(Lexicon(), random.Random(0), None))
     'Summarize it.'
 """
 
@@ -35,16 +35,16 @@ from coin_data.paraphrase.rules.lexical import (
     _YES_NO_DIRECTIVES,
     _bare,
     _lcfirst,
-    _Lexicon,
     _ucfirst,
 )
+from coin_data.text.lexicon import Lexicon
 
 # ---------------------------------------------------------------------------------------------------
 # Sentence analysis: where the subject of a clause ends.
 # ---------------------------------------------------------------------------------------------------
 
 
-def _subject_end(words: Sequence[str], lex: _Lexicon, finite_verb: bool) -> int | None:
+def _subject_end(words: Sequence[str], lex: Lexicon, finite_verb: bool) -> int | None:
     """Index where the predicate starts in ``words`` (lower-case bare words beginning with a subject).
 
     Only simple subjects are handled: a pronoun, or a determiner followed by adjectives, nouns,
@@ -61,7 +61,7 @@ def _subject_end(words: Sequence[str], lex: _Lexicon, finite_verb: bool) -> int 
         The index of the first predicate word (``len(words)`` when the subject takes everything).
 
     Example:
-        >>> _subject_end("the tone of this review positive".split(), _Lexicon(), False)   # doctest: +SKIP
+        >>> _subject_end("the tone of this review positive".split(), Lexicon(), False)   # doctest: +SKIP
         5
     """
     if not words:
@@ -74,7 +74,7 @@ def _subject_end(words: Sequence[str], lex: _Lexicon, finite_verb: bool) -> int 
     return cut
 
 
-def _noun_phrase_end(words: Sequence[str], lex: _Lexicon, finite_verb: bool) -> int | None:
+def _noun_phrase_end(words: Sequence[str], lex: Lexicon, finite_verb: bool) -> int | None:
     """End of a noun phrase that starts with a determiner (see :func:`_subject_end`)."""
     index, seen_noun = 1, False
     while index < len(words):
@@ -102,7 +102,7 @@ def _noun_phrase_end(words: Sequence[str], lex: _Lexicon, finite_verb: bool) -> 
     return index if seen_noun else None
 
 
-def _starts_predicate(word: str, lex: _Lexicon, finite_verb: bool) -> bool:
+def _starts_predicate(word: str, lex: Lexicon, finite_verb: bool) -> bool:
     """Whether ``word``, met after a noun, begins the predicate rather than continuing the subject."""
     if finite_verb:
         return word.endswith("s") and lex.base(word, "v") not in (None, word) and not lex.is_nounish(word)
@@ -130,7 +130,7 @@ def _split_tokens(sentence: str) -> tuple[list[str], str]:
 class _Context:
     """What a rewrite needs to know besides the sentence."""
 
-    lex: _Lexicon
+    lex: Lexicon
     rng: random.Random
     input_side: str | None  # "above" / "below": where the input sits relative to this sentence
 
@@ -139,7 +139,7 @@ def _yes_no_to_directive(sentence: str, ctx: _Context) -> str | None:
     """"Is this review positive or negative?" -> "Decide whether this review is positive or negative."
 
     Example:
-        >>> ctx = _Context(_Lexicon(), random.Random(0), None)
+        >>> ctx = _Context(Lexicon(), random.Random(0), None)
         >>> _yes_no_to_directive("Is it spam?", ctx)
         'Indicate whether it is spam.'
     """
@@ -179,7 +179,7 @@ def _directive_to_yes_no(sentence: str, ctx: _Context) -> str | None:
     """"Decide if the tone of this review is positive or negative." -> "Is the tone of this review ...?"
 
     Example:
-        >>> _directive_to_yes_no("Tell me if it is spam.", _Context(_Lexicon(), random.Random(0), None))
+        >>> _directive_to_yes_no("Tell me if it is spam.", _Context(Lexicon(), random.Random(0), None))
         'Is it spam?'
     """
     match = re.match(r"^(?:Decide|Determine|Tell me|Say|Judge|Indicate|Check|Assess|State)\s+(?:whether|if)\s+(.+)$",
@@ -248,7 +248,7 @@ def _polite_to_imperative(sentence: str, ctx: _Context) -> str | None:
     """"Could you summarize it?" / "How would you describe X?" -> "Summarize it." / "Describe X."
 
     Example:
-        >>> _polite_to_imperative("How would you describe the opinion?", _Context(_Lexicon(), random.Random(0), None))
+        >>> _polite_to_imperative("How would you describe the opinion?", _Context(Lexicon(), random.Random(0), None))
         'Describe the opinion.'
     """
     match = re.match(r"^(?:Can|Could|Would|Will) you (?:please )?(.+)\?$", sentence.strip())
@@ -262,7 +262,7 @@ def _imperative_to_polite(sentence: str, ctx: _Context) -> str | None:
     """"Classify this story by topic." -> "Could you classify this story by topic?"
 
     Example:
-        >>> _imperative_to_polite("Please sort it.", _Context(_Lexicon(), random.Random(0), None))
+        >>> _imperative_to_polite("Please sort it.", _Context(Lexicon(), random.Random(0), None))
         'Can you please sort it?'
     """
     body = sentence.strip()
@@ -271,7 +271,7 @@ def _imperative_to_polite(sentence: str, ctx: _Context) -> str | None:
     return f"{ctx.rng.choice(_POLITE_OPENERS)} {_lcfirst(body[:-1])}?"
 
 
-def _is_imperative(sentence: str, lex: _Lexicon) -> bool:
+def _is_imperative(sentence: str, lex: Lexicon) -> bool:
     """A sentence that starts with a verb in base form ("Decide ...", "Please write ...")."""
     first = sentence.split(" ", 1)[0]
     word = _bare(first)

@@ -1,0 +1,272 @@
+"""Reading one instruction for the lexical diff: tokens, numbers, bounds, ordinals, answer labels, negations.
+
+:func:`read_side` turns a text into a :class:`Side`: contractions split ("doesn't" -> "does not"), persona
+clauses dropped ("As a grammar checker, ..."), multi-word phrases rewritten ("free of" -> "no"), comparator
+phrases next to a number taken out as bounds ("at most 3" -> bound ``upper``), and the quantities, labels
+and negations it states counted.
+
+Example:
+    >>> _extract_bounds("use at most 3 words".split())
+    (['use', '3', 'words'], ['upper'])
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+from coin_data.verify.lexdiff.words import (
+    _BOUNDARY, _CARDINALS, _COMPARATORS, _INPUT_NOUNS, _LABEL_DEFINITION, _MAKING_VERBS, _NEGATIONS, _ONLY,
+    _ORDINALS, _OUTPUT_PREPOSITIONS, _PARTIAL, _PERSONA_OPENERS, _PERSONA_WORDS, _PHRASES, _QUOTED, _STOP,
+    _TOKEN, _TRAILING_BOUNDS, _UNIVERSAL, _VAGUE_AMOUNTS,
+)  # fmt: skip
+
+if TYPE_CHECKING:
+    from coin_data.verify.lexdiff.relations import WordRelations
+
+
+@dataclass
+class Side:
+    """One text after normalisation."""
+
+    tokens: list[str]  # normalised tokens, punctuation included
+    words: list[str]  # tokens without punctuation
+    numbers: list[str]
+    bounds: list[str]
+    ordinals: list[int]
+    identifiers: list[int]  # numbers that name things: "Sentence 1", "event 2"
+    negations: int
+    makes: frozenset  # artefacts the instruction asks to write: {"question"}, {"answer"}
+    definition_negations: int  # negations inside "'label' if ..." clauses (counted in ``negations`` too)
+    defines_labels: bool
+    only: bool
+    universal: bool
+    partial: bool
+    labels: set[str]
+
+
+
+def read_side(text: str, relations: WordRelations) -> Side:
+    """Normalise one instruction text into the facts the diff compares.
+
+    Args:
+        text: an instruction (for templates, ``Template.masked_text()``).
+        relations: the WordNet relations (to tell an identifier such as "Sentence 1" from a count).
+
+    Returns:
+        A :class:`Side`.
+    """
+    text = text.replace("’", "'")
+    quoted = [q.lower().replace("_", " ").strip() for q in _QUOTED.findall(text)]
+    raw = [t if t.startswith("{") else t.lower() for t in _TOKEN.findall(text)]
+    raw = _drop_persona([t for token in raw for t in _split_contraction(token)])
+    tokens, bounds = _extract_bounds(_rewrite_phrases(raw))
+    numbers, ordinals, identifiers = _quantities(tokens, relations)
+    # Quoted words are the answer labels ('entailment' or 'not_entailment'); a negation inside a
+    # label ("not_entailment") names an answer, it does not negate the instruction: negations are
+    # counted with the quoted labels blanked out.
+    labels = set(quoted) if quoted else _answer_lists(tokens)
+    unquoted, _ = _extract_bounds(_rewrite_phrases(_drop_persona(
+        [t for token in _TOKEN.findall(_QUOTED.sub(" , ", text).lower()) for t in _split_contraction(token)])))
+    negations = sum(1 for t in unquoted if t in _NEGATIONS and not (t == "no" and "no" in labels))
+    definitions = [_negation_count(m) for m in _LABEL_DEFINITION.findall(text)]
+    words = [t for t in tokens if t not in _BOUNDARY and t not in {",", "/"}]
+    return Side(
+        tokens=tokens, words=words, numbers=numbers, bounds=bounds, ordinals=ordinals, identifiers=identifiers,
+        negations=negations, makes=_made_artefacts(tokens), definition_negations=sum(definitions), defines_labels=bool(definitions),
+        only=any(t in _ONLY and not (t == "just" and i + 1 < len(tokens) and _is_number(tokens[i + 1]))
+                 for i, t in enumerate(tokens)),
+        universal=any(t in _UNIVERSAL for t in tokens),
+        partial=any(t in _PARTIAL for t in tokens), labels=labels,
+    )
+
+
+def _quantities(tokens: Sequence[str], relations: WordRelations) -> tuple[list[str], list[int], list[int]]:
+    """``(numbers, ordinals, identifiers)`` stated by ``tokens``; "a few" and the like count as ``"few"``."""
+    numbers: list[str] = []
+    ordinals: list[int] = []
+    identifiers: list[int] = []
+    for i, tok in enumerate(tokens):
+        if _not_a_quantity(tokens, i, relations):
+            if re.fullmatch(r"\d+", tok):
+                identifiers.append(int(tok))
+            continue
+        prev = tokens[i - 1] if i else "\n"
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else "\n"
+        if tok in _ORDINALS and not (tok == "first" and (nxt == "," or (prev in _BOUNDARY and relations.verbish(nxt)))):
+            ordinals.append(_ORDINALS[tok])
+        elif re.fullmatch(r"\d+(?:st|nd|rd|th)", tok):
+            ordinals.append(int(re.sub(r"\D", "", tok)))
+        elif re.fullmatch(r"\d+(?:\.\d+)?", tok):
+            numbers.append(str(float(tok)))
+        elif tok in _CARDINALS:
+            numbers.append(str(float(_CARDINALS[tok])))
+        elif tok in _VAGUE_AMOUNTS - {"some"}:
+            numbers.append("few")
+    return numbers, ordinals, identifiers
+
+
+def _not_a_quantity(tokens: Sequence[str], i: int, relations: WordRelations) -> bool:
+    """Numbers that name or describe rather than constrain.
+
+    "Sentence 1:", "event 2 happened" (identifiers after a noun) and "these two sentences" (the count
+    of the inputs, which the input itself fixes).
+    """
+    tok = tokens[i]
+    prev = tokens[i - 1] if i else ""
+    nxt = tokens[i + 1] if i + 1 < len(tokens) else "\n"
+    if prev in ("these", "those", "following") and _is_number(tok):
+        return True
+    # "Analyze the two given sentences": the count of the inputs, which the input fixes. After "in",
+    # "into", "with" ... it bounds the output instead ("answer in two sentences").
+    if _is_number(tok) and prev not in _OUTPUT_PREPOSITIONS:
+        rest = [t for t in tokens[i + 1 : i + 3] if t not in ("given", "provided", "input", "following")]
+        if rest and rest[0] in _INPUT_NOUNS:
+            return True
+    # Partitive "which of the two products": the input fixes the count.
+    if prev == "the" and i >= 2 and tokens[i - 2] == "of" and _is_number(tok):
+        return True
+    if re.fullmatch(r"\d+", tok) and prev.isalpha() and prev not in _STOP:
+        return not nxt.isalpha() or relations.lexicon.base(nxt, "n") is None or relations.verbish(nxt)
+    return False
+
+
+def _split_contraction(token: str) -> tuple[str, ...]:
+    """ "doesn't" -> ("does", "not"); "can't" -> ("can", "not"); other tokens unchanged."""
+    if not token.endswith("n't") or len(token) <= 3:
+        return (token,)
+    stem = {"can't": "can", "won't": "will", "shan't": "shall"}.get(token, token[: -len("n't")])
+    return (stem, "not")
+
+
+def _made_artefacts(tokens: Sequence[str]) -> frozenset:
+    """"question" or "answer" when a verb of making comes shortly before it ("write a question",
+    "come up with an answer"); answering a question makes nothing here.
+
+    Example:
+        >>> sorted(_made_artefacts("write a question whose answer is x".split()))
+        ['question']
+    """
+    made = set()
+    for j, verb in enumerate(tokens):
+        if verb not in _MAKING_VERBS:
+            continue
+        for tok in tokens[j + 1 : j + 5]:  # the first of the two nouns after the verb is its object
+            noun = tok[:-1] if tok.endswith("s") else tok
+            if noun in ("question", "answer"):
+                made.add(noun)
+                break
+    return frozenset(made)
+
+
+def _negation_count(text: str) -> int:
+    """Negation words in a stretch of raw text ("isn't" counts once)."""
+    tokens = [t for token in _TOKEN.findall(text.lower()) for t in _split_contraction(token)]
+    return sum(t in _NEGATIONS for t in _rewrite_phrases(tokens))
+
+
+def _drop_persona(tokens: list[str]) -> list[str]:
+    """Tokens without persona clauses: a sentence that opens with "As a ...", "In your role as ...", or
+    "With your expertise in ..." loses the words up to its first comma (at most 14 tokens), and
+    "You are a bracket expert." loses the whole sentence.
+
+    Example:
+        >>> _drop_persona("as a grammar checker , judge the sentence .".split())
+        ['judge', 'the', 'sentence', '.']
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        if i == 0 or tokens[i - 1] in _BOUNDARY:
+            end = _persona_end(tokens, i)
+            if end is not None:
+                i = end
+                continue
+        out.append(tokens[i])
+        i += 1
+    return out
+
+
+def _persona_end(tokens: Sequence[str], start: int) -> int | None:
+    """The index after a persona clause that starts at ``start``, or ``None``."""
+    head = tuple(tokens[start : start + 5])
+    opener = any(head[: len(p)] == p for p in _PERSONA_OPENERS)
+    if not opener and not ("your" in head[:3] and _PERSONA_WORDS.intersection(tokens[start : start + 6])):
+        return None
+    for j in range(start + 1, min(len(tokens), start + 15)):
+        if tokens[j] == "," or (tokens[j] in (".", ":", "\n") and tokens[start] in ("you", "imagine", "pretend")):
+            return j + 1
+        if tokens[j] in _BOUNDARY or tokens[j].startswith("{"):
+            return None
+    return None
+
+
+def _rewrite_phrases(tokens: list[str]) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        for words, replacement in _PHRASES:
+            if tuple(tokens[i : i + len(words)]) == words:
+                out.extend(replacement)
+                i += len(words)
+                break
+        else:
+            out.append(tokens[i])
+            i += 1
+    return out
+
+
+def _is_number(token: str) -> bool:
+    return bool(re.fullmatch(r"\d+(?:\.\d+)?", token)) or token in _CARDINALS
+
+
+def _extract_bounds(tokens: list[str]) -> tuple[list[str], list[str]]:
+    """Remove comparator phrases next to a number and return them as bounds ("upper", "lower", "exact")."""
+    out: list[str] = []
+    bounds: list[str] = []
+    i = 0
+    while i < len(tokens):
+        for words, bound in sorted(_COMPARATORS, key=lambda c: -len(c[0])):
+            n = len(words)
+            if tuple(tokens[i : i + n]) == words and i + n < len(tokens) and _is_number(tokens[i + n]):
+                bounds.append(bound)
+                i += n
+                break
+        else:
+            if i + 1 < len(tokens) and (tokens[i], tokens[i + 1]) in _TRAILING_BOUNDS and out and (
+                _is_number(out[-1]) or (len(out) > 1 and _is_number(out[-2]))
+            ):
+                bounds.append(_TRAILING_BOUNDS[(tokens[i], tokens[i + 1])])
+                i += 2
+                continue
+            out.append(tokens[i])
+            i += 1
+    return out, bounds
+
+
+def _answer_lists(tokens: Sequence[str]) -> set[str]:
+    """Words offered as alternatives: "positive, negative, or neutral", "yes or no", "A or B"."""
+    labels: set[str] = set()
+    for i, tok in enumerate(tokens):
+        if tok not in ("or", "/"):
+            continue
+        right = i + 1
+        # Skip "a", "by", "not" ...: "a customer or by an employee", "spam or not spam".
+        while right < len(tokens) and tokens[right] in _STOP and tokens[right] not in ("yes", "no") and (
+            right + 1 < len(tokens) and tokens[right + 1].isalpha() and right - i < 3
+        ):
+            right += 1
+        left = i - 2 if i >= 2 and tokens[i - 1] == "," else i - 1  # "x, y, or z"
+        if left < 0 or right >= len(tokens) or not tokens[left].isalpha() or not tokens[right].isalpha():
+            continue
+        items = [tokens[left], tokens[right]]
+        j = left - 1
+        while j >= 1 and tokens[j] == "," and tokens[j - 1].isalpha():  # "x, y, or z"
+            items.append(tokens[j - 1])
+            j -= 2
+        if any(_is_number(w) for w in items):
+            continue
+        labels.update(w for w in items if w not in _STOP or w in ("yes", "no"))
+    return labels
+
