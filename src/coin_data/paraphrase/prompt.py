@@ -27,6 +27,9 @@ the other failures are the model's considered answer and asking again with the s
 change it. Candidates of an ``ok`` answer are passed on unfiltered: the build's verifier gives each one
 a verdict (``slot_changed``, ``duplicate`` ...), so nothing is dropped silently.
 
+Which part of a template the model is shown, and how its rewrite is put back, is :mod:`.shown`
+(``show_template`` and ``Shown`` are re-exported here).
+
 Example:
     >>> from coin_data.templates import parse_template
     >>> from coin_data.paraphrase.base import ParaphraseRequest
@@ -46,7 +49,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from coin_data.paraphrase.base import ParaphraseRequest
-from coin_data.templates import Template, slot_lock_violation
+from coin_data.paraphrase.shown import PLACEHOLDER as _PLACEHOLDER
+from coin_data.paraphrase.shown import Shown, show_template  # noqa: F401 (part of this module's API)
+from coin_data.templates import slot_lock_violation
 
 # Bump when the wording below changes: it is part of every cache key, so old answers are not reused
 # for a prompt they were not given.
@@ -92,13 +97,8 @@ _REFUSAL = re.compile(
     re.IGNORECASE,
 )
 _FENCE = re.compile(r"```(?:json|text)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
-_PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
 _ANSWER_LEAD = re.compile(r"^\W*(the answer is|answer:|the correct (?:answer|option) is|yes\b[,.!]|no\b[,.!])",
                           re.IGNORECASE)
-# An inline slot with the quotes or brackets around it: kept out of view, put back as it was.
-_INLINE_SLOT = re.compile(r"([\"'“‘(\[]?)\{([A-Za-z_][A-Za-z0-9_]*)\}([\"'”’)\]]?)")
-# Slots (with quotes) that end the shown block, optionally after a colon: "Summarize this: {text}".
-_TRAILER = re.compile(r"(:?[ \t]*(?:[\"'“‘(\[]?\{[A-Za-z_][A-Za-z0-9_]*\}[\"'”’)\]]?[ \t]*)+)$")
 # First lines of an answer that introduce the rewrite instead of being it ("Sure! Here is a rewording:").
 _PREAMBLE = re.compile(r"^(?:sure|certainly|of course|okay|ok|here (?:is|are)|reworded|rewritten|paraphrased|"
                        r"rewording|new version)\b.*(?::|!)$", re.IGNORECASE)
@@ -110,116 +110,6 @@ _LABEL = re.compile(r"^(?:rewording|rewrite|reworded instruction|paraphrase|inst
 _OPENERS = frozenset("""please kindly can could would will you your i i'd we let in for given based using
     according after before from with read look consider assume imagine here now first next if when
     what which who whom whose where why how is are does do did was were should must may might""".split())
-
-
-# --- what the model is shown ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Shown:
-    """The part of a template shown to the model, and what is put back around its rewrite.
-
-    Attributes:
-        head: template lines before the shown block (inputs, other instructions), kept verbatim.
-        shown: the instruction text shown; inline slots appear as bare ``{name}`` placeholders.
-        trailer: the slots (with their quotes) that end the block, kept out of view (``": {text}"``).
-        tail: template lines after the shown block (inputs, the options block), kept verbatim.
-        inline: placeholder name -> the original text around it (``'"{hypothesis}"'``).
-    """
-
-    head: tuple[str, ...]
-    shown: str
-    trailer: str
-    tail: tuple[str, ...]
-    inline: tuple[tuple[str, str], ...]
-
-    @property
-    def placeholders(self) -> list[str]:
-        """Names of the placeholders the rewrite must keep, in order."""
-        return _PLACEHOLDER.findall(self.shown)
-
-    def restore(self, rewrite: str) -> str:
-        """The full template text with ``rewrite`` in place of the shown block.
-
-        Example:
-            >>> from coin_data.templates import parse_template
-            >>> shown = show_template(parse_template('{premise}\\nIs "{hypothesis}" true? {hypothesis2}'))
-            >>> shown.shown, shown.trailer
-            ('Is {hypothesis} true?', ' {hypothesis2}')
-            >>> shown.restore("Would you say {hypothesis} holds?")
-            '{premise}\\nWould you say "{hypothesis}" holds? {hypothesis2}'
-        """
-        text = rewrite.strip()
-        inline = dict(self.inline)
-        for name, original in inline.items():
-            text = re.sub(rf"[\"'“”‘’]?\{{{name}\}}[\"'“”‘’]?", lambda _, kept=original: kept, text)
-        if self.trailer:
-            if self.trailer.lstrip().startswith(":"):
-                text = text.rstrip(" .:;")
-                text = text + " " + self.trailer.lstrip(" \t:") if text.endswith("?") else text + self.trailer
-            else:
-                text += self.trailer
-        return "\n".join([*self.head, text, *self.tail])
-
-
-def show_template(template: Template) -> Shown | None:
-    """Choose what the model sees of ``template``: its main instruction, without inputs, quotes or options.
-
-    Lines that are inputs ("Review: {review}", "{options_}") stay out of view. Of the runs of instruction
-    lines, the one with the most words is shown; slots that end it (after a colon or a question) are cut
-    off and put back after the rewrite, and the quotes around an inline slot are removed and restored.
-
-    Args:
-        template: the original template.
-
-    Returns:
-        A :class:`Shown`, or ``None`` when the template has no instruction words to reword.
-
-    Example:
-        >>> from coin_data.templates import parse_template
-        >>> shown = show_template(parse_template("Review: {review}\\nIs this review positive?\\n{options_}"))
-        >>> shown.head, shown.shown, shown.tail
-        (('Review: {review}',), 'Is this review positive?', ('{options_}',))
-    """
-    lines = template.text.split("\n")
-    editable = [_instruction_line(line) for line in lines]
-    runs, start = [], None
-    for index, flag in enumerate([*editable, False]):
-        if flag and start is None:
-            start = index
-        elif not flag and start is not None:
-            runs.append((start, index))
-            start = None
-    if not runs:
-        return None
-    start, end = max(runs, key=lambda run: (len(_literal_words("\n".join(lines[run[0] : run[1]]))), -run[0]))
-    block = "\n".join(lines[start:end])
-    trailer = ""
-    match = _TRAILER.search(block)
-    if match and _literal_words(block[: match.start()]):
-        trailer, block = match.group(1), block[: match.start()].rstrip()
-        if trailer.lstrip().startswith(":") and block[-1:] not in ".?!":
-            block += "."  # a complete sentence reads better to the model; the colon comes back with the slot
-    inline = tuple((m.group(2), m.group(0)) for m in _INLINE_SLOT.finditer(block))
-    shown = _INLINE_SLOT.sub(lambda m: "{" + m.group(2) + "}", block)
-    return Shown(tuple(lines[:start]), shown, trailer, tuple(lines[end:]), inline)
-
-
-def _instruction_line(line: str) -> bool:
-    """Whether a template line is instruction text the model may reword (not an input, label or options line)."""
-    from coin_data.paraphrase.rules.syntactic import _INPUT, _INSTRUCTION, _MIXED, _line_kind
-
-    if "{{" in line or "}}" in line or re.fullmatch(r"\s*[A-Za-z][A-Za-z ]{0,20}:\s*", line):
-        return False  # literal braces, or a bare answer label such as "Answer:"
-    kind = _line_kind(line)
-    if kind == _INPUT:
-        # "Answer this question: {question}" has the shape of a labelled input but its label is an instruction.
-        return len(line.split(":", 1)[0].split()) >= 3
-    return kind in (_INSTRUCTION, _MIXED)
-
-
-def _literal_words(text: str) -> list[str]:
-    return re.findall(r"[A-Za-z']+", _PLACEHOLDER.sub(" ", text))
 
 
 # --- messages -------------------------------------------------------------------------------
