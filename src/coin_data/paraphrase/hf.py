@@ -7,7 +7,8 @@ and cached (:func:`coin_data.models.smollm2_path`), so ``hf:smollm2`` runs offli
 The prompt and the answer checks are those of the API backend (:mod:`.prompt`): the model sees only the
 instruction text of a template (inputs, quotes and the options block are put back afterwards) and is
 asked for one plain-text rewording, with one worked example. ``samples`` answers (default k) are sampled
-per template in one batched call (``num_return_sequences``); every usable rewording among them becomes a
+per template in one left-padded batch (``num_return_sequences``, through
+:func:`coin_data.models.generate_samples`); every usable rewording among them becomes a
 candidate, up to k. Prompts are rendered with the tokenizer's chat template when it has one (else a plain
 ``role: text`` transcript). Templates are generated ``batch_size`` at a time (default 1, so the build's
 progress bar moves once per template), with the token limit cut to what a rewording of the shown text
@@ -126,7 +127,6 @@ class HFParaphraser:
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(model_location(self.model))
-        tokenizer.padding_side = "left"  # generation continues each row from its last real token
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         return tokenizer
@@ -222,14 +222,14 @@ class HFParaphraser:
         """
         import torch
 
-        texts = [self.prompt_text(messages) for messages in conversations]
+        from coin_data.models import generate_samples
+
         tokenizer = self.tokenizer
-        encoded = tokenizer(texts, return_tensors="pt", padding=True,
-                            add_special_tokens=not self.has_chat_template).to(self.options.device)
+        texts = [self.prompt_text(messages) for messages in conversations]
+        prompts = tokenizer(texts, add_special_tokens=not self.has_chat_template)["input_ids"]
         sampling: dict[str, Any] = {"do_sample": False}
         if self.options.temperature > 0:
-            sampling = {"do_sample": True, "temperature": self.options.temperature, "top_p": self.options.top_p,
-                        "num_return_sequences": samples}
+            sampling = {"do_sample": True, "temperature": self.options.temperature, "top_p": self.options.top_p}
             torch.manual_seed(0)
         else:
             samples = 1
@@ -237,24 +237,19 @@ class HFParaphraser:
         if self.options.threads:
             torch.set_num_threads(self.options.threads)
         try:
-            with torch.no_grad():
-                output = self._generate_ids(encoded, conversations, sampling)
+            # One left-padded batch, in input order: the sampled answers depend on the batch as a whole.
+            answers = generate_samples(self.lm, prompts, tokenizer.pad_token_id, len(prompts), samples, False,
+                                       max_new_tokens=self._token_limit(conversations),
+                                       pad_token_id=tokenizer.pad_token_id, **sampling)
         finally:
             torch.set_num_threads(threads)
-        width = encoded["input_ids"].shape[1]
-        grouped: list[list[Generation]] = [[] for _ in conversations]
-        for index, row in enumerate(output):
-            mask = encoded["attention_mask"][index // samples]
-            new = row[width:]
-            new = new[new != tokenizer.pad_token_id] if tokenizer.pad_token_id is not None else new
-            text = tokenizer.decode(new, skip_special_tokens=True)
-            grouped[index // samples].append(Generation(text, int(mask.sum()), int(new.numel())))
-        return grouped
+        return [[self._generation(new, len(prompt)) for new in rows] for prompt, rows in zip(prompts, answers)]
 
-    def _generate_ids(self, encoded, conversations, sampling: dict[str, Any]):
-        """The generated token ids (prompt included) of one batch."""
-        return self.lm.generate(**encoded, max_new_tokens=self._token_limit(conversations),
-                                pad_token_id=self.tokenizer.pad_token_id, **sampling)
+    def _generation(self, new: list[int], prompt_tokens: int) -> Generation:
+        """One answer: its new tokens (padding dropped) decoded, and its token counts."""
+        pad = self.tokenizer.pad_token_id
+        new = [token for token in new if token != pad] if pad is not None else new
+        return Generation(self.tokenizer.decode(new, skip_special_tokens=True), prompt_tokens, len(new))
 
     def _token_limit(self, conversations: Sequence[list[dict[str, str]]]) -> int:
         """``max_new_tokens``, cut to about twice the longest shown instruction: a rewording is not longer."""
