@@ -153,7 +153,7 @@ def _train_errors() -> tuple[type[BaseException], ...]:
     from coin_data.schema import SchemaError
     from coin_train.hub import PushError
     from coin_train.outputs import OutputDirError
-    from coin_data.hub.publish import hub_errors
+    from coin_data.hub.errors import hub_errors
     from coin_train.sources import SourceError
 
     # ValueError: settings the Trainer itself refuses, and data none of which fits --max-length

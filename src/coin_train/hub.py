@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from coin_data.hub.publish import PublishError, check_repo_id, hub_errors, token_leaks
+from coin_data.hub.errors import hub_errors, hub_failure
+from coin_data.hub.publish import PublishError, check_repo_id
 
 
 class PushError(RuntimeError):
@@ -87,7 +88,7 @@ def upload_failure(err: BaseException, config, repo_id: str | None) -> PushError
 
 def push_failure(err: BaseException, repo_id: str, endpoint: str, token: str | None,
                  saved_in: str | None = None) -> str:  # fmt: skip
-    """One line for a failed Hub request: what failed, and what to do.
+    """One line for a failed Hub request (:func:`coin_data.hub.errors.hub_failure`), and where the model is.
 
     Args:
         err: the exception raised by ``huggingface_hub``.
@@ -100,16 +101,10 @@ def push_failure(err: BaseException, repo_id: str, endpoint: str, token: str | N
         >>> push_failure(ConnectionError("refused"), "alice/coin", "http://127.0.0.1:9", None)
         'cannot reach the Hub at http://127.0.0.1:9 to push alice/coin (refused): check the connection or HF_ENDPOINT, or train without --push_to_hub'
     """
-    status = getattr(getattr(err, "response", None), "status_code", None)
-    reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-    if status is None:
-        message = f"cannot reach the Hub at {endpoint} to push {repo_id} ({reason}): check the connection or HF_ENDPOINT"
-    else:
-        message = f"pushing to {repo_id} on {endpoint} failed (HTTP {status}: {reason})"
-        if status in (401, 403):
-            message += ": check that the token (HF_TOKEN, `hf auth login` or --hub_token) has write access"
+    url = f"{endpoint.rstrip('/')}/{repo_id}"
+    message = hub_failure(err, verb="push", repo_id=repo_id, url=url, endpoint=endpoint, token=token,
+                          token_sources="HF_TOKEN, `hf auth login` or --hub_token",
+                          alternative="" if saved_in else "train without --push_to_hub")
     if saved_in:
         message += f"; the model is saved in {saved_in}: upload it later with `hf upload {repo_id} {saved_in}`"
-    elif status is None:
-        message += ", or train without --push_to_hub"
-    return message.replace(token, "***") if token and token_leaks(message, token) else message
+    return message

@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from coin_data.hub.publish import hub_errors
+from coin_data.hub.errors import hub_errors
 
 HUB_CHECK_TIMEOUT = 10.0  # seconds for the one existence check; transformers' own retries take 25 s per file
 MODEL_FILES = ("config.json", "adapter_config.json")

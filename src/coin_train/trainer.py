@@ -25,7 +25,7 @@ from transformers.trainer_utils import set_seed
 from coin_train.card import write_model_outputs
 from coin_train.config import CoinConfig, DataArguments, LoraArguments, ModelArguments, check_pairing
 from coin_train.data import CoinCollator, encode_dataset, load_coin_dataset, pair_with_negatives
-from coin_data.hub.publish import hub_errors
+from coin_data.hub.errors import hub_errors
 from coin_train.hub import prepare_push, upload_failure
 from coin_train.losses import CoinLoss
 from coin_train.modeling import load_model, load_tokenizer

@@ -327,6 +327,30 @@ def test_no_token_anywhere_is_a_clear_error(hub, folder):
 # --- the Hub fails ----------------------------------------------------------------------------------
 
 
+def test_hub_failure_is_one_line_with_the_servers_reason_and_no_token():
+    """The formatter publish and --push_to_hub share: status, first line, the server's reason, the hint."""
+    from types import SimpleNamespace
+
+    from coin_data.hub.errors import hub_failure
+
+    secret = "hf_secret_token_123456"
+
+    class Refused(Exception):
+        response = SimpleNamespace(status_code=401)
+        server_message = "Invalid credentials\nin Authorization header"
+
+    err = Refused(f"Client error '401 Unauthorized' for {secret}\nFor more information check: https://x")
+    message = hub_failure(err, verb="publish", repo_id="alice/c", url="http://hub/datasets/alice/c",
+                          endpoint="http://hub", token=secret, token_sources="HF_TOKEN")
+    assert message == ("publishing to http://hub/datasets/alice/c failed (HTTP 401): Client error '401 Unauthorized' "
+                       "for ***: Invalid credentials in Authorization header; check that the token (HF_TOKEN) has "
+                       "write access")
+    down = hub_failure(ConnectionError(""), verb="push", repo_id="a/b", url="u", endpoint="http://hub", token=None,
+                       token_sources="HF_TOKEN", alternative="train without --push_to_hub")
+    assert down == ("cannot reach the Hub at http://hub to push a/b (ConnectionError): check the connection or "
+                    "HF_ENDPOINT, or train without --push_to_hub")
+
+
 def test_unreachable_hub_is_a_clear_error(folder, token):
     with HubServer(token=token) as gone:
         url = gone.url  # the port is closed once the server has stopped

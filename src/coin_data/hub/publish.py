@@ -31,6 +31,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
+from coin_data.hub.errors import hub_errors, hub_failure, token_leaks  # noqa: F401 (hub_errors, token_leaks: re-exported)
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_COMMIT_MESSAGE = "Upload CoIN dataset with coin-toolkit"
@@ -148,7 +150,9 @@ def publish(
         )
     except hub_errors() as err:
         # Chain the library's error for debugging, unless it somehow quotes the token.
-        raise _publish_error(err, url, api.endpoint, token) from (None if token_leaks(str(err), token) else err)
+        message = hub_failure(err, verb="publish", repo_id=repo_id, url=url, endpoint=api.endpoint, token=token,
+                              token_sources="token=..., HF_TOKEN or `hf auth login`")
+        raise PublishError(message) from (None if token_leaks(str(err), token) else err)
     return PublishReport(repo_id, url, private=private, files=files, dry_run=False, commit=info.oid)
 
 
@@ -248,39 +252,3 @@ def _ensure_repo(api, repo_id: str, *, public: bool, url: str) -> bool:
     if public and private:
         logger.warning("%s already exists and is private: it stays private (change it on the Hub)", url)
     return private
-
-
-def hub_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean the Hub refused, failed or could not be reached."""
-    from huggingface_hub.errors import HfHubHTTPError
-
-    errors: list[type[BaseException]] = [HfHubHTTPError, ConnectionError, TimeoutError]
-    try:  # huggingface_hub >= 2 speaks HTTP through httpx2, older versions through requests or httpx
-        import httpx2
-
-        errors.append(httpx2.TransportError)
-    except ImportError:
-        pass
-    return tuple(errors)
-
-
-def _publish_error(err: BaseException, url: str, endpoint: str, token: str) -> PublishError:
-    status = getattr(getattr(err, "response", None), "status_code", None)
-    if status is None:
-        message = f"cannot reach the Hub at {endpoint}: {err}"
-    else:
-        message = f"publishing to {url} failed (HTTP {status}): {err}"
-        if status in (401, 403):
-            message += "\nCheck that the token (token=..., HF_TOKEN or `hf auth login`) has write access."
-    return PublishError(message.replace(token, "***") if token_leaks(message, token) else message)
-
-
-def token_leaks(text: str, token: str) -> bool:
-    """Whether ``text`` shows ``token`` (a secret to be masked before the text is shown or raised).
-
-    Example:
-        >>> token_leaks("bad token hf_abcdefgh", "hf_abcdefgh"), token_leaks("bad token", "hf_abcdefgh")
-        (True, False)
-    """
-    # Below 8 characters a "token" is no secret worth mangling a message for (real ones are ~37).
-    return len(token) >= 8 and token in text
