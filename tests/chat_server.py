@@ -49,6 +49,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -410,3 +411,15 @@ def kill_when(command: list[str], ready, timeout: float, what: str) -> subproces
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     return proc
+
+
+def kill_build_then_resume(server: ChatServer, args: list[str], out, committed, timeout: float, what: str, resume):
+    """Run ``coin-data <args>`` in a subprocess against ``server``, SIGKILL it once ``committed()`` holds while
+    the server holds further calls in flight, check that no dataset folder (not even a partial one) is left
+    at ``out``, release the server, and return ``resume(args)`` (the same build run again)."""
+    proc = kill_when([sys.executable, "-m", "coin_data.cli", *args], lambda: server.waiting() >= 1 and committed(),
+                     timeout, what)
+    assert proc.returncode == -signal.SIGKILL
+    assert not out.exists() and not list(out.parent.glob(f".{out.name}*"))  # no half-written dataset
+    server.release()
+    return resume(args)

@@ -1,7 +1,7 @@
 """Reading the project's small UTF-8 text and JSONL input files, with errors that name file and line.
 
 Every command that reads a user's file (``coin-data verify``, ``coin-data perturb``, the corpus and
-templates sources) goes through these two functions, each raising its own error class, so a missing
+templates sources) goes through these functions, each raising its own error class, so a missing
 file, a non-UTF-8 byte or a broken JSON line is reported the same way everywhere.
 
 Example:
@@ -49,3 +49,30 @@ def read_jsonl(path: str | Path, error: type[Exception]) -> Iterator[tuple[int, 
             yield line_no, json.loads(line)
         except json.JSONDecodeError as err:
             raise error(f"{path}:{line_no}: invalid JSON: {err.msg}") from None
+
+
+def read_jsonl_objects(path: str | Path, error: type[Exception]) -> Iterator[tuple[str, int, dict]]:
+    """``(where, line number, object)`` for every non-blank line of a JSONL file of objects, at least one.
+
+    ``where`` is ``<path>:<line>``, the prefix of the caller's own errors about the row's fields.
+
+    Raises:
+        error: as :func:`read_jsonl`, ``<path>:<line>: each line must be a JSON object``, or, after the last
+            line, ``<path>: no rows (the file is empty)``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "rows.jsonl"
+        >>> _ = path.write_text('{"a": 1}\\n', encoding="utf-8")
+        >>> [(where.endswith("rows.jsonl:1"), row) for where, _, row in read_jsonl_objects(path, ValueError)]
+        [(True, {'a': 1})]
+    """
+    found = False
+    for line_no, row in read_jsonl(path, error):
+        where = f"{path}:{line_no}"
+        if not isinstance(row, dict):
+            raise error(f"{where}: each line must be a JSON object")
+        found = True
+        yield where, line_no, row
+    if not found:
+        raise error(f"{path}: no rows (the file is empty)")

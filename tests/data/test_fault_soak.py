@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from chat_server import TRANSPORT_FAULTS, ChatServer, Faults, kill_when  # noqa: E402
+from chat_server import TRANSPORT_FAULTS, ChatServer, Faults, kill_build_then_resume, kill_when  # noqa: E402
 
 from coin_data.build import BuildConfig, load_corpus, paraphrase_requests  # noqa: E402
 from coin_data.paraphrase.answer_cache import CACHE_FILE  # noqa: E402
@@ -169,13 +169,10 @@ def test_build_under_faults_and_killed_resumes_to_the_same_bytes(tmp_path):
     cache, out = tmp_path / "cache", tmp_path / "out"
     with ChatServer(faults, seed=SEED, stall_after=ANSWERED_BEFORE_KILL) as server:
         # Kill once every answered body is committed and further calls are held in flight.
-        proc = kill_when([sys.executable, "-m", "coin_data.cli", *build_args(server.url, cache, out)],
-                         lambda: server.waiting() >= 1 and replies_committed(cache) == ANSWERED_BEFORE_KILL, 180,
-                         "replies to be committed and calls to be in flight")
-        assert proc.returncode == -signal.SIGKILL
-        assert not out.exists() and not list(tmp_path.glob(".out*"))  # no half-written dataset
-        server.release()
-        resumed = runner.invoke(main, build_args(server.url, cache, out))
+        resumed = kill_build_then_resume(server, build_args(server.url, cache, out), out,
+                                         lambda: replies_committed(cache) == ANSWERED_BEFORE_KILL, 180,
+                                         "replies to be committed and calls to be in flight",
+                                         lambda args: runner.invoke(main, args))
         assert resumed.exit_code == 0, resumed.output
         successes = server.successes()
         attempts = server.attempts()

@@ -1,14 +1,13 @@
 """A build killed with SIGKILL mid-paraphrasing and started again: no duplicated successful calls, and
 the same dataset as an uninterrupted build."""
 
-import signal
 import sys
 from pathlib import Path
 
 from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from chat_server import ChatServer, kill_when  # noqa: E402
+from chat_server import ChatServer, kill_build_then_resume  # noqa: E402
 
 from coin_data.paraphrase.answer_cache import CACHE_FILE, AnswerCache  # noqa: E402
 from coin_data.cli import main  # noqa: E402
@@ -45,14 +44,10 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     cache, out = tmp_path / "cache", tmp_path / "out"
     with ChatServer(stall_after=ANSWERED_BEFORE_KILL) as server:
         # Kill while answered calls are committed and further calls are in flight (held by the server).
-        proc = kill_when([sys.executable, "-m", "coin_data.cli", *build_args(server.url, cache, out)],
-                         lambda: server.waiting() >= 1 and committed(cache) == ANSWERED_BEFORE_KILL, 120,
-                         "answers to be committed and calls to be in flight")
-        assert proc.returncode == -signal.SIGKILL
-        assert not out.exists() and not list(tmp_path.glob(".out*"))  # no half-written dataset
-        server.release()
-
-        resumed = runner.invoke(main, build_args(server.url, cache, out))
+        resumed = kill_build_then_resume(server, build_args(server.url, cache, out), out,
+                                         lambda: committed(cache) == ANSWERED_BEFORE_KILL, 120,
+                                         "answers to be committed and calls to be in flight",
+                                         lambda args: runner.invoke(main, args))
         assert resumed.exit_code == 0, resumed.output
         successes = server.successes()
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from coin_data.jsonl import read_jsonl
+from coin_data.jsonl import read_jsonl_objects
 from coin_data.perturb.levels import Perturbation, PerturbationError, PerturbConfig, check_level
 from coin_data.perturb.perturber import Perturber
 from coin_data.templates import TemplateError, parse_template
@@ -25,10 +25,7 @@ def read_instructions(path) -> list[dict]:
     """
     path = Path(path)
     rows = []
-    for line_no, row in read_jsonl(path, PerturbationError):
-        where = f"{path}:{line_no}"
-        if not isinstance(row, dict):
-            raise PerturbationError(f"{where}: each line must be a JSON object")
+    for where, line_no, row in read_jsonl_objects(path, PerturbationError):
         if not isinstance(row.get(INSTRUCTION_KEY), str) or not row[INSTRUCTION_KEY].strip():
             raise PerturbationError(f"{where}: field {INSTRUCTION_KEY!r} is missing or not a non-empty string")
         options = row.get(OPTIONS_KEY, [])
@@ -39,8 +36,6 @@ def read_instructions(path) -> list[dict]:
         except TemplateError as err:
             raise PerturbationError(f"{where}: field {INSTRUCTION_KEY!r}: {err}") from None
         rows.append(row)
-    if not rows:
-        raise PerturbationError(f"{path}: no rows (the file is empty)")
     return rows
 
 

@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
-from coin_data.jsonl import read_jsonl
+from coin_data.jsonl import read_jsonl_objects
 from coin_data.templates import Template, TemplateError, parse_template
 from coin_data.verify.embedding import EmbeddingCache
 from coin_data.verify.verifier import Verdict, VerifyConfig, verify_candidates
@@ -35,10 +35,7 @@ def read_pairs(path: str | Path) -> list[tuple[Template, str, dict]]:
     """
     path = Path(path)
     rows = []
-    for line_no, row in read_jsonl(path, VerifyInputError):
-        where = f"{path}:{line_no}"
-        if not isinstance(row, dict):
-            raise VerifyInputError(f"{where}: each line must be a JSON object")
+    for where, line_no, row in read_jsonl_objects(path, VerifyInputError):
         for key in (ORIGINAL_KEY, PARAPHRASE_KEY):
             if not isinstance(row.get(key), str):
                 raise VerifyInputError(f"{where}: field {key!r} is missing or not a string")
@@ -47,8 +44,6 @@ def read_pairs(path: str | Path) -> list[tuple[Template, str, dict]]:
         except TemplateError as err:
             raise VerifyInputError(f"{where}: field {ORIGINAL_KEY!r}: {err}") from None
         rows.append((original, row[PARAPHRASE_KEY], row))
-    if not rows:
-        raise VerifyInputError(f"{path}: no rows (the file is empty)")
     return rows
 
 
