@@ -23,7 +23,7 @@ ORCHESTRATORS = ("build", "assemble", "cli", "hub.remine")
 # The one stage module that composes others, and why; anything new fails the test below.
 CROSSINGS = {
     "perturb.perturber": {"paraphrase", "verify"},  # the semantic level is a verified paraphrase; word swaps
-    # use the rules backend's WordNet lexicon and keep only swaps the embedding cache scores as close
+    # keep only swaps the embedding cache scores as close (their synonyms come from the shared text.lexicon)
 }
 
 

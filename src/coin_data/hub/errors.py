@@ -1,4 +1,4 @@
-"""Hub failures as one line: which errors mean the Hub failed, what the message says, and the token kept secret.
+"""Hub failures as one line: which errors mean the Hub failed, what to say, the token kept secret.
 
 Both ``coin-data publish`` and ``coin-train --push_to_hub`` report a failed Hub request through
 :func:`hub_failure`: the Hub could not be reached (check the connection or ``HF_ENDPOINT``), or it answered
@@ -6,8 +6,8 @@ with an HTTP error (the status, the library's first line and the server's own ex
 hint about the token's write access). A token that the error happens to quote is replaced by ``***``.
 
 Example:
-    >>> hub_failure(ConnectionError("refused"), verb="publish", repo_id="alice/coin", url="http://hub/datasets/alice/coin",
-    ...             endpoint="http://hub", token=None, token_sources="HF_TOKEN")
+    >>> hub_failure(ConnectionError("refused"), verb="publish", repo_id="alice/coin",
+    ...             url="http://hub/datasets/alice/coin", endpoint="http://hub", token=None, token_sources="HF_TOKEN")
     'cannot reach the Hub at http://hub to publish alice/coin (refused): check the connection or HF_ENDPOINT'
 """
 
@@ -69,12 +69,14 @@ def hub_failure(err: BaseException, *, verb: str, repo_id: str, url: str, endpoi
     Example:
         >>> hub_failure(TimeoutError("timed out"), verb="push", repo_id="a/b", url="http://hub/a/b",
         ...             endpoint="http://hub", token=None, token_sources="HF_TOKEN", alternative="push later")
-        'cannot reach the Hub at http://hub to push a/b (timed out): check the connection or HF_ENDPOINT, or push later'
+        'cannot reach the Hub at http://hub to push a/b (timed out): check the connection or HF_ENDPOINT, or push
+        later'
     """
     status = hub_status(err)
     reason = _reason(err)
     if status is None:
-        message = f"cannot reach the Hub at {endpoint} to {verb} {repo_id} ({reason}): check the connection or HF_ENDPOINT"
+        message = (f"cannot reach the Hub at {endpoint} to {verb} {repo_id} ({reason}): "
+                   "check the connection or HF_ENDPOINT")
         if alternative:
             message += f", or {alternative}"
     else:

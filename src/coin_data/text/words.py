@@ -1,4 +1,4 @@
-"""Word lists and word helpers shared by the stages: the stop-word list, label words, case matching.
+"""Word lists and helpers shared by the stages: the stop-word lists (one base, two derived), label words, case.
 
 Example:
     >>> label_words(["spam", "not spam"])

@@ -73,8 +73,10 @@ def align(a: Side, b: Side, relations: WordRelations) -> Alignment:
               _longest_run(b.words, set(added), relations.is_content))
     # Antonyms are looked for among words whose count changed, so that "true ... true" -> "false ...
     # true" is seen even though "true" is still there.
-    return Alignment(dropped=tuple(dropped), added=tuple(added), fewer=tuple(_count_drops(a.words, b.words, relations.base)),
-                     more=tuple(_count_drops(b.words, a.words, relations.base)), overlap=overlap, content=content, run=run)
+    fewer = _count_drops(a.words, b.words, relations.base)
+    more = _count_drops(b.words, a.words, relations.base)
+    return Alignment(dropped=tuple(dropped), added=tuple(added), fewer=tuple(fewer), more=tuple(more), overlap=overlap,
+                     content=content, run=run)
 
 
 def match_compounds(
