@@ -54,6 +54,7 @@ from coin_data.verify.verifier import KEPT, PARAPHRASE_FAILED, Verdict, VerifyCo
 
 SOURCES = ("embedded", "templates", "flan", "alpaca", "hf")
 STREAMED_CACHE_STRINGS = 100_000  # vectors a streamed build keeps (384 floats + text: about 170 MB)
+STREAMED_BATCH_STRINGS = 8_192  # strings a streamed build embeds (and negative pairs it scores) at a time
 
 
 @dataclass
@@ -119,6 +120,12 @@ class BuildConfig:
     verify: VerifyConfig = field(default_factory=VerifyConfig, metadata={"help": "Equivalence thresholds."})
     embedding_model: str | None = field(
         default=None, metadata={"help": "sentence-transformers model (name or folder). Default: the bundled all-MiniLM-L6-v2."}
+    )
+    embedding_cache: str | None = field(
+        default=None,
+        metadata={"help": "Folder of an on-disk embedding cache (embeddings.sqlite, keyed by model and text; safe to "
+                  "share and to kill): every vector is read from it when there and written to it when new, so a "
+                  "rerun embeds nothing it embedded before, and writes the same bytes. Default: none."},
     )
     # --- mined negatives (in addition to the same-template ones) ------------------
     mine_negatives: bool = field(
@@ -198,6 +205,7 @@ class BuildStats:
     kept_similarities: list[float] = field(default_factory=list)
     negative_similarities: list[float] = field(default_factory=list)
     embedding_strings: int = 0  # strings sent to the embedding model
+    embedding_from_cache: int = 0  # strings read from the on-disk embedding cache instead
     embedding_unique: int = 0  # distinct strings the build asked for
     embedding_requests: int = 0  # strings asked for, repeats included
     usage: Usage = field(default_factory=Usage)
@@ -265,10 +273,7 @@ def run_build(config: BuildConfig | None = None, progress: bool = False, sink=No
     lost = Counter(result.failure for result in results if result.lost)
     if lost and not config.allow_partial:
         raise TemplatesLost(lost, len(results))
-    # A streamed build bounds the embedding cache too: inputs that never repeat (a real collection) would
-    # otherwise keep one vector per row.
-    bound = STREAMED_CACHE_STRINGS if sink is not None else None
-    cache = EmbeddingCache(SentenceTransformerEmbedder(config.embedding_model, progress=progress), max_strings=bound)
+    cache = embedding_cache(config, streamed=sink is not None, progress=progress)
     with clock("verify"):
         kept, candidates = verify_results(results, cache, config, stats, progress)
     views = ViewPlan()
@@ -278,10 +283,33 @@ def run_build(config: BuildConfig | None = None, progress: bool = False, sink=No
     with clock("assemble"):
         dataset = assemble(corpus, kept, cache, config, stats, progress, views, sink)
     stats.embedding_strings = cache.strings_embedded
+    stats.embedding_from_cache = cache.strings_from_store
     stats.embedding_unique = cache.unique_strings
     stats.embedding_requests = cache.strings_requested
     stats.seconds["embedding"] = round(cache.seconds, 3)
     return BuildResult(dataset=dataset, candidates=candidates, stats=stats, config=config)
+
+
+def embedding_cache(config: BuildConfig, streamed: bool = False, progress: bool = False) -> EmbeddingCache:
+    """The build's :class:`EmbeddingCache`: over ``config.embedding_cache`` on disk when given; bounded when streamed.
+
+    A streamed build keeps at most :data:`STREAMED_CACHE_STRINGS` vectors and embeds at most
+    :data:`STREAMED_BATCH_STRINGS` strings at a time: inputs that never repeat (a real collection) would
+    otherwise keep one vector per row.
+
+    Example:
+        >>> embedding_cache(BuildConfig(), streamed=True).max_strings == STREAMED_CACHE_STRINGS
+        True
+    """
+    embedder = SentenceTransformerEmbedder(config.embedding_model, progress=progress)
+    store = None
+    if config.embedding_cache:
+        from coin_data.verify.embedding_store import EmbeddingStore
+
+        store = EmbeddingStore(config.embedding_cache, embedder.name)
+    if not streamed:
+        return EmbeddingCache(embedder, store=store)
+    return EmbeddingCache(embedder, STREAMED_CACHE_STRINGS, store, STREAMED_BATCH_STRINGS)
 
 
 def build_to_folder(config: BuildConfig | None, out, overwrite: bool = False, progress: bool = False) -> BuildResult:
