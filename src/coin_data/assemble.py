@@ -26,7 +26,6 @@ from coin_data.negatives.same_template import NONE_ALL_SAME_TARGET, SAME_TEMPLAT
 from coin_data.perturb.training_views import PerturbationView, ViewPlan
 from coin_data.seeds import stable_seed
 from coin_data.sources.embedded import Corpus, Instance, ScaledInstances, TaskSpec
-from coin_data.templates import Template
 from coin_data.verify.embedding import EmbeddingCache
 
 if TYPE_CHECKING:  # the build imports this stage; its config and stats are only annotations here
@@ -106,54 +105,37 @@ def assemble(
         # one score per row is all a streamed build keeps of its rows: 4 bytes each (the scores are float32)
         stats.negative_similarities = array("f", stats.negative_similarities)
     mined_plan = _mine_plan(corpus, kept, cache, config, stats) if config.mine_negatives else None
-    pools: dict[str, dict[str, list[Instance]]] = {TRAIN: {}, VALIDATION: {}}
+    pools: dict[str, dict[str, Sequence[Instance]]] = {TRAIN: {}, VALIDATION: {}}
     mined_rows: dict[str, list[tuple[int, str, str, Instance]]] = {TRAIN: [], VALIDATION: []}
     for spec in tqdm(corpus.tasks.values(), desc="assemble", unit="task", disable=not progress):
         stats.tasks += 1
         stats.instances += len(corpus.instances[spec.name])
+        positives = {t.template_id: [*kept.get((spec.name, t.template_id), ()), *views.get((spec.name, t.template_id))]
+                     for t in spec.templates}
         for split, instances in split_instances(corpus.instances[spec.name], config.validation_fraction).items():
             if not streaming:  # only mining reads the pools; a streamed build keeps no instance lists
                 pools[split][spec.name] = instances
             picker = NegativePicker(instances, config.seed)
-            shard = buffers[split]
+            shard, mined = buffers[split], mined_rows[split] if mined_plan is not None else None
             for instance in instances:
-                inputs = _InstanceInputs(instance)
-                for template in spec.templates:
-                    key = (spec.name, template.template_id)
-                    positives = [*kept.get(key, ()), *views.get(key)]
-                    if not positives:
-                        continue
-                    negative = picker.pick(instance, template.template_id)
-                    pair = (inputs.text, input_text(negative)) if negative is not None else None
-                    shared, shared_for = {}, None
-                    for paraphrase in positives:
-                        if paraphrase.template is not shared_for:  # in practice every positive has `template`
-                            shared_for = paraphrase.template
-                            shared = _shared_values(spec, instance, shared_for, negative, inputs.fields_json)
-                        index = _append_row(shard.columns, shared, spec.name, instance, paraphrase, spec.options)
-                        stats.negatives[SAME_TEMPLATE if negative else NONE_ALL_SAME_TARGET] += 1
-                        if isinstance(paraphrase, PerturbationView):
-                            stats.perturbation_rows[paraphrase.level] += 1
-                        if mined_plan is not None:
-                            mined_rows[split].append((index, spec.name, template.template_id, instance))
-                        if pair is not None:
-                            shard.pending.append((index, *pair))
-                    if streaming and len(shard) >= config.shard_rows:
-                        sink(split, _finish_shard(shard, split, cache, stats, config.shard_rows))
+                _add_rows(shard, spec, instance, positives, picker, stats, mined)
+                if streaming and len(shard) >= config.shard_rows:
+                    sink(split, _finish_shard(shard, split, cache, stats, config.shard_rows))
     if streaming:
         for split, shard in buffers.items():
             while len(shard):
                 sink(split, _finish_shard(shard, split, cache, stats, config.shard_rows))
         return None
-    for shard in buffers.values():  # train is scored before validation, as the unsharded build always did
-        _score_negatives(shard, cache, stats)
-    columns = {split: shard.columns for split, shard in buffers.items()}
+    columns = {split: _columns(shard.rows) for split, shard in buffers.items()}
+    for split, shard in buffers.items():  # train is scored before validation, as the unsharded build always did
+        _score_negatives(columns[split], shard.pending, cache, stats)
     if mined_plan is not None:
         from coin_data.negatives.plan import fill_mined_columns
 
         fill_mined_columns(columns, mined_rows, pools, mined_plan, corpus, config.seed, stats)
     stats.rows = {split: len(cols[schema.ID]) for split, cols in columns.items()}
-    return datasets.DatasetDict({split: datasets.Dataset(InMemoryTable(rows_table(cols))) for split, cols in columns.items()})
+    return datasets.DatasetDict({split: datasets.Dataset(InMemoryTable(rows_table(cols)))
+                                 for split, cols in columns.items()})
 
 
 def rows_table(columns: dict[str, list]) -> pa.Table:
@@ -169,54 +151,43 @@ def rows_table(columns: dict[str, list]) -> pa.Table:
     return pa.Table.from_pydict(columns, schema=schema.FEATURES.arrow_schema)
 
 
-class _InstanceInputs:
-    """What every row of one instance shares: its fields as JSON, and (made once, when first needed) its input text."""
-
-    def __init__(self, instance: Instance):
-        self.instance = instance
-        self.fields_json = json.dumps(dict(instance.fields), ensure_ascii=False, sort_keys=True)
-        self._text: str | None = None
-
-    @property
-    def text(self) -> str:
-        if self._text is None:
-            self._text = input_text(self.instance)
-        return self._text
-
-
 class _Shard:
-    """The rows of one split not yet handed on: their columns and the negatives still to score."""
+    """The rows of one split not yet handed on (tuples in :data:`_ROW_COLUMNS` order) and the negatives still
+    to score: ``(row index, input text of the instance, input text of its negative)``."""
 
-    def __init__(self) -> None:
-        self.columns: dict[str, list] = {name: [] for name in schema.COLUMNS}
-        self.pending: list[tuple[int, str, str]] = []  # (row index, input text of the instance, of its negative)
+    def __init__(self, rows: list[tuple] | None = None, pending: list[tuple[int, str, str]] | None = None):
+        self.rows: list[tuple] = rows if rows is not None else []
+        self.pending: list[tuple[int, str, str]] = pending if pending is not None else []
 
     def __len__(self) -> int:
-        return len(self.columns[schema.ID])
+        return len(self.rows)
 
 
-def _score_negatives(shard: _Shard, cache: EmbeddingCache, stats: BuildStats) -> None:
-    """Fill ``negative_similarity`` of the shard's pending rows (one batched embedding call)."""
-    items = shard.pending
-    scores = cache.cosine([a for _, a, _ in items], [n for _, _, n in items])
-    for (index, _, _), score in zip(items, scores):
-        shard.columns[schema.NEGATIVE_SIMILARITY][index] = float(score)
+def _columns(rows: list[tuple]) -> dict[str, list]:
+    """Rows (tuples in :data:`_ROW_COLUMNS` order) as one list per column."""
+    if not rows:
+        return {name: [] for name in schema.COLUMNS}
+    return {name: list(values) for name, values in zip(_ROW_COLUMNS, zip(*rows))}
+
+
+def _score_negatives(columns: dict[str, list], pending: list[tuple[int, str, str]], cache: EmbeddingCache,
+                     stats: BuildStats) -> None:
+    """Fill ``negative_similarity`` of the pending rows (batched embedding calls)."""
+    scores = cache.cosine([a for _, a, _ in pending], [n for _, _, n in pending])
+    similarity = columns[schema.NEGATIVE_SIMILARITY]
+    for (index, _, _), score in zip(pending, scores):
+        similarity[index] = float(score)
     stats.negative_similarities.extend(float(s) for s in scores)
-    shard.pending = []
 
 
 def _finish_shard(shard: _Shard, split: str, cache: EmbeddingCache, stats: BuildStats, size: int) -> pa.Table:
     """Take the shard's first ``size`` rows out of it as one Arrow table, their negatives scored and counted."""
     n = min(size, len(shard))
-    head, rest = _Shard(), _Shard()
-    head.columns = {name: values[:n] for name, values in shard.columns.items()}
-    rest.columns = {name: values[n:] for name, values in shard.columns.items()}
-    head.pending = [item for item in shard.pending if item[0] < n]
-    rest.pending = [(index - n, a, b) for index, a, b in shard.pending if index >= n]
-    _score_negatives(head, cache, stats)
+    columns = _columns(shard.rows[:n])
+    _score_negatives(columns, [item for item in shard.pending if item[0] < n], cache, stats)
     stats.rows[split] = stats.rows.get(split, 0) + n
-    shard.columns, shard.pending = rest.columns, rest.pending
-    return rows_table(head.columns)
+    shard.rows, shard.pending = shard.rows[n:], [(i - n, a, b) for i, a, b in shard.pending if i >= n]
+    return rows_table(columns)
 
 
 def _mine_plan(corpus: Corpus, kept, cache: EmbeddingCache, config: BuildConfig, stats: BuildStats) -> dict:
@@ -232,47 +203,55 @@ def _mine_plan(corpus: Corpus, kept, cache: EmbeddingCache, config: BuildConfig,
     return plan
 
 
-def _shared_values(
-    spec: TaskSpec, instance: Instance, template: Template, negative: Instance | None, fields_json: str
-) -> dict[str, object]:
-    """The values every row of (instance, template) shares, whichever paraphrase or view fills it."""
-    return {
-        schema.TASK: spec.name,
-        schema.TEMPLATE_ID: template.template_id,
-        schema.INSTANCE_ID: instance.id,
-        schema.ORIGINAL: template.render(instance.fields, spec.options),
-        schema.TARGETS: instance.target,
-        schema.NEGATIVE: template.render(negative.fields, spec.options) if negative else None,
-        schema.NEGATIVE_TARGETS: negative.target if negative else None,
-        schema.NEGATIVE_SOURCE: SAME_TEMPLATE if negative else NONE_ALL_SAME_TARGET,
-        schema.FIELDS: fields_json,
-        schema.ORIGINAL_TEMPLATE: template.text,
-        schema.NEGATIVE_SIMILARITY: None,  # scored per shard (one batched embedding call)
-        schema.MINED_NEGATIVE: None,  # filled by the mining step when asked for
-        schema.MINED_NEGATIVE_TARGETS: None,
-        schema.MINED_NEGATIVE_SIMILARITY: None,
-        schema.MINED_NEGATIVE_SOURCE: None,
-    }
+# The order of a row tuple (checked against the schema below, so the two cannot drift apart).
+_ROW_COLUMNS = (
+    schema.ID, schema.TASK, schema.TEMPLATE_ID, schema.PARAPHRASE_ID, schema.INSTANCE_ID, schema.ORIGINAL,
+    schema.PARAPHRASED, schema.TARGETS, schema.NEGATIVE, schema.NEGATIVE_TARGETS, schema.NEGATIVE_SOURCE,
+    schema.FIELDS, schema.ORIGINAL_TEMPLATE, schema.PARAPHRASED_TEMPLATE, schema.SIMILARITY,
+    schema.NEGATIVE_SIMILARITY, schema.PARAPHRASE_SOURCE, schema.MINED_NEGATIVE, schema.MINED_NEGATIVE_TARGETS,
+    schema.MINED_NEGATIVE_SIMILARITY, schema.MINED_NEGATIVE_SOURCE,
+)
+if set(_ROW_COLUMNS) != set(schema.COLUMNS) or len(_ROW_COLUMNS) != len(schema.COLUMNS):
+    raise ImportError("assemble._ROW_COLUMNS must name every column of coin_data.schema.COLUMNS once")
 
 
-def _append_row(
-    cols: dict[str, list],
-    shared: dict[str, object],
-    task: str,
-    instance: Instance,
-    paraphrase: KeptParaphrase | PerturbationView,
-    options: Sequence[str],
-) -> int:
-    template = paraphrase.template
-    values = {
-        **shared,
-        schema.ID: row_id(task, template.template_id, instance.id, paraphrase.paraphrase_id),
-        schema.PARAPHRASE_ID: paraphrase.paraphrase_id,
-        schema.PARAPHRASED: paraphrase.paraphrase.render(instance.fields, options),
-        schema.PARAPHRASED_TEMPLATE: paraphrase.paraphrase.text,
-        schema.SIMILARITY: paraphrase.similarity,
-        schema.PARAPHRASE_SOURCE: paraphrase.source,
-    }
-    for name, value in values.items():
-        cols[name].append(value)
-    return len(cols[schema.ID]) - 1
+def _add_rows(shard: _Shard, spec: TaskSpec, instance: Instance, positives: dict[str, list], picker: NegativePicker,
+              stats: BuildStats, mined: list | None) -> None:
+    """Append the rows of one instance (every template with a positive, every positive) to ``shard``.
+
+    The values an (instance, template) shares are made once, whichever paraphrase or view fills the row; the
+    instance's input text is made once, when its first negative needs it. ``mined`` (when mining) gets
+    ``(row index, task, template_id, instance)`` per row.
+    """
+    fields_json = json.dumps(dict(instance.fields), ensure_ascii=False, sort_keys=True)
+    anchor_text = None
+    for template in spec.templates:
+        rows_of = positives[template.template_id]
+        if not rows_of:
+            continue
+        negative = picker.pick(instance, template.template_id)
+        source = SAME_TEMPLATE if negative else NONE_ALL_SAME_TARGET
+        if negative is not None:
+            anchor_text = input_text(instance) if anchor_text is None else anchor_text
+            pair = (anchor_text, input_text(negative))
+        shared_for, original, negative_text = None, None, None
+        for paraphrase in rows_of:
+            template_of = paraphrase.template  # in practice `template` for every positive: rendered once
+            if template_of is not shared_for:
+                shared_for, original = template_of, template_of.render(instance.fields, spec.options)
+                negative_text = template_of.render(negative.fields, spec.options) if negative else None
+            index = len(shard.rows)
+            shard.rows.append((
+                row_id(spec.name, template_of.template_id, instance.id, paraphrase.paraphrase_id), spec.name,
+                template_of.template_id, paraphrase.paraphrase_id, instance.id, original,
+                paraphrase.paraphrase.render(instance.fields, spec.options), instance.target, negative_text,
+                negative.target if negative else None, source, fields_json, template_of.text, paraphrase.paraphrase.text,
+                paraphrase.similarity, None, paraphrase.source, None, None, None, None,
+            ))
+            stats.negatives[source] += 1
+            if isinstance(paraphrase, PerturbationView):
+                stats.perturbation_rows[paraphrase.level] += 1
+            if mined is not None:
+                mined.append((index, spec.name, template.template_id, instance))
+            if negative is not None:
+                shard.pending.append((index, *pair))

@@ -92,7 +92,7 @@ def test_bounded_cache_scores_in_batches_like_one_call():
 def test_rebuild_over_a_warm_cache_embeds_nothing_and_writes_the_same_bytes(tmp_path, monkeypatch, shard_rows):
     config = BuildConfig(tasks=("spam",), shard_rows=shard_rows, embedding_cache=str(tmp_path / "cache"))
     cold = build_to_folder(config, tmp_path / "cold")
-    plain = build_to_folder(BuildConfig(tasks=("spam",), shard_rows=shard_rows), tmp_path / "plain")
+    build_to_folder(BuildConfig(tasks=("spam",), shard_rows=shard_rows), tmp_path / "plain")
     assert cold.stats.embedding_strings > 100 and cold.stats.embedding_from_cache == 0
 
     def no_model(self, texts):
