@@ -245,8 +245,8 @@ def _add_rows(shard: _Shard, spec: TaskSpec, instance: Instance, positives: dict
                 row_id(spec.name, template_of.template_id, instance.id, paraphrase.paraphrase_id), spec.name,
                 template_of.template_id, paraphrase.paraphrase_id, instance.id, original,
                 paraphrase.paraphrase.render(instance.fields, spec.options), instance.target, negative_text,
-                negative.target if negative else None, source, fields_json, template_of.text, paraphrase.paraphrase.text,
-                paraphrase.similarity, None, paraphrase.source, None, None, None, None,
+                negative.target if negative else None, source, fields_json, template_of.text,
+                paraphrase.paraphrase.text, paraphrase.similarity, None, paraphrase.source, None, None, None, None,
             ))
             stats.negatives[source] += 1
             if isinstance(paraphrase, PerturbationView):

@@ -55,6 +55,7 @@ from coin_data.verify.verifier import KEPT, PARAPHRASE_FAILED, Verdict, VerifyCo
 SOURCES = ("embedded", "templates", "flan", "alpaca", "hf")
 STREAMED_CACHE_STRINGS = 100_000  # vectors a streamed build keeps (384 floats + text: about 170 MB)
 STREAMED_BATCH_STRINGS = 8_192  # strings a streamed build embeds (and negative pairs it scores) at a time
+SCRATCH_FOLDER = ".embeddings"  # a streamed build's own embedding store, inside its partial folder, deleted at the end
 
 
 @dataclass
@@ -249,7 +250,7 @@ def build_dataset(config: BuildConfig | None = None) -> datasets.DatasetDict:
     return run_build(config).dataset
 
 
-def run_build(config: BuildConfig | None = None, progress: bool = False, sink=None) -> BuildResult:
+def run_build(config: BuildConfig | None = None, progress: bool = False, sink=None, scratch=None) -> BuildResult:
     """Run the pipeline and keep everything the card and the CLI summary need.
 
     Args:
@@ -257,6 +258,8 @@ def run_build(config: BuildConfig | None = None, progress: bool = False, sink=No
         progress: show progress bars (on stderr).
         sink: ``(split, table)`` receiver of the rows as each ``config.shard_rows`` shard fills (see
             :func:`build_to_folder`); the result's ``dataset`` is then ``None``.
+        scratch: with ``sink`` and no ``config.embedding_cache``, a folder for this build's own on-disk
+            embeddings (vectors forgotten from memory are read back, not embedded again); the caller deletes it.
     """
     config = config or BuildConfig()
     stats = BuildStats()
@@ -273,7 +276,7 @@ def run_build(config: BuildConfig | None = None, progress: bool = False, sink=No
     lost = Counter(result.failure for result in results if result.lost)
     if lost and not config.allow_partial:
         raise TemplatesLost(lost, len(results))
-    cache = embedding_cache(config, streamed=sink is not None, progress=progress)
+    cache = embedding_cache(config, streamed=sink is not None, progress=progress, scratch=scratch)
     with clock("verify"):
         kept, candidates = verify_results(results, cache, config, stats, progress)
     views = ViewPlan()
@@ -287,15 +290,19 @@ def run_build(config: BuildConfig | None = None, progress: bool = False, sink=No
     stats.embedding_unique = cache.unique_strings
     stats.embedding_requests = cache.strings_requested
     stats.seconds["embedding"] = round(cache.seconds, 3)
+    if cache.store is not None:
+        cache.store.close()
     return BuildResult(dataset=dataset, candidates=candidates, stats=stats, config=config)
 
 
-def embedding_cache(config: BuildConfig, streamed: bool = False, progress: bool = False) -> EmbeddingCache:
+def embedding_cache(config: BuildConfig, streamed: bool = False, progress: bool = False,
+                    scratch=None) -> EmbeddingCache:
     """The build's :class:`EmbeddingCache`: over ``config.embedding_cache`` on disk when given; bounded when streamed.
 
-    A streamed build keeps at most :data:`STREAMED_CACHE_STRINGS` vectors and embeds at most
+    A streamed build keeps at most :data:`STREAMED_CACHE_STRINGS` vectors in memory and embeds at most
     :data:`STREAMED_BATCH_STRINGS` strings at a time: inputs that never repeat (a real collection) would
-    otherwise keep one vector per row.
+    otherwise keep one vector per row. What it forgets is read back from disk: from ``config.embedding_cache``,
+    else from a store in ``scratch`` (when given), so every distinct string is still embedded once.
 
     Example:
         >>> embedding_cache(BuildConfig(), streamed=True).max_strings == STREAMED_CACHE_STRINGS
@@ -303,10 +310,11 @@ def embedding_cache(config: BuildConfig, streamed: bool = False, progress: bool 
     """
     embedder = SentenceTransformerEmbedder(config.embedding_model, progress=progress)
     store = None
-    if config.embedding_cache:
+    folder = config.embedding_cache or (scratch if streamed else None)
+    if folder:
         from coin_data.verify.embedding_store import EmbeddingStore
 
-        store = EmbeddingStore(config.embedding_cache, embedder.name)
+        store = EmbeddingStore(folder, embedder.name)
     if not streamed:
         return EmbeddingCache(embedder, store=store)
     return EmbeddingCache(embedder, STREAMED_CACHE_STRINGS, store, STREAMED_BATCH_STRINGS)
@@ -350,7 +358,8 @@ def build_to_folder(config: BuildConfig | None, out, overwrite: bool = False, pr
     partial = new_partial(out)
     try:
         writer = ShardWriter(partial)
-        result = run_build(config, progress, sink=writer)
+        result = run_build(config, progress, sink=writer, scratch=partial / SCRATCH_FOLDER)
+        shutil.rmtree(partial / SCRATCH_FOLDER, ignore_errors=True)
         check_rows(result, out, result.stats.rows.get(TRAIN, 0))
         complete_folder(result, writer, partial, out)
     except BaseException:

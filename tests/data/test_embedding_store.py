@@ -106,3 +106,16 @@ def test_rebuild_over_a_warm_cache_embeds_nothing_and_writes_the_same_bytes(tmp_
     assert len(cold_files) >= (4 if shard_rows else 3)
     assert _files(tmp_path / "warm") == cold_files
     assert _files(tmp_path / "plain") == cold_files  # a cold cache changes nothing: the same batches are embedded
+
+
+def test_streamed_build_reads_what_it_forgot_back_from_its_scratch_store(tmp_path, monkeypatch):
+    import coin_data.build as build_module
+
+    whole = build_to_folder(BuildConfig(tasks=("spam",)), tmp_path / "whole")
+    monkeypatch.setattr(build_module, "STREAMED_CACHE_STRINGS", 20)  # memory forgets almost at once
+    monkeypatch.setattr(build_module, "STREAMED_BATCH_STRINGS", 16)
+    small = build_to_folder(BuildConfig(tasks=("spam",), shard_rows=60), tmp_path / "small")
+    # every distinct string embedded once, as in memory; what was forgotten came back from disk
+    assert small.stats.embedding_strings == whole.stats.embedding_strings
+    assert small.stats.embedding_from_cache > 100
+    assert not list(tmp_path.rglob("*.sqlite")) and not list(tmp_path.rglob(".embeddings"))
