@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import datasets
 import pyarrow as pa
+from datasets.table import InMemoryTable
 from tqdm import tqdm
 
 from coin_data import schema
 from coin_data.negatives.same_template import NONE_ALL_SAME_TARGET, SAME_TEMPLATE, NegativePicker
 from coin_data.perturb.training_views import PerturbationView, ViewPlan
 from coin_data.seeds import stable_seed
-from coin_data.sources.embedded import Corpus, Instance, TaskSpec
+from coin_data.sources.embedded import Corpus, Instance, ScaledInstances, TaskSpec
 from coin_data.verify.embedding import EmbeddingCache
 
 if TYPE_CHECKING:  # the build imports this stage; its config and stats are only annotations here
@@ -33,11 +34,21 @@ if TYPE_CHECKING:  # the build imports this stage; its config and stats are only
 TRAIN, VALIDATION = "train", "validation"
 
 
-def split_instances(instances: Sequence[Instance], fraction: float) -> dict[str, list[Instance]]:
+def split_instances(instances: Sequence[Instance], fraction: float) -> dict[str, Sequence[Instance]]:
     """Split one task's instances by group: a fixed share of groups (at least one) goes to validation.
 
-    The order is a hash of the group, so the split does not depend on the seed or on file order.
+    The order is a hash of the group, so the split does not depend on the seed or on file order. Scaled
+    instances (:class:`~coin_data.sources.embedded.ScaledInstances`) are split by their originals (a copy
+    keeps its original's group) and stay lazy: the same instances in the same order, none materialised.
+
+    Example:
+        >>> rows = [Instance(str(n), "t", {"x": str(n)}, "yes", group=str(n)) for n in range(10)]
+        >>> {split: len(part) for split, part in split_instances(ScaledInstances(rows, 5), 0.1).items()}
+        {'train': 45, 'validation': 5}
     """
+    if isinstance(instances, ScaledInstances):
+        return {split: ScaledInstances(part, instances.factor)
+                for split, part in split_instances(instances.base, fraction).items()}
     groups = sorted({inst.group for inst in instances}, key=lambda g: stable_seed("split", g))
     n_validation = max(1, round(fraction * len(groups))) if len(groups) > 1 else 0
     if len(groups) == 1:  # a task with one instance (an Alpaca instruction seen once): the hash decides
@@ -94,85 +105,90 @@ def assemble(
         # one score per row is all a streamed build keeps of its rows: 4 bytes each (the scores are float32)
         stats.negative_similarities = array("f", stats.negative_similarities)
     mined_plan = _mine_plan(corpus, kept, cache, config, stats) if config.mine_negatives else None
-    pools: dict[str, dict[str, list[Instance]]] = {TRAIN: {}, VALIDATION: {}}
+    pools: dict[str, dict[str, Sequence[Instance]]] = {TRAIN: {}, VALIDATION: {}}
     mined_rows: dict[str, list[tuple[int, str, str, Instance]]] = {TRAIN: [], VALIDATION: []}
     for spec in tqdm(corpus.tasks.values(), desc="assemble", unit="task", disable=not progress):
         stats.tasks += 1
         stats.instances += len(corpus.instances[spec.name])
+        positives = {t.template_id: [*kept.get((spec.name, t.template_id), ()), *views.get((spec.name, t.template_id))]
+                     for t in spec.templates}
         for split, instances in split_instances(corpus.instances[spec.name], config.validation_fraction).items():
             if not streaming:  # only mining reads the pools; a streamed build keeps no instance lists
                 pools[split][spec.name] = instances
             picker = NegativePicker(instances, config.seed)
-            shard = buffers[split]
+            shard, mined = buffers[split], mined_rows[split] if mined_plan is not None else None
             for instance in instances:
-                for template in spec.templates:
-                    key = (spec.name, template.template_id)
-                    positives = [*kept.get(key, ()), *views.get(key)]
-                    if not positives:
-                        continue
-                    negative = picker.pick(instance, template.template_id)
-                    for paraphrase in positives:
-                        index = _append_row(shard.columns, spec, instance, paraphrase, negative)
-                        stats.negatives[SAME_TEMPLATE if negative else NONE_ALL_SAME_TARGET] += 1
-                        if isinstance(paraphrase, PerturbationView):
-                            stats.perturbation_rows[paraphrase.level] += 1
-                        if mined_plan is not None:
-                            mined_rows[split].append((index, spec.name, template.template_id, instance))
-                        if negative is not None:
-                            shard.pending.append((index, instance, negative))
-                    if streaming and len(shard) >= config.shard_rows:
-                        sink(split, _finish_shard(shard, split, cache, stats, config.shard_rows))
+                _add_rows(shard, spec, instance, positives, picker, stats, mined)
+                if streaming and len(shard) >= config.shard_rows:
+                    sink(split, _finish_shard(shard, split, cache, stats, config.shard_rows))
     if streaming:
         for split, shard in buffers.items():
             while len(shard):
                 sink(split, _finish_shard(shard, split, cache, stats, config.shard_rows))
         return None
-    for shard in buffers.values():  # train is scored before validation, as the unsharded build always did
-        _score_negatives(shard, cache, stats)
-    columns = {split: shard.columns for split, shard in buffers.items()}
+    columns = {split: _columns(shard.rows) for split, shard in buffers.items()}
+    for split, shard in buffers.items():  # train is scored before validation, as the unsharded build always did
+        _score_negatives(columns[split], shard.pending, cache, stats)
     if mined_plan is not None:
         from coin_data.negatives.plan import fill_mined_columns
 
         fill_mined_columns(columns, mined_rows, pools, mined_plan, corpus, config.seed, stats)
     stats.rows = {split: len(cols[schema.ID]) for split, cols in columns.items()}
-    return datasets.DatasetDict(
-        {split: datasets.Dataset.from_dict(cols, features=schema.FEATURES) for split, cols in columns.items()}
-    )
+    return datasets.DatasetDict({split: datasets.Dataset(InMemoryTable(rows_table(cols)))
+                                 for split, cols in columns.items()})
+
+
+def rows_table(columns: dict[str, list]) -> pa.Table:
+    """The rows' columns as an Arrow table with the dataset's features (in the schema metadata, as ``datasets``
+    writes them): what ``datasets.Dataset.from_dict(columns, features=schema.FEATURES).data.table`` gives,
+    without encoding every value in Python first (about ten times faster).
+
+    Example:
+        >>> table = rows_table({name: [None] for name in schema.COLUMNS})
+        >>> table.num_rows, table.schema.field(schema.SIMILARITY).type
+        (1, DataType(float))
+    """
+    return pa.Table.from_pydict(columns, schema=schema.FEATURES.arrow_schema)
 
 
 class _Shard:
-    """The rows of one split not yet handed on: their columns and the negatives still to score."""
+    """The rows of one split not yet handed on (tuples in :data:`_ROW_COLUMNS` order) and the negatives still
+    to score: ``(row index, input text of the instance, input text of its negative)``."""
 
-    def __init__(self) -> None:
-        self.columns: dict[str, list] = {name: [] for name in schema.COLUMNS}
-        self.pending: list[tuple[int, Instance, Instance]] = []  # (row index, instance, its negative)
+    def __init__(self, rows: list[tuple] | None = None, pending: list[tuple[int, str, str]] | None = None):
+        self.rows: list[tuple] = rows if rows is not None else []
+        self.pending: list[tuple[int, str, str]] = pending if pending is not None else []
 
     def __len__(self) -> int:
-        return len(self.columns[schema.ID])
+        return len(self.rows)
 
 
-def _score_negatives(shard: _Shard, cache: EmbeddingCache, stats: BuildStats) -> None:
-    """Fill ``negative_similarity`` of the shard's pending rows (one batched embedding call)."""
-    items = shard.pending
-    scores = cache.cosine([input_text(a) for _, a, _ in items], [input_text(n) for _, _, n in items])
-    for (index, _, _), score in zip(items, scores):
-        shard.columns[schema.NEGATIVE_SIMILARITY][index] = float(score)
+def _columns(rows: list[tuple]) -> dict[str, list]:
+    """Rows (tuples in :data:`_ROW_COLUMNS` order) as one list per column."""
+    if not rows:
+        return {name: [] for name in schema.COLUMNS}
+    return {name: list(values) for name, values in zip(_ROW_COLUMNS, zip(*rows))}
+
+
+def _score_negatives(columns: dict[str, list], pending: list[tuple[int, str, str]], cache: EmbeddingCache,
+                     stats: BuildStats) -> None:
+    """Fill ``negative_similarity`` of the pending rows (batched embedding calls)."""
+    scores = cache.cosine([a for _, a, _ in pending], [n for _, _, n in pending])
+    similarity = columns[schema.NEGATIVE_SIMILARITY]
+    for (index, _, _), score in zip(pending, scores):
+        similarity[index] = float(score)
     stats.negative_similarities.extend(float(s) for s in scores)
-    shard.pending = []
 
 
 def _finish_shard(shard: _Shard, split: str, cache: EmbeddingCache, stats: BuildStats, size: int) -> pa.Table:
     """Take the shard's first ``size`` rows out of it as one Arrow table, their negatives scored and counted."""
     n = min(size, len(shard))
-    head, rest = _Shard(), _Shard()
-    head.columns = {name: values[:n] for name, values in shard.columns.items()}
-    rest.columns = {name: values[n:] for name, values in shard.columns.items()}
-    head.pending = [item for item in shard.pending if item[0] < n]
-    rest.pending = [(index - n, a, b) for index, a, b in shard.pending if index >= n]
-    _score_negatives(head, cache, stats)
+    columns = _columns(shard.rows[:n])
+    _score_negatives(columns, [item for item in shard.pending if item[0] < n], cache, stats)
     stats.rows[split] = stats.rows.get(split, 0) + n
-    shard.columns, shard.pending = rest.columns, rest.pending
-    return datasets.Dataset.from_dict(head.columns, features=schema.FEATURES).data.table
+    shard.rows, shard.pending = shard.rows[n:], [(i - n, a, b) for i, a, b in shard.pending if i >= n]
+    return rows_table(columns)
+
 
 def _mine_plan(corpus: Corpus, kept, cache: EmbeddingCache, config: BuildConfig, stats: BuildStats) -> dict:
     """Mined negatives per template (:func:`coin_data.negatives.plan.plan_template_negatives`), counted into stats."""
@@ -187,39 +203,55 @@ def _mine_plan(corpus: Corpus, kept, cache: EmbeddingCache, config: BuildConfig,
     return plan
 
 
-def _append_row(
-    cols: dict[str, list],
-    spec: TaskSpec,
-    instance: Instance,
-    paraphrase: KeptParaphrase | PerturbationView,
-    negative: Instance | None,
-) -> int:
-    template = paraphrase.template
-    values = {
-        schema.ID: row_id(spec.name, template.template_id, instance.id, paraphrase.paraphrase_id),
-        schema.TASK: spec.name,
-        schema.TEMPLATE_ID: template.template_id,
-        schema.PARAPHRASE_ID: paraphrase.paraphrase_id,
-        schema.INSTANCE_ID: instance.id,
-        schema.ORIGINAL: template.render(instance.fields, spec.options),
-        schema.PARAPHRASED: paraphrase.paraphrase.render(instance.fields, spec.options),
-        schema.TARGETS: instance.target,
-        schema.NEGATIVE: template.render(negative.fields, spec.options) if negative else None,
-        schema.NEGATIVE_TARGETS: negative.target if negative else None,
-        schema.NEGATIVE_SOURCE: SAME_TEMPLATE if negative else NONE_ALL_SAME_TARGET,
-        schema.FIELDS: json.dumps(dict(instance.fields), ensure_ascii=False, sort_keys=True),
-        schema.ORIGINAL_TEMPLATE: template.text,
-        schema.PARAPHRASED_TEMPLATE: paraphrase.paraphrase.text,
-        schema.SIMILARITY: paraphrase.similarity,
-        schema.NEGATIVE_SIMILARITY: None,
-        schema.PARAPHRASE_SOURCE: paraphrase.source,
-        schema.MINED_NEGATIVE: None,  # filled by the mining step when asked for
-        schema.MINED_NEGATIVE_TARGETS: None,
-        schema.MINED_NEGATIVE_SIMILARITY: None,
-        schema.MINED_NEGATIVE_SOURCE: None,
-    }
-    for name, value in values.items():
-        cols[name].append(value)
-    return len(cols[schema.ID]) - 1
+# The order of a row tuple (checked against the schema below, so the two cannot drift apart).
+_ROW_COLUMNS = (
+    schema.ID, schema.TASK, schema.TEMPLATE_ID, schema.PARAPHRASE_ID, schema.INSTANCE_ID, schema.ORIGINAL,
+    schema.PARAPHRASED, schema.TARGETS, schema.NEGATIVE, schema.NEGATIVE_TARGETS, schema.NEGATIVE_SOURCE,
+    schema.FIELDS, schema.ORIGINAL_TEMPLATE, schema.PARAPHRASED_TEMPLATE, schema.SIMILARITY,
+    schema.NEGATIVE_SIMILARITY, schema.PARAPHRASE_SOURCE, schema.MINED_NEGATIVE, schema.MINED_NEGATIVE_TARGETS,
+    schema.MINED_NEGATIVE_SIMILARITY, schema.MINED_NEGATIVE_SOURCE,
+)
+if set(_ROW_COLUMNS) != set(schema.COLUMNS) or len(_ROW_COLUMNS) != len(schema.COLUMNS):
+    raise ImportError("assemble._ROW_COLUMNS must name every column of coin_data.schema.COLUMNS once")
 
 
+def _add_rows(shard: _Shard, spec: TaskSpec, instance: Instance, positives: dict[str, list], picker: NegativePicker,
+              stats: BuildStats, mined: list | None) -> None:
+    """Append the rows of one instance (every template with a positive, every positive) to ``shard``.
+
+    The values an (instance, template) shares are made once, whichever paraphrase or view fills the row; the
+    instance's input text is made once, when its first negative needs it. ``mined`` (when mining) gets
+    ``(row index, task, template_id, instance)`` per row.
+    """
+    fields_json = json.dumps(dict(instance.fields), ensure_ascii=False, sort_keys=True)
+    anchor_text = None
+    for template in spec.templates:
+        rows_of = positives[template.template_id]
+        if not rows_of:
+            continue
+        negative = picker.pick(instance, template.template_id)
+        source = SAME_TEMPLATE if negative else NONE_ALL_SAME_TARGET
+        if negative is not None:
+            anchor_text = input_text(instance) if anchor_text is None else anchor_text
+            pair = (anchor_text, input_text(negative))
+        shared_for, original, negative_text = None, None, None
+        for paraphrase in rows_of:
+            template_of = paraphrase.template  # in practice `template` for every positive: rendered once
+            if template_of is not shared_for:
+                shared_for, original = template_of, template_of.render(instance.fields, spec.options)
+                negative_text = template_of.render(negative.fields, spec.options) if negative else None
+            index = len(shard.rows)
+            shard.rows.append((
+                row_id(spec.name, template_of.template_id, instance.id, paraphrase.paraphrase_id), spec.name,
+                template_of.template_id, paraphrase.paraphrase_id, instance.id, original,
+                paraphrase.paraphrase.render(instance.fields, spec.options), instance.target, negative_text,
+                negative.target if negative else None, source, fields_json, template_of.text,
+                paraphrase.paraphrase.text, paraphrase.similarity, None, paraphrase.source, None, None, None, None,
+            ))
+            stats.negatives[source] += 1
+            if isinstance(paraphrase, PerturbationView):
+                stats.perturbation_rows[paraphrase.level] += 1
+            if mined is not None:
+                mined.append((index, spec.name, template.template_id, instance))
+            if negative is not None:
+                shard.pending.append((index, *pair))

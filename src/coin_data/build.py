@@ -54,6 +54,8 @@ from coin_data.verify.verifier import KEPT, PARAPHRASE_FAILED, Verdict, VerifyCo
 
 SOURCES = ("embedded", "templates", "flan", "alpaca", "hf")
 STREAMED_CACHE_STRINGS = 100_000  # vectors a streamed build keeps (384 floats + text: about 170 MB)
+STREAMED_BATCH_STRINGS = 8_192  # strings a streamed build embeds (and negative pairs it scores) at a time
+SCRATCH_FOLDER = ".embeddings"  # a streamed build's own embedding store, inside its partial folder, deleted at the end
 
 
 @dataclass
@@ -119,6 +121,12 @@ class BuildConfig:
     verify: VerifyConfig = field(default_factory=VerifyConfig, metadata={"help": "Equivalence thresholds."})
     embedding_model: str | None = field(
         default=None, metadata={"help": "sentence-transformers model (name or folder). Default: the bundled all-MiniLM-L6-v2."}
+    )
+    embedding_cache: str | None = field(
+        default=None,
+        metadata={"help": "Folder of an on-disk embedding cache (embeddings.sqlite, keyed by model and text; safe to "
+                  "share and to kill): every vector is read from it when there and written to it when new, so a "
+                  "rerun embeds nothing it embedded before, and writes the same bytes. Default: none."},
     )
     # --- mined negatives (in addition to the same-template ones) ------------------
     mine_negatives: bool = field(
@@ -198,6 +206,7 @@ class BuildStats:
     kept_similarities: list[float] = field(default_factory=list)
     negative_similarities: list[float] = field(default_factory=list)
     embedding_strings: int = 0  # strings sent to the embedding model
+    embedding_from_cache: int = 0  # strings read from the on-disk embedding cache instead
     embedding_unique: int = 0  # distinct strings the build asked for
     embedding_requests: int = 0  # strings asked for, repeats included
     usage: Usage = field(default_factory=Usage)
@@ -241,7 +250,7 @@ def build_dataset(config: BuildConfig | None = None) -> datasets.DatasetDict:
     return run_build(config).dataset
 
 
-def run_build(config: BuildConfig | None = None, progress: bool = False, sink=None) -> BuildResult:
+def run_build(config: BuildConfig | None = None, progress: bool = False, sink=None, scratch=None) -> BuildResult:
     """Run the pipeline and keep everything the card and the CLI summary need.
 
     Args:
@@ -249,6 +258,8 @@ def run_build(config: BuildConfig | None = None, progress: bool = False, sink=No
         progress: show progress bars (on stderr).
         sink: ``(split, table)`` receiver of the rows as each ``config.shard_rows`` shard fills (see
             :func:`build_to_folder`); the result's ``dataset`` is then ``None``.
+        scratch: with ``sink`` and no ``config.embedding_cache``, a folder for this build's own on-disk
+            embeddings (vectors forgotten from memory are read back, not embedded again); the caller deletes it.
     """
     config = config or BuildConfig()
     stats = BuildStats()
@@ -265,10 +276,7 @@ def run_build(config: BuildConfig | None = None, progress: bool = False, sink=No
     lost = Counter(result.failure for result in results if result.lost)
     if lost and not config.allow_partial:
         raise TemplatesLost(lost, len(results))
-    # A streamed build bounds the embedding cache too: inputs that never repeat (a real collection) would
-    # otherwise keep one vector per row.
-    bound = STREAMED_CACHE_STRINGS if sink is not None else None
-    cache = EmbeddingCache(SentenceTransformerEmbedder(config.embedding_model, progress=progress), max_strings=bound)
+    cache = embedding_cache(config, streamed=sink is not None, progress=progress, scratch=scratch)
     with clock("verify"):
         kept, candidates = verify_results(results, cache, config, stats, progress)
     views = ViewPlan()
@@ -278,10 +286,38 @@ def run_build(config: BuildConfig | None = None, progress: bool = False, sink=No
     with clock("assemble"):
         dataset = assemble(corpus, kept, cache, config, stats, progress, views, sink)
     stats.embedding_strings = cache.strings_embedded
+    stats.embedding_from_cache = cache.strings_from_store
     stats.embedding_unique = cache.unique_strings
     stats.embedding_requests = cache.strings_requested
     stats.seconds["embedding"] = round(cache.seconds, 3)
+    if cache.store is not None:
+        cache.store.close()
     return BuildResult(dataset=dataset, candidates=candidates, stats=stats, config=config)
+
+
+def embedding_cache(config: BuildConfig, streamed: bool = False, progress: bool = False,
+                    scratch=None) -> EmbeddingCache:
+    """The build's :class:`EmbeddingCache`: over ``config.embedding_cache`` on disk when given; bounded when streamed.
+
+    A streamed build keeps at most :data:`STREAMED_CACHE_STRINGS` vectors in memory and embeds at most
+    :data:`STREAMED_BATCH_STRINGS` strings at a time: inputs that never repeat (a real collection) would
+    otherwise keep one vector per row. What it forgets is read back from disk: from ``config.embedding_cache``,
+    else from a store in ``scratch`` (when given), so every distinct string is still embedded once.
+
+    Example:
+        >>> embedding_cache(BuildConfig(), streamed=True).max_strings == STREAMED_CACHE_STRINGS
+        True
+    """
+    embedder = SentenceTransformerEmbedder(config.embedding_model, progress=progress)
+    store = None
+    folder = config.embedding_cache or (scratch if streamed else None)
+    if folder:
+        from coin_data.verify.embedding_store import EmbeddingStore
+
+        store = EmbeddingStore(folder, embedder.name)
+    if not streamed:
+        return EmbeddingCache(embedder, store=store)
+    return EmbeddingCache(embedder, STREAMED_CACHE_STRINGS, store, STREAMED_BATCH_STRINGS)
 
 
 def build_to_folder(config: BuildConfig | None, out, overwrite: bool = False, progress: bool = False) -> BuildResult:
@@ -322,7 +358,8 @@ def build_to_folder(config: BuildConfig | None, out, overwrite: bool = False, pr
     partial = new_partial(out)
     try:
         writer = ShardWriter(partial)
-        result = run_build(config, progress, sink=writer)
+        result = run_build(config, progress, sink=writer, scratch=partial / SCRATCH_FOLDER)
+        shutil.rmtree(partial / SCRATCH_FOLDER, ignore_errors=True)
         check_rows(result, out, result.stats.rows.get(TRAIN, 0))
         complete_folder(result, writer, partial, out)
     except BaseException:

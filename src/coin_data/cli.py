@@ -124,6 +124,7 @@ def main() -> None:
 @config_option(VerifyConfig, "threshold")
 @config_option(BuildConfig, "validation_fraction")
 @config_option(BuildConfig, "embedding_model")
+@config_option(BuildConfig, "embedding_cache", type=click.Path(file_okay=False), metavar="DIR")
 @config_option(BuildConfig, "seed")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists (only once the new build is complete).")
 @config_option(BuildConfig, "shard_rows", type=click.IntRange(min=1))
@@ -162,6 +163,7 @@ def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, em
         --column-map input=context,output=response
       coin-data build --source templates --templates tasks.yaml --data-files rows.csv
       coin-data build --tasks sentiment --perturbation-views character,word,sentence
+      coin-data build --shard-rows 100000 --embedding-cache ~/.cache/coin-toolkit/embeddings  # large builds
     """
     from coin_data.build import build_to_folder, estimate_paraphrasing
     from coin_data.hub.layout import check_output
@@ -181,6 +183,7 @@ def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, em
         paraphraser_options=backend_options(paraphraser, backend_values),
         verify=VerifyConfig(threshold=threshold),
         embedding_model=embedding_model,
+        embedding_cache=backend_values.pop("embedding_cache"),
         validation_fraction=validation_fraction,
         seed=seed,
         scale=scale,
@@ -306,7 +309,8 @@ def build_summary(result, path: Path) -> str:
                                             for level in result.config.perturbation_views))]
           if result.config.perturbation_views else []),
         *([("flan rows recovered", induction_summary(stats.induction))] if stats.induction is not None else []),
-        ("strings embedded", str(stats.embedding_strings)),
+        ("strings embedded", str(stats.embedding_strings)
+         + (f" (+{stats.embedding_from_cache} from the embedding cache)" if stats.embedding_from_cache else "")),
         ("seconds", ", ".join(f"{stage} {s:.1f}" for stage, s in stats.seconds.items())),
     ]
     width = max(len(name) for name, _ in lines)

@@ -56,3 +56,38 @@ def test_stable_seed_is_process_independent():
         for hash_seed in ("1", "2")
     }
     assert outputs == {str(stable_seed(0, "nli", "t1"))}
+
+
+def _listed_pick(pool_list, anchor, template_id, seed):
+    """The picker's rule written out over a plain list (rejection draws, then the exact scan)."""
+    import random
+
+    if all(inst.target == anchor.target for inst in pool_list):
+        return None
+    rng = random.Random(stable_seed(seed, anchor.task, template_id, anchor.id))
+    for _ in range(16):
+        candidate = pool_list[rng.randrange(len(pool_list))]
+        if candidate.target != anchor.target:
+            return candidate
+    allowed = [i for i, inst in enumerate(pool_list) if inst.target != anchor.target]
+    return pool_list[allowed[rng.randrange(len(allowed))]]
+
+
+def test_scaled_pool_picks_what_its_listed_copies_pick_without_materialising():
+    from coin_data.sources import ScaledInstances
+
+    # "common" dominates, so most anchors reach the exact fallback (the index arithmetic) as well as the draws
+    base = [Instance(f"i{n}", "task", {"x": str(n)}, t, group=f"i{n}")
+            for n, t in enumerate(["common"] * 40 + ["rare", "odd", "common", "rare"])]
+    scaled = ScaledInstances(base, 7)
+    listed = list(scaled)
+    picker = NegativePicker(scaled, seed=3)
+    assert len(picker._by_target["common"]) == 41  # indices of the originals, not of the 308 copies
+    fallbacks = 0
+    for anchor in listed:
+        got, want = picker.pick(anchor, "t1"), _listed_pick(listed, anchor, "t1", 3)
+        assert got == want, anchor.id
+        rng = __import__("random").Random(stable_seed(3, anchor.task, "t1", anchor.id))
+        fallbacks += all(listed[rng.randrange(len(listed))].target == anchor.target for _ in range(16))
+    assert fallbacks >= 50  # the fallback path was compared, not only the draws
+    assert NegativePicker(listed, 3).pick(listed[5], "t1") == picker.pick(listed[5], "t1")

@@ -306,7 +306,8 @@ def render_card(result, split_sizes: Mapping[str, tuple[int, int]], candidate_si
         *([f"- API faults retried (no whole answer: status, timeout, connection, cut-off body): "
            f"{count_summary(stats.usage.faults)}; unusable answers re-asked: {count_summary(stats.usage.reasks)}"]
           if stats.usage.requests else []),
-        f"- Unique strings embedded: {stats.embedding_strings}",
+        # counted whether this run embedded them or read them from the on-disk cache: a rerun's card is the same
+        f"- Unique strings embedded: {stats.embedding_strings + getattr(stats, 'embedding_from_cache', 0)}",
         "",
         "Reproduce: `coin-data build "
         + source_options(config)

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import bisect
 import random
 from collections import defaultdict
 from typing import TYPE_CHECKING, Sequence
@@ -35,21 +36,29 @@ _MAX_DRAWS = 16
 class NegativePicker:
     """Choose, for an anchor instance and template, another instance of the pool with another target.
 
+    The picker keeps one index list per target of the pool's originals: a scaled pool (one with ``base``
+    and ``factor``, as :class:`~coin_data.sources.embedded.ScaledInstances`, whose index ``i`` is copy
+    ``i % factor`` of ``base[i // factor]``) is never materialised, so memory follows the originals, not the
+    rows. The picks are those of the same pool given as a list.
+
     Args:
         pool: the candidate instances (one task, one split: negatives never cross splits).
         seed: the build seed.
     """
 
     def __init__(self, pool: Sequence[Instance], seed: int):
-        self.pool = list(pool)
+        self.pool = pool
         self.seed = seed
-        self._by_target: dict[str, list[int]] = defaultdict(list)
-        for index, instance in enumerate(self.pool):
+        self._base = getattr(pool, "base", pool)
+        self._copies = getattr(pool, "factor", 1)
+        self._by_target: dict[str, list[int]] = defaultdict(list)  # ascending indices into _base
+        for index, instance in enumerate(self._base):
             self._by_target[instance.target].append(index)
 
     def pick(self, anchor: Instance, template_id: str) -> Instance | None:
         """The negative for ``anchor`` rendered with ``template_id``, or ``None`` if none exists."""
-        others = len(self.pool) - len(self._by_target.get(anchor.target, ()))
+        same = self._by_target.get(anchor.target, [])
+        others = len(self._base) - len(same)
         if others == 0:
             return None
         rng = random.Random(stable_seed(self.seed, anchor.task, template_id, anchor.id))
@@ -57,5 +66,19 @@ class NegativePicker:
             candidate = self.pool[rng.randrange(len(self.pool))]
             if candidate.target != anchor.target:
                 return candidate
-        allowed = [i for i, inst in enumerate(self.pool) if inst.target != anchor.target]
-        return self.pool[allowed[rng.randrange(len(allowed))]]
+        # The j-th pool index whose target differs, as if listed in order (every copy of an original in turn).
+        j = rng.randrange(others * self._copies)
+        return self.pool[_nth_not_in(same, j // self._copies) * self._copies + j % self._copies]
+
+
+def _nth_not_in(taken: Sequence[int], n: int) -> int:
+    """The ``n``-th (from 0) non-negative integer missing from the ascending ``taken``, in O(log len(taken)).
+
+    Before ``taken[k]`` lie ``taken[k] - k`` missing integers, so the answer is ``n`` plus the number of
+    ``taken`` entries with ``taken[k] - k <= n``.
+
+    Example:
+        >>> [_nth_not_in([1, 2, 5], n) for n in range(4)]
+        [0, 3, 4, 6]
+    """
+    return n + bisect.bisect_right(range(len(taken)), n, key=lambda k: taken[k] - k)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from coin_data.sources.embedded import (  # noqa: F401
-    CLASSIFICATION, Corpus, CorpusError, GENERATION, Instance, TASK_NAME, TaskSpec, corpus_template,
+    CLASSIFICATION, Corpus, CorpusError, GENERATION, Instance, ScaledInstances, TASK_NAME, TaskSpec, corpus_template,
     embedded_corpus_dir, instances_from_rows, load_corpus_dir, load_embedded_corpus, load_instances,
     load_task_spec, parse_task_spec, read_corpus_text, read_yaml
 )

@@ -19,7 +19,8 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Sequence as SequenceABC
+from typing import Iterable, Iterator, Mapping, Sequence
 
 import yaml
 
@@ -84,7 +85,7 @@ class Corpus:
     """Tasks and their instances, keyed by task name (in sorted order)."""
 
     tasks: dict[str, TaskSpec]
-    instances: dict[str, list[Instance]] = field(default_factory=dict)
+    instances: dict[str, Sequence[Instance]] = field(default_factory=dict)  # lists, or ScaledInstances
     # How the tasks were obtained when that needs reporting (FLAN template induction: recovered
     # templates and unrecovered rows, a coin_data.sources.flan.InductionReport); None for hand-written tasks.
     induction: object | None = None
@@ -92,21 +93,54 @@ class Corpus:
     def scaled(self, factor: int) -> "Corpus":
         """Repeat every instance ``factor`` times under distinct ids (for throughput benchmarks).
 
-        Copies keep the original's ``group`` so they never straddle the train/validation split.
+        Copies keep the original's ``group`` so they never straddle the train/validation split. They are
+        made on access (:class:`ScaledInstances`): memory holds the originals, whatever the factor.
         """
         if factor < 1:
             raise ValueError(f"scale must be >= 1, got {factor}")
         if factor == 1:
             return self
-        scaled = {
-            task: [
-                Instance(f"{inst.id}~{copy}" if copy else inst.id, inst.task, inst.fields, inst.target, inst.group)
-                for inst in rows
-                for copy in range(factor)
-            ]
-            for task, rows in self.instances.items()
-        }
+        scaled = {task: ScaledInstances(rows, factor) for task, rows in self.instances.items()}
         return Corpus(tasks=dict(self.tasks), instances=scaled, induction=self.induction)
+
+
+class ScaledInstances(SequenceABC):
+    """``base`` with every instance repeated ``factor`` times in a row, each copy made when it is read.
+
+    Copy ``c`` of an instance is the instance under the id ``<id>~<c>`` (copy 0 keeps the id) and the same
+    group; index ``i`` is copy ``i % factor`` of ``base[i // factor]``.
+
+    Example:
+        >>> rows = ScaledInstances([Instance("a", "t", {"x": "1"}, "yes", "a")], 3)
+        >>> [inst.id for inst in rows], rows[-1].group
+        (['a', 'a~1', 'a~2'], 'a')
+    """
+
+    def __init__(self, base: Sequence[Instance], factor: int):
+        self.base = base
+        self.factor = factor
+
+    def __len__(self) -> int:
+        return len(self.base) * self.factor
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self.copy(self.base[index // self.factor], index % self.factor)
+
+    def __iter__(self) -> Iterator[Instance]:
+        for inst in self.base:
+            for copy in range(self.factor):
+                yield self.copy(inst, copy)
+
+    @staticmethod
+    def copy(inst: Instance, copy: int) -> Instance:
+        """Copy number ``copy`` of ``inst``."""
+        return Instance(f"{inst.id}~{copy}" if copy else inst.id, inst.task, inst.fields, inst.target, inst.group)
 
 
 def embedded_corpus_dir() -> Path:

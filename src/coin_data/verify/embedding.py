@@ -95,52 +95,89 @@ class EmbeddingCache:
     """Embed each unique string once and keep its vector for the rest of the build (or, with
     ``max_strings``, the most recent ``max_strings`` vectors: memory bounded when inputs never repeat).
 
+    Args:
+        embedder: the model.
+        max_strings: keep at most this many vectors in memory, forgetting the oldest. Default: keep all.
+        store: an on-disk :class:`~coin_data.verify.embedding_store.EmbeddingStore` read before the model is
+            asked and written after; a rerun then embeds nothing it embedded before. Default: none.
+        batch_strings: send at most this many strings to the model at once and, in :meth:`cosine`, handle
+            this many pairs at a time, so memory holds ``max_strings`` plus one batch. Default: one call for
+            everything asked at once (which strings share a call moves the last bits of their vectors).
+
     Attributes:
         strings_embedded: number of unique strings sent to the model so far.
+        strings_from_store: number of strings read from ``store`` instead.
         strings_requested: number of strings asked for, repeats included (what embedding without the
             cache would have cost).
         seconds: wall time spent inside the model.
     """
 
-    def __init__(self, embedder: Embedder, max_strings: int | None = None):
+    def __init__(self, embedder: Embedder, max_strings: int | None = None, store=None,
+                 batch_strings: int | None = None):
         self.embedder = embedder
         self.max_strings = max_strings  # None: keep every vector; else forget the oldest beyond this many
+        self.store = store
+        self.batch_strings = batch_strings
         self._vectors: dict[str, np.ndarray] = {}
         self.strings_embedded = 0
+        self.strings_from_store = 0
         self.strings_requested = 0
         self.seconds = 0.0
 
     @property
     def unique_strings(self) -> int:
-        """Distinct strings asked for so far (with ``max_strings``: strings embedded, as a forgotten one may
-        have been embedded again)."""
-        return len(self._vectors) if self.max_strings is None else self.strings_embedded
+        """Distinct strings asked for so far (with ``max_strings``: strings embedded or read from the store, as
+        a forgotten one may have been fetched again)."""
+        return len(self._vectors) if self.max_strings is None else self.strings_embedded + self.strings_from_store
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Return one normalised vector per text (rows in the order given)."""
-        self.strings_requested += len(texts)
-        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
-        if missing:
-            start = time.perf_counter()
-            vectors = self.embedder.encode(missing)
-            self.seconds += time.perf_counter() - start
-            self.strings_embedded += len(missing)
-            self._vectors.update(zip(missing, vectors))
+        self._fill(texts)
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         vectors = np.stack([self._vectors[t] for t in texts])
-        if self.max_strings is not None and len(self._vectors) > self.max_strings:
-            # Oldest first (dicts keep insertion order): a deterministic choice, so reruns stay identical.
-            for text in list(self._vectors)[: len(self._vectors) - self.max_strings]:
-                del self._vectors[text]
+        self._forget()
         return vectors
 
     def cosine(self, left: Sequence[str], right: Sequence[str]) -> np.ndarray:
         """Row-wise cosine similarity of ``left[i]`` and ``right[i]`` (vectors are normalised)."""
         if len(left) != len(right):
             raise ValueError(f"cosine needs equal lengths, got {len(left)} and {len(right)}")
-        if not left:
-            return np.zeros(0, dtype=np.float32)
-        vectors = self.embed(list(left) + list(right))
-        a, b = vectors[: len(left)], vectors[len(left) :]
-        return np.clip(np.einsum("nd,nd->n", a, b), -1.0, 1.0).astype(np.float32)
+        scores = np.zeros(len(left), dtype=np.float32)
+        step = self.batch_strings or len(left) or 1
+        for start in range(0, len(left), step):
+            lhs, rhs = list(left[start : start + step]), list(right[start : start + step])
+            self._fill(lhs + rhs)
+            a = np.stack([self._vectors[t] for t in lhs])  # (n, d)
+            b = np.stack([self._vectors[t] for t in rhs])  # (n, d)
+            scores[start : start + len(lhs)] = np.clip(np.einsum("nd,nd->n", a, b), -1.0, 1.0)
+            self._forget()
+        return scores
+
+    def _fill(self, texts: Sequence[str]) -> None:
+        """Give every text a vector in memory: read from the store, else embedded (and stored)."""
+        self.strings_requested += len(texts)
+        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if not missing:
+            return
+        found = self.store.get_many(missing) if self.store is not None else {}
+        self.strings_from_store += len(found)
+        new = [t for t in missing if t not in found]
+        step = self.batch_strings or len(new) or 1
+        for start in range(0, len(new), step):
+            batch = new[start : start + step]
+            began = time.perf_counter()
+            vectors = self.embedder.encode(batch)
+            self.seconds += time.perf_counter() - began
+            self.strings_embedded += len(batch)
+            if self.store is not None:
+                self.store.put_many(batch, vectors)
+            found.update(zip(batch, vectors))
+        # Kept in the order asked, wherever each came from: a rerun with a warm store forgets the same ones.
+        self._vectors.update((t, found[t]) for t in missing)
+
+    def _forget(self) -> None:
+        if self.max_strings is not None and len(self._vectors) > self.max_strings:
+            # Oldest first (dicts keep insertion order): a deterministic choice, so reruns stay identical.
+            for text in list(self._vectors)[: len(self._vectors) - self.max_strings]:
+                del self._vectors[text]
