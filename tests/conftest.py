@@ -13,6 +13,11 @@ from pathlib import Path
 import pytest
 
 from coin_data import schema
+from coin_data.verify.embedding import passive_thread_wait
+
+# Before any test imports torch: idle OpenMP threads sleep instead of spinning on the shared cores (the
+# same numbers, several times faster under load; see passive_thread_wait).
+passive_thread_wait()
 
 # --- synthetic CoIN rows -------------------------------------------------------------------
 _POSITIVE = ["great", "lovely", "superb", "wonderful", "excellent", "delightful"]

@@ -98,6 +98,9 @@ def main() -> None:
       coin-data stats coin-flan-paraphrased
       coin-data publish coin-flan-paraphrased --repo-id ORG/coin-flan-paraphrased --dry-run
     """
+    from coin_data.verify.embedding import passive_thread_wait
+
+    passive_thread_wait()  # before any command loads torch: idle threads sleep instead of spinning
 
 
 @main.command()
