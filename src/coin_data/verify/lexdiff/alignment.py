@@ -57,8 +57,9 @@ def align(a: Side, b: Side, relations: WordRelations) -> Alignment:
     Returns:
         An :class:`Alignment`.
     """
-    dropped_all = [w for w in dict.fromkeys(a.words) if not relations.has_form(w, b.words)]
-    added_all = [w for w in dict.fromkeys(b.words) if not relations.has_form(w, a.words)]
+    forms_a, forms_b = relations.all_forms(a.words), relations.all_forms(b.words)
+    dropped_all = [w for w in dict.fromkeys(a.words) if forms_b.isdisjoint(relations.forms(w))]
+    added_all = [w for w in dict.fromkeys(b.words) if forms_a.isdisjoint(relations.forms(w))]
     # A counterpart may sit anywhere in the other text: "a person ... people" -> "an individual ...
     # people" swaps person for individual even though "people" still matches "person".
     other_a, other_b = list(dict.fromkeys(a.words)), list(dict.fromkeys(b.words))

@@ -9,7 +9,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from coin_data.text.lexicon import Lexicon, shared_lexicon
 from coin_data.verify.lexdiff.alignment import align
@@ -98,6 +98,11 @@ class LexicalDiff:
         """The word relations the rules ask (cached answers)."""
         return WordRelations(self.lexicon)
 
+    @cached_property
+    def _read(self):
+        # A template is compared with each of its candidates: its reading is worth keeping (never mutated).
+        return lru_cache(maxsize=4096)(lambda text: read_side(text, self.relations))
+
     def diff(self, original: str, candidate: str) -> LexDiff:
         """Compare two instruction texts.
 
@@ -109,7 +114,7 @@ class LexicalDiff:
             A :class:`LexDiff`.
         """
         relations = self.relations
-        a, b = read_side(original, relations), read_side(candidate, relations)
+        a, b = self._read(original), self._read(candidate)
         findings = sentence_findings(a, b, relations)
         aligned = align(a, b, relations)
         findings += antonym(aligned.fewer, aligned.more, a.words, relations)

@@ -26,6 +26,19 @@ if TYPE_CHECKING:
     from coin_data.verify.lexdiff.relations import WordRelations
 
 
+def _by_first_word(entries) -> dict[str, tuple]:
+    """Phrase entries grouped by their first word, each group in the given order (a phrase is looked for
+    only where its first word stands)."""
+    groups: dict[str, list] = {}
+    for entry in entries:
+        groups.setdefault(entry[0][0], []).append(entry)
+    return {word: tuple(group) for word, group in groups.items()}
+
+
+_PHRASES_AT = _by_first_word(_PHRASES)
+_COMPARATORS_AT = _by_first_word(sorted(_COMPARATORS, key=lambda c: -len(c[0])))  # longest first
+
+
 @dataclass
 class Side:
     """One text after normalisation."""
@@ -206,7 +219,7 @@ def _rewrite_phrases(tokens: list[str]) -> list[str]:
     out: list[str] = []
     i = 0
     while i < len(tokens):
-        for words, replacement in _PHRASES:
+        for words, replacement in _PHRASES_AT.get(tokens[i], ()):
             if tuple(tokens[i : i + len(words)]) == words:
                 out.extend(replacement)
                 i += len(words)
@@ -227,7 +240,7 @@ def _extract_bounds(tokens: list[str]) -> tuple[list[str], list[str]]:
     bounds: list[str] = []
     i = 0
     while i < len(tokens):
-        for words, bound in sorted(_COMPARATORS, key=lambda c: -len(c[0])):
+        for words, bound in _COMPARATORS_AT.get(tokens[i], ()):
             n = len(words)
             if tuple(tokens[i : i + n]) == words and i + n < len(tokens) and _is_number(tokens[i + n]):
                 bounds.append(bound)

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable, Sequence
 
@@ -21,6 +22,19 @@ from coin_data.text.lexicon import Lexicon, ancestors, shared_lexicon  # noqa: F
 from coin_data.verify.lexdiff.words import (
     _CARDINALS, _CURATED_ANTONYMS, _DETERMINERS, _FRAMING, _ORDINALS, _ROLE_NOUNS, _STOP,
 )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Neighbourhood:
+    """What :meth:`WordRelations.related` compares of one word, gathered once."""
+
+    derived: frozenset[str]  # words derived from it, or its pertainyms ("summary" for "summarize")
+    close: frozenset  # similar-to, see-also and verb-group senses
+    up: frozenset  # senses up to two hypernym steps above its noun and verb senses
+
+
+def _frozen_ancestors(synset, levels: int) -> frozenset:
+    return frozenset(ancestors(synset, levels))
 
 
 class WordRelations:
@@ -40,10 +54,16 @@ class WordRelations:
         self.senses = lexicon.senses  # synsets of all forms, most frequent first
         self.related = lru_cache(maxsize=None)(self._related_uncached)
         self.gloss = lru_cache(maxsize=None)(self._gloss_uncached)
+        # Per word (or synset) once: the diff asks the same words of every pair.
+        self.base = lru_cache(maxsize=None)(self._base_uncached)
+        self.nounish = lru_cache(maxsize=None)(self._nounish_uncached)
+        self.verbish = lru_cache(maxsize=None)(self._verbish_uncached)
+        self.ancestors = lru_cache(maxsize=None)(_frozen_ancestors)
+        self._neighbourhood = lru_cache(maxsize=None)(self._neighbourhood_uncached)
 
     # -- forms -------------------------------------------------------------------------------------
 
-    def base(self, word: str) -> str:
+    def _base_uncached(self, word: str) -> str:
         """The shortest of the word's forms (ties: alphabetical): one key for all its inflections."""
         return min(self.forms(word), key=lambda f: (len(f), f))
 
@@ -51,6 +71,10 @@ class WordRelations:
         """True when ``word`` shares a form with one of ``others`` ("reviews" and "reviewed" share "review")."""
         forms = set(self.forms(word))
         return any(forms.intersection(self.forms(o)) for o in others)
+
+    def all_forms(self, words: Sequence[str]) -> frozenset[str]:
+        """Every form of every word: ``has_form(word, words)`` is true when ``word``'s forms meet this set."""
+        return frozenset(form for word in words for form in self.forms(word))
 
     # -- how two words relate ----------------------------------------------------------------------
 
@@ -98,36 +122,37 @@ class WordRelations:
         set_x, set_y = set(sx), set(sy)
         if set_x & set_y:
             return "synonym"
+        near_x, near_y = self._neighbourhood(x), self._neighbourhood(y)
         # Derivation or pertainym in either direction: "summarize"/"summary", "mainly"/"main".
-        for here, there, other in ((sx, x, y), (sy, y, x)):
-            names = self.forms(other)
-            for s in here:
-                for lemma in s.lemmas():
-                    if lemma.name().lower() in self.forms(there) and any(
-                        rel.name().lower() in names for rel in lemma.derivationally_related_forms() + lemma.pertainyms()
-                    ):
-                        return "synonym"
-        for s in sx:
-            for t in s.similar_tos() + s.also_sees() + s.verb_groups():
-                if t in set_y:
-                    return "synonym"
+        if near_x.derived.intersection(self.forms(y)) or near_y.derived.intersection(self.forms(x)):
+            return "synonym"
+        if near_x.close & set_y:
+            return "synonym"
         # A rewording may name the same thing more generally ("emotion" -> "feeling"); the reverse adds
         # information ("argument" -> "counterargument") and stays unmatched.
-        if any(s.pos() in "nv" and (ancestors(s, 2) & set_y) for s in sx):
+        if near_x.up & set_y:
             return "generalization"
-        if any(t.pos() in "nv" and (ancestors(t, 2) & set_x) for t in sy):
+        if near_y.up & set_x:
             return "specialization"
         return "contrast" if self._siblings(sx, sy) else "other"
+
+    def _neighbourhood_uncached(self, word: str) -> _Neighbourhood:
+        senses, forms = self.senses(word), self.forms(word)
+        derived = {rel.name().lower() for s in senses for lemma in s.lemmas() if lemma.name().lower() in forms
+                   for rel in lemma.derivationally_related_forms() + lemma.pertainyms()}
+        close = {t for s in senses for t in s.similar_tos() + s.also_sees() + s.verb_groups()}
+        up = {h for s in senses if s.pos() in "nv" for h in self.ancestors(s, 2)}
+        return _Neighbourhood(frozenset(derived), frozenset(close), frozenset(up))
 
     def _siblings(self, sx: tuple, sy: tuple) -> bool:
         """Two frequent noun senses under a close, specific common parent, neither above the other."""
         nx = [s for s in sx if s.pos() == "n"][:3]
         ny = [s for s in sy if s.pos() == "n"][:3]
         for s in nx:
-            up_s = ancestors(s, 2)
+            up_s = self.ancestors(s, 2)
             for t in ny:
-                up_t = ancestors(t, 2)
-                if s in ancestors(t, 4) or t in ancestors(s, 4):
+                up_t = self.ancestors(t, 2)
+                if s in self.ancestors(t, 4) or t in self.ancestors(s, 4):
                     return False
                 common = up_s & up_t
                 if any(c.min_depth() >= 5 for c in common):
@@ -158,12 +183,13 @@ class WordRelations:
         if not sy:
             return False
         sx = self.senses(word)
-        if sy.intersection(sx) or any(ancestors(s, 2) & sy for s in sx) or any(ancestors(t, 2).intersection(sx) for t in sy):
+        if (sy.intersection(sx) or any(self.ancestors(s, 2) & sy for s in sx)
+                or any(self.ancestors(t, 2).intersection(sx) for t in sy)):
             return True
         # A compound usually explains the word through a close relative: "spam" (electronic mail) and
         # "junk mail" (mail) meet one step up, at a specific concept.
-        up_y = set().union(*(ancestors(t, 2) for t in sy))
-        return any(c.min_depth() >= 5 for s in sx[:3] for c in ancestors(s, 2) & up_y)
+        up_y = set().union(*(self.ancestors(t, 2) for t in sy))
+        return any(c.min_depth() >= 5 for s in sx[:3] for c in self.ancestors(s, 2) & up_y)
 
     def split_related(self, word: str, head: str, tail: str) -> bool:
         """"keywords" = "key" + "words", and "words" is related to ``tail`` ("terms")."""
@@ -192,12 +218,12 @@ class WordRelations:
         """The base form of every token except determiners."""
         return [self.base(t) if t.isalpha() else t for t in tokens if t not in _DETERMINERS]
 
-    def nounish(self, word: str) -> bool:
+    def _nounish_uncached(self, word: str) -> bool:
         """True when WordNet's sense counts make ``word`` mainly a noun (unknown words count as nouns)."""
         counts = self.lexicon.lemma_weights(self.forms(word), "nvar")
         return counts["n"] >= max(counts.values())
 
-    def verbish(self, word: str) -> bool:
+    def _verbish_uncached(self, word: str) -> bool:
         """True when WordNet knows ``word`` mainly as a verb ("First read ..." is discourse, not order)."""
         counts = self.lexicon.lemma_weights((word,), "nv")
         return counts["v"] > counts["n"]
