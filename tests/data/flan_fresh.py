@@ -159,6 +159,99 @@ def make_rows(seed: int, rows_per_template: tuple[int, int] = (10, 18), noise: i
     return rows
 
 
+# --- stock phrases: text that many (not all) values of a field carry --------------------------------------
+# Written after held-out seed 9007 showed the kind (a stock phrase of the field text read as a template);
+# these tasks, templates and phrases are new, and their seeds are tuning seeds (see make_stock_rows).
+
+STOCK_TASKS: dict[str, tuple[tuple[str, ...] | None, list[str]]] = {
+    "recipe": (None, [
+        "Recipe: {recipe}\nWhat is the main ingredient?",
+        "{recipe}\n\nName the main ingredient of this dish.",
+        "Which ingredient matters most here? [{recipe}]",
+        "Read this recipe -- {recipe} -- then name its main ingredient.",
+    ]),
+    "almanac": (("true", "false"), [
+        "Claim: {claim}\nTrue or false?\n{options_}",
+        "Is it so that {claim}\n\n{options_}",
+        "\"{claim}\" -- is this statement correct?\n{options_}",
+        "Decide whether this holds ({claim}) and answer.\n{options_}",
+        "Decide whether this holds ({claim}) and answer!\n{options_}",
+    ]),
+    "riddle": (None, [
+        "Riddle: {riddle}\nClue: {clue}\nSolve it:",
+        "{clue}\n\nWith that clue, solve: \"{riddle}\"",
+        "Solve the riddle <{riddle}> using this clue: {clue}",
+    ]),
+}
+FOODS = ["barley", "lentils", "saffron", "walnuts", "quince", "fennel", "rye", "plums"]
+
+
+def _recipe_sentence(rng: random.Random) -> str:
+    """A recipe sentence; a third of them carry the stock phrase ``as the old cookbook says``."""
+    if rng.random() < 0.33:
+        return f"Stir the {rng.choice(FOODS)} into the {_word(rng)} as the old cookbook says."
+    return f"{rng.choice(['Chop', 'Boil', 'Roast', 'Soak'])} the {rng.choice(FOODS)} with {_word(rng)}."
+
+
+def stock_value(field: str, rng: random.Random) -> str:
+    """Field text of :data:`STOCK_TASKS`; many values share a stock phrase at their start or inside."""
+    if field == "recipe":
+        text = " ".join(_recipe_sentence(rng) for _ in range(rng.randint(2, 4)))
+        return ("In a large bowl, " + text[0].lower() + text[1:]) if rng.random() < 0.4 else text
+    if field == "claim":
+        claim = f"the {_word(rng)} {rng.choice(VERBS)} {rng.randint(2, 90)} {rng.choice(NOUNS)}s"
+        if rng.random() < 0.45:
+            return f"it is well known that {claim}."
+        if rng.random() < 0.4:
+            return f"{claim}, as the almanac says."
+        return claim[0].upper() + claim[1:] + "."
+    if field == "riddle":
+        if rng.random() < 0.5:
+            return f"What has a {rng.choice(NOUNS)} but cannot {_word(rng)}?"
+        return f"Why does the {_word(rng)} {rng.choice(VERBS)} the {rng.choice(NOUNS)}?"
+    if field == "clue":
+        return f"Think of {_word(rng)}." if rng.random() < 0.5 else f"It rhymes with {_word(rng)}."
+    raise ValueError(field)
+
+
+def make_stock_rows(seed: int, always: tuple[str, int] | None = None) -> list[dict]:
+    """Rows of :data:`STOCK_TASKS` (same layout as :func:`make_rows`); seeds are tuning seeds.
+
+    Args:
+        seed: the random seed.
+        always: ``(task, template index)`` whose rows all carry the stock phrase of their first field
+            (values drawn again until they do): the rows alone cannot tell the phrase from template text.
+    """
+    rng = random.Random(seed)
+    rows: list[dict] = []
+    for task, (options, templates) in STOCK_TASKS.items():
+        fields = list(dict.fromkeys(name for text in templates for name in _fields_of(text)))
+        task_rows = []
+        for index, text in enumerate(templates):
+            template = parse_template(text, task, f"t{index}")
+            for _ in range(rng.randint(10, 18)):
+                values = {name: stock_value(name, rng) for name in fields}
+                while always == (task, index) and not _carries_stock(values[fields[0]]):
+                    values[fields[0]] = stock_value(fields[0], rng)
+                row_options = options or tuple(dict.fromkeys(_word(rng) for _ in range(3)))
+                target = rng.choice(row_options) if options else _word(rng)
+                used = {name: values[name] for name in template.field_slots}
+                task_rows.append({"inputs": template.render(values, row_options), "targets": target, "task": task,
+                                  "truth": {"template": index, "fields": used}})
+        for n in range(4):
+            values = {"question": _question(rng), "passage": _sentence(rng)}
+            task_rows.append({"inputs": NOISE[n % len(NOISE)].format(**values), "targets": _word(rng), "task": task,
+                              "truth": {"noise": True}})
+        rng.shuffle(task_rows)
+        rows.extend(task_rows)
+    return rows
+
+
+def _carries_stock(value: str) -> bool:
+    return any(p in value for p in ("as the old cookbook says", "it is well known that", "as the almanac says",
+                                    "What has a "))
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "truth"}) + "\n" for r in rows))
     return path
@@ -169,13 +262,14 @@ def shape(text: str) -> str:
     return re.sub(r"\{[a-z_0-9]+\}", "{}", text)
 
 
-def score(rows_by_task: dict, truth: dict, corpus) -> dict:
+def score(rows_by_task: dict, truth: dict, corpus, tasks: dict | None = None) -> dict:
     """Exact recovery of templates and rows, and whether every miss was reported.
 
     Args:
         rows_by_task: what ``read_flan_files`` returned.
         truth: ``where -> truth`` of each row.
         corpus: the built corpus (``corpus.induction`` is the report).
+        tasks: the fixture's tasks (:data:`TASKS` by default, :data:`STOCK_TASKS` for :func:`make_stock_rows`).
 
     Returns:
         counts: ``templates`` (true templates recovered with exactly their text, slot names aside),
@@ -186,7 +280,8 @@ def score(rows_by_task: dict, truth: dict, corpus) -> dict:
         clean rows missing from the report), ``noise_reported``, ``noise_total``.
     """
     report = corpus.induction
-    true = {(task, shape(text)) for task, (_, templates) in TASKS.items() for text in templates}
+    tasks = TASKS if tasks is None else tasks
+    true = {(task, shape(text)) for task, (_, templates) in tasks.items() for text in templates}
     recovered_templates = {}
     flagged = set()
     for info in report.tasks.values():
@@ -208,7 +303,7 @@ def score(rows_by_task: dict, truth: dict, corpus) -> dict:
             continue  # unrecovered: counted in the report with a reason
         task, inst, template_id = by_where[where]
         got_shape = recovered_templates.get((task, template_id), (None, None))[1]
-        true_text = TASKS[report.base_task(task)][1][t["template"]]
+        true_text = tasks[report.base_task(task)][1][t["template"]]
         got_values = sorted(v for k, v in inst.fields.items() if k != "options")
         if got_shape == shape(true_text) and got_values == sorted(t["fields"].values()):
             rows += 1

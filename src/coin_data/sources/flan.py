@@ -45,10 +45,11 @@ from coin_data.sources.flan_assemble import (
     pair_fields,
     texts_of,
 )
-from coin_data.sources.flan_edges import adjacent_word_notes, field_text_notes, settle_edges
+from coin_data.sources.flan_edges import adjacent_word_notes, field_text_notes, recurring_edge_notes, settle_edges
 from coin_data.sources.flan_induce import InductionConfig, _cluster
 from coin_data.sources.flan_patterns import Pattern, load_patterns_file, match_row, place
 from coin_data.sources.flan_skeleton import _mask_options
+from coin_data.sources.flan_stock import stock_text_notes
 from coin_data.sources.embedded import Corpus, CorpusError
 from coin_data.sources.rows import Row, apply_column_map, read_rows
 from coin_data.templates import Template, parse_template
@@ -424,7 +425,8 @@ def _match_patterns(patterns: Sequence[Pattern], usable: Sequence[_Row], reject)
 
 def _induce(usable: Sequence[_Row], config: InductionConfig, reject) -> list[Recovered]:
     """Induce templates from the rows, settle their slot edges, and match every row against them."""
-    clusters = _cluster([r.masked for r in usable], config) if usable else []
+    stock_notes: list[tuple[list[int], str]] = []
+    clusters = _cluster([r.masked for r in usable], config, stock_notes) if usable else []
     if not clusters:
         for r in usable:
             reject(r.row, NO_TEMPLATE_MATCH)
@@ -436,12 +438,24 @@ def _induce(usable: Sequence[_Row], config: InductionConfig, reject) -> list[Rec
                            pair_fields)
     templates = [Recovered(texts, notes=notes) for texts, notes in zip(settled.texts, settled.notes)]
     _match_induced(templates, usable, reject)
+    templates = [t for t in templates if t.matches]  # settled edges can leave a template without rows
     texts, values = [t.texts for t in templates], [[m.values for m in t.matches] for t in templates]
     fields = pair_fields(values)
-    for template, inner, adjacent in zip(templates, field_text_notes(texts, values),
-                                         adjacent_word_notes(texts, values, fields)):
-        template.notes.extend(inner + adjacent)
+    for template, *notes in zip(templates, field_text_notes(texts, values), adjacent_word_notes(texts, values, fields),
+                                recurring_edge_notes(values, fields), stock_text_notes(texts, values)):
+        template.notes.extend(note for group in notes for note in group if note not in template.notes)
+    _attach_notes(templates, [({usable[i].index for i in rows}, note) for rows, note in stock_notes])
     return templates
+
+
+def _attach_notes(templates: Sequence[Recovered], notes: Sequence[tuple[set[int], str]]) -> None:
+    """Give each clustering note to the template that holds most of its rows."""
+    for rows, note in notes:
+        held = [sum(1 for m in t.matches if m.index in rows) for t in templates]
+        if held and max(held) > 0:
+            target = templates[held.index(max(held))]
+            if note not in target.notes:
+                target.notes.append(note)
 
 
 def _match_induced(templates: list[Recovered], usable: Sequence[_Row], reject) -> None:

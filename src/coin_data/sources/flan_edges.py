@@ -272,6 +272,11 @@ def _settle_side(edge: _Edge, side: str, peers: Sequence[_Edge]) -> str | None:
         if keep is None:  # the rows do not tell: a slot boundary never splits a token on a guess
             notes.append(f"{glued_part!r} is glued to the varying text and {where} every value; kept in the value")
             keep = glued_part
+        whole = _whole_word(edge.values, glued_part, keep, at_end)
+        if whole != keep:
+            notes.append(f"{glued_part!r} {where} every value and looks like template text, but the slot edge "
+                         f"would cut a word; {whole!r} kept in the value")
+            keep = whole
         template_glued = glued_part[len(keep):] if at_end else glued_part[: len(glued_part) - len(keep)]
     if at_end:
         edge.tail = template_glued + token_part + edge.tail
@@ -280,6 +285,30 @@ def _settle_side(edge: _Edge, side: str, peers: Sequence[_Edge]) -> str | None:
         edge.head += token_part + template_glued
         edge.open_head = ""
     return "; ".join(notes) or None
+
+
+def _whole_word(values: Sequence[str], glued: str, keep: str, at_end: bool) -> str:
+    """``keep`` grown until the slot edge falls between a letter or digit and something else: a slot
+    boundary never cuts a word ("Wh" of "What"/"Which"/"Who" is the value's, however often it recurs).
+
+    Example:
+        >>> _whole_word(["Which?", "What?"], "Wh", "", at_end=False), _whole_word(["(a)", "(b)"], "(", "", False)
+        ('Wh', '')
+    """
+    size = len(keep)
+    while size < len(glued):
+        # the characters on both sides of the edge: in the glued text, or the varying text next to it
+        outer = glued[len(glued) - size - 1] if not at_end else glued[size]
+        if not at_end:
+            inner = glued[len(glued) - size] if size else None
+        else:
+            inner = glued[size - 1] if size else None
+        inner_alnum = inner.isalnum() if inner is not None else all(
+            len(v) > len(glued) and (v[len(v) - len(glued) - 1] if at_end else v[len(glued)]).isalnum() for v in values)
+        if not (outer.isalnum() and inner_alnum):
+            break
+        size += 1
+    return glued[:size] if at_end else glued[len(glued) - size:]
 
 
 def _mid_word(values: Sequence[str], glued: str, at_end: bool) -> bool:
@@ -420,7 +449,7 @@ def adjacent_word_notes(texts: Sequence[Sequence[str]], values: Sequence[Sequenc
     notes: list[list[str]] = []
     for t, own in enumerate(texts):
         found = []
-        for j in range(len(own) - 1):
+        for j in range(len(fields[t]) and len(own) - 1):  # a template without rows has no fields
             for at_end in (False, True):
                 word = _edge_word(own[j + 1] if at_end else own[j], at_end)
                 if not word:
@@ -436,6 +465,55 @@ def adjacent_word_notes(texts: Sequence[Sequence[str]], values: Sequence[Sequenc
                     verb = "ends" if at_end else "starts"
                     found.append(f"word {word!r} {where} slot {j + 1} also {verb} {hits} of {len(peers)} values "
                                  "of the field in other templates")
+        notes.append(found)
+    return notes
+
+
+_EDGE_WORDS = re.compile(r"^\W*\w+\W+\w+\W*"), re.compile(r"\W*\w+\W+\w+\W*$")  # two words at a value's start, end
+
+
+def recurring_edge_notes(values: Sequence[Sequence[Sequence[str]]], fields: Sequence[Sequence[int]],
+                         most: int = 4, least: int = 3) -> list[list[str]]:
+    """Notes for slots whose every value starts (ends) with one of a few recurring two-word texts that the
+    same field rarely starts (ends) with in the task's other templates.
+
+    Templates that differ only in punctuation after shared words (``({claim}) and answer.`` /
+    ``({claim}) and answer!``) can meet in one cluster with those words inside the slot. A field whose
+    values start with one of a few stock phrases (``What has ...`` / ``Why does ...``) carries them in
+    every template, so there they are field text.
+
+    Args:
+        values: per template, per row, its slot values.
+        fields: per template, per slot, the field index (:func:`~coin_data.sources.flan_assemble.pair_fields`).
+        most: at most this many recurring texts ...
+        least: ... each carried by at least this many values.
+
+    Returns:
+        per template, notes.
+
+    Example:
+        >>> ends = [["a b c) and answer."], ["d e) and answer!"], ["f) and answer."], ["g) and answer!"],
+        ...         ["h i) and answer."], ["j) and answer!"]]
+        >>> recurring_edge_notes([ends, [["k l."], ["m n."], ["o p."]]], [[0], [0]])[0]
+        ["slot 1: every value ends with one of ') and answer!', ') and answer.': template text the rows cannot place"]
+    """
+    notes: list[list[str]] = []
+    for t, rows in enumerate(values):
+        found = []
+        for j in range(len(fields[t]) if rows else 0):
+            peers = [row[k] for u, other in enumerate(values) if u != t
+                     for k, f in enumerate(fields[u]) if f == fields[t][j] >= 0 for row in other]
+            for at_end, where in ((False, "starts"), (True, "ends")):
+                edges = [m.group(0) if (m := _EDGE_WORDS[at_end].search(row[j])) else None for row in rows]
+                forms = {e: edges.count(e) for e in edges}
+                if None in forms or len(forms) > most or min(forms.values()) < least or len(rows) < 2 * least:
+                    continue
+                carried = sum(1 for v in peers if any(v.endswith(f) if at_end else v.startswith(f) for f in forms))
+                if peers and carried >= 0.5 * len(peers):
+                    continue  # the field carries these texts in other templates too
+                texts = ", ".join(repr(f) for f in sorted(forms))
+                found.append(f"slot {j + 1}: every value {where} with one of {texts}: template text the rows "
+                             "cannot place")
         notes.append(found)
     return notes
 

@@ -36,6 +36,7 @@ from coin_data.sources.flan_skeleton import (
     _tokens,
     _window,
 )
+from coin_data.sources.flan_stock import generalise_extra_slots, settle_stock
 
 
 @dataclass
@@ -88,23 +89,46 @@ class InductionConfig:
 # --- induction: skeletons --------------------------------------------------------------------------
 
 
-def _cluster(masked: Sequence[str], config: InductionConfig) -> list[_Cluster]:
-    """Cluster (a sample of) masked rows by template and return trusted clusters, largest first."""
+def _cluster(masked: Sequence[str], config: InductionConfig,
+             notes: list[tuple[list[int], str]] | None = None) -> list[_Cluster]:
+    """Cluster (a sample of) masked rows by template and return trusted clusters, largest first.
+
+    ``notes`` receives ``(rows, note)`` for clusters whose text the rows cannot settle (see
+    :func:`~coin_data.sources.flan_stock.settle_stock`): the template that takes those rows is ambiguous.
+    """
     sample = list(range(len(masked)))
     if len(sample) > config.sample_size:
         sample = sorted(random.Random(config.seed).sample(sample, config.sample_size))
     tokens = {i: _window(_tokens(masked[i]), config.window) for i in sample}
-    refined = _fold_subsumed(_clusters_of(sample, masked, tokens, config), masked)
+    refined = _fold_subsumed(_without_stock(_clusters_of(sample, masked, tokens, config), sample, masked, tokens,
+                                            config), masked)
     # a host that took in other clusters' rows is cleaned again: the rows may show that it is several
     # templates differing in punctuation next to a slot
     again = [part for c in refined for part in _refine(c, masked, config)]
     refined = _fold_subsumed([c for c in again if _anchored(c.skeleton)], masked)
+    refined = _without_stock(refined, sample, masked, tokens, config)  # cleaning can split on a stock phrase
     largest = max((len(c.members) for c in refined), default=0)
     support = max(config.min_support, math.ceil(config.min_support_fraction * len(sample)),
                   math.ceil(config.relative_support * largest))
     trusted = [c for c in refined if len(c.members) >= support and _anchored(c.skeleton)]
+    if generalise_extra_slots(trusted, masked, config.min_support, [] if notes is None else notes):
+        trusted = _fold_subsumed(trusted, masked)  # a specific copy of a generalised template joins it
     trusted.sort(key=lambda c: (-len(c.members), -_literal_words(c.skeleton)))
     return trusted
+
+
+def _without_stock(clusters: list[_Cluster], sample: list[int], masked: Sequence[str], tokens,
+                   config: InductionConfig) -> list[_Cluster]:
+    """The clusters with the splits made by stock phrases of field text undone
+    (:func:`~coin_data.sources.flan_stock.settle_stock`); rows that a dissolved cluster held and no cluster
+    explains are clustered again."""
+    placed = {i for c in clusters for i in c.members}
+    clusters, loose = settle_stock(clusters, masked, config.min_support, [i for i in sample if i not in placed])
+    if len(loose) >= 2 * config.min_support:  # rows a stock phrase held together, whose templates no cluster has
+        again = _clusters_of(loose, masked, tokens, config)
+        placed = {i for c in again for i in c.members}
+        clusters, _ = settle_stock(clusters + again, masked, config.min_support, [i for i in loose if i not in placed])
+    return clusters
 
 
 def _clusters_of(sample: list[int], masked: Sequence[str], tokens, config: InductionConfig,
@@ -385,6 +409,7 @@ def _separates(run: Sequence[object]) -> bool:
 
 
 _BRACKETS = "\"'()[]<>{}*|"
+_BREAK = re.compile(r"[^\w\s]*\n+[^\w\s]*(?:[A-Za-z]+(?: [A-Za-z]+){0,2}:[ \t]*)?")  # marks, line break, label
 
 
 def _specialized(
@@ -403,8 +428,9 @@ def _specialized(
         common: list[object] = _window(_tokens(values[0]), config.window)
         for value in values[1:]:
             common = _merge(common, _window(_tokens(value), config.window))
-        # alignment can miss a short run of marks around a line break ("?]\n"): try those directly too
-        breaks = [_tokens(m.group(0)) for m in re.finditer(r"[^\w\s]*\n+[^\w\s]*", values[0])]
+        # alignment can miss a short run of marks around a line break ("?]\n") or the label after it
+        # ("?\nPassage: ", when field words of two rows align across it): try those directly too
+        breaks = [_tokens(m.group(0)) for m in re.finditer(_BREAK, values[0])]
         for run in [*_runs(common), *breaks]:
             text = "".join(str(t) for t in run)
             marked = _literal_words(run) >= 1 or any(mark in text for mark in _BRACKETS)
