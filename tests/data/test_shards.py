@@ -87,6 +87,19 @@ def test_same_seed_and_shard_size_give_byte_identical_files(tmp_path):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
+def test_rows_held_as_arrow_chunks_of_any_size_write_the_same_bytes(tmp_path, monkeypatch):
+    from coin_data import assemble
+
+    config = BuildConfig(tasks=("spam",), paraphrases_per_template=2, seed=3, shard_rows=40)
+    build_to_folder(config, tmp_path / "a")
+    monkeypatch.setattr(assemble, "_ARROW_CHUNK_ROWS", 7)  # chunks cut inside every shard, not at its edges
+    build_to_folder(config, tmp_path / "b")
+    files = _files(tmp_path / "a")
+    assert files == _files(tmp_path / "b") and len(files) > 4
+    for name in files:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
 def test_in_memory_result_written_in_shards_matches_the_streamed_folder(tmp_path, folders):
     root, single, _ = folders
     single.config.shard_rows = SHARD
