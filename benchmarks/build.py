@@ -224,14 +224,14 @@ def _torch_threads() -> int:
 
 
 def model_rate(texts: list[str]) -> dict:
-    """Strings/s of the embedding model on ``texts`` with 1 torch thread and with all of them (``--num-proc``
-    would only pay if the model left a core idle)."""
+    """Strings/s of the embedding model on ``texts`` with 1 torch thread and with one per core (worker
+    processes would only pay if the model left a core idle)."""
     import torch
 
     embedder = SentenceTransformerEmbedder()
     embedder.encode(texts[:32])  # load and warm up
     rates, threads = {}, torch.get_num_threads()
-    for n in sorted({1, threads}):
+    for n in sorted({1, os.cpu_count() or 1}):
         torch.set_num_threads(n)
         began = time.perf_counter()
         embedder.encode(texts)
