@@ -33,10 +33,13 @@ import threading
 import time
 from pathlib import Path
 
+from coin_data.verify.embedding import OMP_WAIT_POLICY, SentenceTransformerEmbedder, passive_thread_wait
+
+passive_thread_wait()  # as `coin-data build` does, before anything imports torch
+
 import coin_data.build as build_module
 from coin_data.build import BuildConfig, build_to_folder
 from coin_data.hub.layout import ShardWriter
-from coin_data.verify.embedding import SentenceTransformerEmbedder
 
 # Counted at the boundaries (what the backend and the embedding model were actually given), not taken
 # from the build's own stats, so the two can be compared.
@@ -213,7 +216,8 @@ def one_build(config: BuildConfig, k: int) -> dict:
         "output_bytes": size,
         "peak_rss_mb": _peak_rss_mb(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch_threads": _torch_threads()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch_threads": _torch_threads(),
+                    OMP_WAIT_POLICY.lower(): os.environ.get(OMP_WAIT_POLICY)},
     }
 
 

@@ -119,3 +119,12 @@ def test_streamed_build_reads_what_it_forgot_back_from_its_scratch_store(tmp_pat
     assert small.stats.embedding_strings == whole.stats.embedding_strings
     assert small.stats.embedding_from_cache > 100
     assert not list(tmp_path.rglob("*.sqlite")) and not list(tmp_path.rglob(".embeddings"))
+
+
+def test_a_vector_costs_little_more_than_its_bytes_on_disk(tmp_path):
+    store = EmbeddingStore(tmp_path, "m")
+    vectors = np.random.default_rng(1).standard_normal((2000, 384)).astype(np.float32)
+    for start in range(0, 2000, 500):
+        store.put_many([f"text {n}" for n in range(start, start + 500)], vectors[start : start + 500])
+    store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert store.path.stat().st_size / 2000 < 1.25 * 384 * 4  # 4.7 KB a vector with overflow pages
