@@ -356,7 +356,7 @@ def parse_answer(text: str | None, request: ParaphraseRequest, refusal: str | No
     return Answer(candidates, None, detail)
 
 
-_PRIORITY = (REFUSAL, EXECUTED, SLOT_CHANGED, UNCHANGED)
+_PRIORITY = (REFUSAL, EXECUTED, SLOT_CHANGED, UNCHANGED, MALFORMED_JSON)
 _EXAMPLE_ANSWERS = frozenset(" ".join(re.findall(r"[a-z0-9']+", answer.lower())) for _, answer in EXAMPLES)
 
 
@@ -369,6 +369,8 @@ def _candidate(item: str, request: ParaphraseRequest, shown: Shown | None) -> tu
     whole = shown is None or bool(set(_PLACEHOLDER.findall(item)) & hidden)  # a whole template came back
     if _executes(item, request, shown.shown if shown is not None and not whole else template.text, whole):
         return "", (EXECUTED, f"answered instead of rewording: {_clip(item)!r}")
+    if len(re.findall(r"[A-Za-z]{2,}", _PLACEHOLDER.sub(" ", item))) < 2:
+        return "", (MALFORMED_JSON, f"not a sentence: {_clip(item)!r}")  # noise, a symbol, a lone placeholder
     if not whole:
         wanted, found = sorted(shown.placeholders), sorted(_PLACEHOLDER.findall(item))
         if found != wanted:
