@@ -9,6 +9,7 @@ import pytest
 from coin_data.paraphrase.answer_cache import AnswerCache
 from coin_data.paraphrase import ParaphraseRequest, get_paraphraser
 from coin_data.paraphrase.hf import Generation, HFParaphraser
+from coin_data.paraphrase import prompt
 from coin_data.paraphrase.prompt import SYSTEM_PROMPT
 from coin_data.templates import parse_template, slot_lock_violation
 
@@ -59,6 +60,17 @@ def test_tiny_model_samples_k_answers_shows_only_the_instruction(tiny_model_dir,
     assert len(spy.batches) == 2 and all(r.usage.cached for r in again)
     assert [r.failure for r in again] == [r.failure for r in results]
     assert len(AnswerCache(tmp_path)) == 3
+
+
+def test_a_seed_gives_the_same_answers_in_any_batch(tiny_model_dir, torch_single_thread):
+    """Each answer is drawn with its own seed: the same seed twice, or in another batch, gives the same text."""
+    backend = HFParaphraser(str(tiny_model_dir), max_new_tokens=8, cache_dir=None)
+    conversations = [prompt.build_messages(r, count=1) for r in requests_for(3)]
+    first = backend.generate(conversations, 2, seeds=[7, 8, 9])
+    assert backend.generate(conversations, 2, seeds=[7, 8, 9]) == first
+    assert backend.generate(conversations[1:2], 2, seeds=[8]) == first[1:2]
+    assert len({g.text for g in first[0]}) == 2  # the two samples of one template differ
+    assert backend.generate(conversations[1:2], 2, seeds=[80]) != first[1:2]
 
 
 def test_plain_transcript_without_chat_template(tiny_model_dir, tmp_path):

@@ -6,12 +6,21 @@ and cached (:func:`coin_data.models.smollm2_path`), so ``hf:smollm2`` runs offli
 
 The prompt and the answer checks are those of the API backend (:mod:`.prompt`): the model sees only the
 instruction text of a template (inputs, quotes and the options block are put back afterwards) and is
-asked for one plain-text rewording, with one worked example. ``samples`` answers (default k) are sampled
-per template in one batched call (``num_return_sequences``); every usable rewording among them becomes a
-candidate, up to k. Prompts are rendered with the tokenizer's chat template when it has one (else a plain
-``role: text`` transcript). Templates are generated ``batch_size`` at a time (default 1, so the build's
-progress bar moves once per template), with the token limit cut to what a rewording of the shown text
-needs. Answers go to the same content-addressed cache as the API backend's (:mod:`coin_data.paraphrase.answer_cache`).
+asked for one plain-text rewording, after three worked examples. ``samples`` answers (default k) are
+sampled per template; every usable rewording among them becomes a candidate, up to k. Prompts are
+rendered with the tokenizer's chat template when it has one (else a plain ``role: text`` transcript).
+
+Generation (:mod:`.sampling`) is what makes a 135M model usable on two CPU cores:
+
+- the system message and worked examples, about 290 of each prompt's 310-340 tokens, run once per
+  backend; each answer runs only its own tokens after a copy of their cache;
+- ``batch_size`` templates (default 8) x ``samples`` answers go through the model together, and an
+  answer leaves the batch when it ends, so one long answer does not hold the others;
+- each answer's token limit is about twice its shown instruction (a rewording is not longer);
+- each answer draws with its own seed (the request's seed x 1000 + its sample number), so it does not
+  depend on which templates share its batch; the build's progress bar moves as each template's answers end.
+
+Answers go to the same content-addressed cache as the API backend's (:mod:`coin_data.paraphrase.answer_cache`).
 
 Example:
     >>> p = HFParaphraser(model="smollm2", cache_dir=None)   # loads nothing until the first request
@@ -45,12 +54,15 @@ class HFOptions:
     """
 
     # --- generation ---------------------------------------------------------------
-    batch_size: int = field(default=1, metadata={"help": "Templates generated together (left-padded)."})
+    batch_size: int = field(
+        default=8, metadata={"help": "Templates generated together (x samples rows); the progress bar still moves "
+                             "per template."},
+    )
     samples: int = field(
         default=0, metadata={"help": "Answers sampled per template (each asked for one rewording); 0: k."}
     )
     max_new_tokens: int = field(
-        default=96, metadata={"help": "Token limit per answer (cut further to about 2x the shown instruction)."}
+        default=96, metadata={"help": "Token limit per answer (cut further to about twice the shown instruction)."}
     )
     temperature: float = field(default=0.7, metadata={"help": "Sampling temperature; 0 is greedy (one answer)."})
     top_p: float = field(default=0.9, metadata={"help": "Nucleus sampling: smallest token set with this mass."})
@@ -294,17 +306,8 @@ class HFParaphraser:
         return {int(i) for i in flat if i is not None}
 
     def token_limit(self, request: ParaphraseRequest) -> int:
-        """``max_new_tokens``, cut to about twice the shown instruction's length: a rewording is not longer.
-
-        Example:
-            >>> from coin_data.templates import parse_template
-            >>> p = HFParaphraser("x", cache_dir=None)
-            >>> p.token_limit(ParaphraseRequest(parse_template("Text: {t}\\nIs this review positive?"), 1))
-            24
-        """
-        shown = prompt.show_template(request.template)
-        text = shown.shown if shown is not None else request.template.text
-        return min(self.options.max_new_tokens, max(24, len(text) // 2 + 16))
+        """Most new tokens of one answer: ``max_new_tokens``, cut to :func:`.prompt.answer_token_limit`."""
+        return prompt.answer_token_limit(request, 1, self.options.max_new_tokens)
 
     @cached_property
     def has_chat_template(self) -> bool:
