@@ -56,6 +56,9 @@ def free_port() -> int:
 def serve_smollm2(python: str, threads: int = 2, context: int = 4096, start_timeout: float = 180.0):
     """Start ``python -m llama_cpp.server`` on the bundled GGUF; yield a :class:`LlamaServer`; stop it after.
 
+    ``threads`` serves prompts too (``--n_threads_batch``; the server's default is every core, and on a
+    busy machine its spinning threads made a 20-token prompt take seconds).
+
     Raises:
         RuntimeError: the server exited or did not answer ``/v1/models`` within ``start_timeout`` seconds.
     """
@@ -64,8 +67,8 @@ def serve_smollm2(python: str, threads: int = 2, context: int = 4096, start_time
         log = Path(folder) / "server.log"
         with open(log, "wb") as sink:
             process = subprocess.Popen([python, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()), "--host",
-                                        "127.0.0.1", "--port", str(port), "--n_threads", str(threads), "--n_ctx",
-                                        str(context)], stdout=sink, stderr=subprocess.STDOUT)
+                                        "127.0.0.1", "--port", str(port), "--n_threads", str(threads), "--n_threads_batch",
+                                        str(threads), "--n_ctx", str(context)], stdout=sink, stderr=subprocess.STDOUT)
         try:
             _wait_until_up(url, process, log, start_timeout)
             yield LlamaServer(url, process)
