@@ -80,9 +80,9 @@ class OpenAIOptions:
     )
     samples: int = field(
         default=0,
-        metadata={"help": "Most answers asked per template: the first ask for k rewordings, then, while fewer than k "
-                  "are usable (a small model answers the instruction or copies it), top-ups with the next seeds for "
-                  "the missing ones. 0: 2k. A model that answers k usable rewordings at once is asked once."},
+        metadata={"help": "Most answers sampled per template (0: openai 2k, hf k). openai: the first ask for k "
+                  "rewordings, then, while fewer than k are usable (a small model answers the instruction or copies "
+                  "it), top-ups with the next seeds; a model that answers k usable rewordings at once is asked once."},
     )
     response_format: str = field(
         default="none",
