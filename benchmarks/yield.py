@@ -20,6 +20,7 @@ Per source: templates, templates with >= 1 kept paraphrase and their share, and 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -57,10 +58,10 @@ def flan_style_requests(k: int, seed: int, path: Path = FLAN_STYLE) -> dict[str,
 
 def measure(name: str, requests: list[ParaphraseRequest], paraphraser, cache, details: bool) -> dict:
     """Paraphrase and verify ``requests``; count templates with a kept paraphrase and why the others have none."""
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with tqdm(total=len(requests), desc=name, unit="template", file=sys.stderr) as bar:
         results = paraphraser.paraphrase(requests, progress=bar.update)
-    paraphrase_seconds = time.perf_counter() - start
+    paraphrase_seconds, paraphrase_cpu = time.perf_counter() - start, time.process_time() - cpu
     pairs = [(r.request.template, c) for r in results for c in r.candidates]
     verdicts = iter(verify_candidates(pairs, cache, VerifyConfig()))
     with_kept, causes, per_task, missing = 0, Counter(), {}, []
@@ -89,11 +90,25 @@ def measure(name: str, requests: list[ParaphraseRequest], paraphraser, cache, de
         "without_paraphrase_by_cause": dict(sorted(causes.items())),
         "without_paraphrase_by_task": {t: c["without"] for t, c in sorted(per_task.items()) if c["without"]},
         "paraphrase_seconds": round(paraphrase_seconds, 2),
+        # CPU time of this process: on a shared machine, closer to what the run takes alone than the wall time
+        # (an openai: run's server works in another process and is not counted).
+        "paraphrase_cpu_seconds": round(paraphrase_cpu, 2),
         "seconds": round(time.perf_counter() - start, 2),
     }
     if details:
         out["missing"] = missing
     return out
+
+
+def backend_options(args: argparse.Namespace) -> dict:
+    """The paraphraser options the command line asks for (no answer cache: every run generates)."""
+    options = {"cache_dir": ""} if args.paraphraser != "rules" else {}
+    if args.base_url:
+        options.update(base_url=args.base_url, concurrency=1, timeout=300.0)  # one local server: one call at a time
+    if args.paraphraser.startswith("hf:"):
+        chosen = {"threads": args.threads, "samples": args.samples, "batch_size": args.batch_size}
+        options.update({name: value for name, value in chosen.items() if value})
+    return options
 
 
 def main() -> None:
@@ -103,8 +118,12 @@ def main() -> None:
     parser.add_argument("--details", action="store_true", help="List every template without a kept paraphrase.")
     parser.add_argument("--paraphraser", default="rules", help="Backend spec, e.g. hf:smollm2 or openai:smollm2.")
     parser.add_argument("--base-url", help="Server of an openai: backend, e.g. http://127.0.0.1:8080/v1.")
+    parser.add_argument("--llama-python", help="openai: start llama-cpp-python's server on the bundled SmolLM2 GGUF with "
+                        "this interpreter (e.g. .venv-llama/bin/python) and use it; its CPU time is reported.")
+    parser.add_argument("--llama-threads", type=int, default=2, help="--llama-python: the server's threads.")
     parser.add_argument("--threads", type=int, default=0, help="hf: torch threads while generating (0: default).")
     parser.add_argument("--samples", type=int, default=0, help="hf: answers sampled per template (0: default).")
+    parser.add_argument("--batch-size", type=int, default=0, help="hf: templates generated together (0: default).")
     parser.add_argument("--tasks", help="Comma-separated embedded tasks (default: all).")
     parser.add_argument("--sources", default="embedded,flan_tune,flan_heldout", help="Which template sets to run.")
     args = parser.parse_args()
@@ -113,20 +132,28 @@ def main() -> None:
     groups = {"embedded": paraphrase_requests(load_embedded_corpus(tasks), config)}
     groups.update(flan_style_requests(args.k, args.seed))
     groups = {name: reqs for name, reqs in groups.items() if name in args.sources.split(",")}
-    options = {"cache_dir": ""} if args.paraphraser != "rules" else {}
-    if args.base_url:
-        options.update(base_url=args.base_url, concurrency=1, timeout=300.0)  # one local server: one call at a time
-    if args.threads and args.paraphraser.startswith("hf:"):
-        options["threads"] = args.threads
-    if args.samples and args.paraphraser.startswith("hf:"):
-        options["samples"] = args.samples
-    paraphraser = get_paraphraser(args.paraphraser, **options)
-    cache = EmbeddingCache(SentenceTransformerEmbedder())
-    report = {name: measure(name, requests, paraphraser, cache, args.details) for name, requests in groups.items()}
+    with contextlib.ExitStack() as stack:
+        server = None
+        if args.llama_python:
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from llama_server import serve_smollm2
+
+            server = stack.enter_context(serve_smollm2(args.llama_python, args.llama_threads))
+            args.base_url = server.url
+        paraphraser = get_paraphraser(args.paraphraser, **backend_options(args))
+        cache = EmbeddingCache(SentenceTransformerEmbedder())
+        report = {}
+        for name, requests in groups.items():
+            before = server.cpu_seconds() if server else 0.0
+            report[name] = measure(name, requests, paraphraser, cache, args.details)
+            if server:
+                report[name]["server_cpu_seconds"] = round(server.cpu_seconds() - before, 2)
     total = sum(r["templates"] for r in report.values())
     report["all"] = {"templates": total, "with_kept_paraphrase": sum(r["with_kept_paraphrase"] for r in report.values()),
                      "share": round(sum(r["with_kept_paraphrase"] for r in report.values()) / total, 4)}
     report["settings"] = {"k": args.k, "seed": args.seed, "paraphraser": args.paraphraser, "tasks": args.tasks,
+                          "options": {k: v for k, v in backend_options(args).items() if k != "base_url"},
+                          "llama_threads": args.llama_threads if args.llama_python else None,
                           "verifier": "default VerifyConfig()", "python": platform.python_version(),
                           "load_average": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count()}
     print(json.dumps(report, indent=2))

@@ -144,6 +144,7 @@ def main() -> None:
 @backend_option("max_cost", type=click.FloatRange(min=0))
 @backend_option("max_calls", type=click.IntRange(min=0))
 @backend_option("temperature", type=click.FloatRange(min=0))
+@backend_option("samples", type=click.IntRange(min=0))
 @click.option("--dry-run", is_flag=True, help="Print the calls, tokens and cost paraphrasing would need; run nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary.")
 @friendly_errors

@@ -9,6 +9,7 @@ import pytest
 from coin_data.paraphrase.answer_cache import AnswerCache
 from coin_data.paraphrase import ParaphraseRequest, get_paraphraser
 from coin_data.paraphrase.hf import Generation, HFParaphraser
+from coin_data.paraphrase import prompt
 from coin_data.paraphrase.prompt import SYSTEM_PROMPT
 from coin_data.templates import parse_template, slot_lock_violation
 
@@ -28,10 +29,10 @@ class Spy:
         self.batches, self.samples, self._generate = [], [], backend.generate
         backend.generate = self
 
-    def __call__(self, conversations, samples=1):
+    def __call__(self, conversations, samples=1, **options):
         self.batches.append(list(conversations))
         self.samples.append(samples)
-        return self._generate(conversations, samples)
+        return self._generate(conversations, samples, **options)
 
 
 def test_tiny_model_samples_k_answers_shows_only_the_instruction(tiny_model_dir, tmp_path, torch_single_thread):
@@ -40,14 +41,14 @@ def test_tiny_model_samples_k_answers_shows_only_the_instruction(tiny_model_dir,
     requests = requests_for(3)
     progress = []
     results = backend.paraphrase(requests, progress=progress.append)
-    assert progress == [2, 1]  # the bar moves after each batch of templates
+    assert progress == [1, 1, 1]  # the bar moves as each template's answers are generated, batched or not
     # A random-init model writes noise: every template fails with a reason.
     assert [r.request for r in results] == requests
     for result in results:
         assert result.candidates == [] and result.failure in FAILURES and result.source == f"hf:{tiny_model_dir}"
         # one call per template, k=2 sampled answers of at most 6 tokens each
         assert result.usage.requests == 1 and 0 < result.usage.completion_tokens <= 12 and result.usage.prompt_tokens
-    assert [len(batch) for batch in spy.batches] == [2, 1] and spy.samples == [2, 2]
+    assert [len(batch) for batch in spy.batches] == [2, 1] and spy.samples == [[2, 2], [2]]
     text = backend.prompt_text(spy.batches[0][0])
     assert text.startswith(SYSTEM_PROMPT)
     # the worked example, then the request showing only the instruction line (no {review}, no options)
@@ -59,6 +60,17 @@ def test_tiny_model_samples_k_answers_shows_only_the_instruction(tiny_model_dir,
     assert len(spy.batches) == 2 and all(r.usage.cached for r in again)
     assert [r.failure for r in again] == [r.failure for r in results]
     assert len(AnswerCache(tmp_path)) == 3
+
+
+def test_a_seed_gives_the_same_answers_in_any_batch(tiny_model_dir, torch_single_thread):
+    """Each answer is drawn with its own seed: the same seed twice, or in another batch, gives the same text."""
+    backend = HFParaphraser(str(tiny_model_dir), max_new_tokens=8, cache_dir=None)
+    conversations = [prompt.build_messages(r, count=1) for r in requests_for(3)]
+    first = backend.generate(conversations, 2, seeds=[7, 8, 9])
+    assert backend.generate(conversations, 2, seeds=[7, 8, 9]) == first
+    assert backend.generate(conversations[1:2], 2, seeds=[8]) == first[1:2]
+    assert len({g.text for g in first[0]}) == 2  # the two samples of one template differ
+    assert backend.generate(conversations[1:2], 2, seeds=[80]) != first[1:2]
 
 
 def test_plain_transcript_without_chat_template(tiny_model_dir, tmp_path):
@@ -89,7 +101,7 @@ def test_sampled_answers_are_checked_one_by_one_and_put_back(monkeypatch):
         # template 2: every sample answers instead of rewording
         [Generation("Positive", 10, 1), Generation("The answer is negative.", 10, 5)],
     ]
-    monkeypatch.setattr(backend, "generate", lambda conversations, samples=1: answers[:len(conversations)])
+    monkeypatch.setattr(backend, "generate", lambda conversations, samples=1, **_: answers[:len(conversations)])
     monkeypatch.setattr(backend.options, "batch_size", 3)
     first, second, third = backend.paraphrase(requests_for(3))
     assert first.candidates == [

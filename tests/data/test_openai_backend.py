@@ -199,8 +199,8 @@ def test_each_reply_is_kept_before_the_reask(tmp_path):
             paraphraser(server, tmp_path, max_calls=1, concurrency=1, **FAST).paraphrase(requests_for(1))
         assert [c.reask for c in server.calls] == [False]
         [result] = paraphraser(server, tmp_path, **FAST).paraphrase(requests_for(1))
-        # the re-ask, then one top-up sample (nothing usable yet, k=2)
-        assert [c.reask for c in server.calls] == [False, True, False]
+        # the re-ask, then top-up samples until 2k answers were asked for (nothing usable yet, k=2)
+        assert [c.reask for c in server.calls] == [False, True, False, False, False]
         assert set(server.successes().values()) == {1}  # no request body answered twice
     assert result.failure == "malformed_json" and result.usage.reasks == {"malformed_json": 1}
 
@@ -216,16 +216,20 @@ def test_retry_after_is_honoured(tmp_path):
     assert all(0.28 <= gap < 1.5 for gap in gaps), gaps
 
 
-# Calls: the first ask; a parse failure is re-asked once (reask True); an answer with fewer than k usable
-# rewordings is topped up once with a fresh sample for the missing one (k=2; a refusal is not).
-@pytest.mark.parametrize("fault, reason, reasks", [("refusal", "refusal", [False]),
-                                                   ("slot_break", "slot_changed", [False, False]),
-                                                   ("executed", "executed_instruction", [False, False]),
-                                                   ("malformed", "malformed_json", [False, True, False])])
-def test_content_faults_become_cached_failures(tmp_path, fault, reason, reasks):
+# Calls: the first ask; a parse failure is re-asked once (reask True); while fewer than k rewordings are
+# usable, fresh samples are asked for the missing ones, up to `samples` answers (default 2k = 4; never
+# after a refusal).
+@pytest.mark.parametrize("fault, reason, reasks, samples", [
+    ("refusal", "refusal", [False], 0),
+    ("slot_break", "slot_changed", [False] * 4, 0),
+    ("executed", "executed_instruction", [False] * 4, 0),
+    ("executed", "executed_instruction", [False] * 2, 2),
+    ("malformed", "malformed_json", [False, True, False, False, False], 0),
+])
+def test_content_faults_become_cached_failures(tmp_path, fault, reason, reasks, samples):
     calls = len(reasks)
     with ChatServer(Faults(**{fault: 1.0})) as server:
-        backend = paraphraser(server, tmp_path, **FAST)
+        backend = paraphraser(server, tmp_path, samples=samples, **FAST)
         [result] = backend.paraphrase(requests_for(1))
         assert len(server.calls) == calls
         assert [c.reask for c in server.calls] == reasks

@@ -103,3 +103,42 @@ def test_strong_model_answers_k_at_once_without_top_up(tmp_path):
         for candidate in result.candidates:
             assert candidate.startswith("Review: {review}\n") and candidate.endswith("\n{options_}")
             assert slot_lock_violation(result.request.template, candidate) is None
+
+
+@pytest.mark.parametrize("answer, failure, candidate", [
+    # the line that brings the input in was dropped: kept as written, the rest reworded
+    ("Is this sentence grammatically correct?", None,
+     'Read this sentence carefully: "{sentence}"\nIs this sentence grammatically correct?\n{options_}'),
+    # ... or reworded with its placeholder: used as it is
+    ("Look closely at {sentence}. Is it grammatical English?", None,
+     'Look closely at "{sentence}". Is it grammatical English?\n{options_}'),
+    # the input line copied alone: the instruction was dropped
+    ("Read this sentence carefully: {sentence}", "unchanged", None),
+    # echoed tags around the rewording are not part of it
+    ("<template>\nIs the grammar of this sentence right?\n</template>", None,
+     'Read this sentence carefully: "{sentence}"\nIs the grammar of this sentence right?\n{options_}'),
+    # noise that happens to hold a question mark is no rewording
+    ("?3Q\\u", "malformed_json", None),
+])
+def test_small_model_answers_to_a_two_line_instruction(answer, failure, candidate):
+    request = _request('Read this sentence carefully: "{sentence}"\nGrammatically speaking, is it acceptable?\n{options_}',
+                       labels=("acceptable", "unacceptable"))
+    parsed = prompt.parse_answer(answer, request)
+    assert parsed.failure == failure, parsed
+    if candidate is not None:
+        assert parsed.candidates == [candidate]
+        assert slot_lock_violation(request.template, candidate) is None
+
+
+def test_a_placeholder_inside_the_instruction_is_not_repaired():
+    request = _request("{premise}\nDoes {hypothesis} follow from it?\n{options_}", k=1)
+    assert prompt.parse_answer("Does it follow?", request).failure == "slot_changed"
+
+
+def test_answer_token_limit_follows_the_shown_instruction():
+    short = _request("Review: {review}\nPositive?\n{options_}")
+    long = _request("Review: {review}\n" + "Read the review and say whether the writer liked it. " * 4 + "\n{options_}")
+    assert prompt.answer_token_limit(short, 1) == 24  # the floor
+    assert prompt.answer_token_limit(long, 2) > 2 * prompt.answer_token_limit(long, 1) - 16
+    assert prompt.answer_token_limit(long, 2, ceiling=100) == 100
+    assert prompt.answer_token_limit(short, 2, structured=True) > prompt.answer_token_limit(short, 2)

@@ -6,13 +6,21 @@ and cached (:func:`coin_data.models.smollm2_path`), so ``hf:smollm2`` runs offli
 
 The prompt and the answer checks are those of the API backend (:mod:`.prompt`): the model sees only the
 instruction text of a template (inputs, quotes and the options block are put back afterwards) and is
-asked for one plain-text rewording, with one worked example. ``samples`` answers (default k) are sampled
-per template in one left-padded batch (``num_return_sequences``, through
-:func:`coin_data.models.generate_samples`); every usable rewording among them becomes a
-candidate, up to k. Prompts are rendered with the tokenizer's chat template when it has one (else a plain
-``role: text`` transcript). Templates are generated ``batch_size`` at a time (default 1, so the build's
-progress bar moves once per template), with the token limit cut to what a rewording of the shown text
-needs. Answers go to the same content-addressed cache as the API backend's (:mod:`coin_data.paraphrase.answer_cache`).
+asked for one plain-text rewording, after three worked examples. ``samples`` answers (default k) are
+sampled per template; every usable rewording among them becomes a candidate, up to k. Prompts are
+rendered with the tokenizer's chat template when it has one (else a plain ``role: text`` transcript).
+
+Generation (:mod:`.sampling`) is what makes a 135M model usable on two CPU cores:
+
+- the system message and worked examples, about 290 of each prompt's 310-340 tokens, run once per
+  backend; each answer runs only its own tokens after a copy of their cache;
+- ``batch_size`` templates (default 8) x ``samples`` answers go through the model together, and an
+  answer leaves the batch when it ends, so one long answer does not hold the others;
+- each answer's token limit is about twice its shown instruction (a rewording is not longer);
+- each answer draws with its own seed (the request's seed x 1000 + its sample number), so it does not
+  depend on which templates share its batch; the build's progress bar moves as each template's answers end.
+
+Answers go to the same content-addressed cache as the API backend's (:mod:`coin_data.paraphrase.answer_cache`).
 
 Example:
     >>> p = HFParaphraser(model="smollm2", cache_dir=None)   # loads nothing until the first request
@@ -25,7 +33,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from coin_data.models import resolve_model
 from coin_data.paraphrase import prompt
@@ -34,6 +42,8 @@ from coin_data.paraphrase.base import ParaphraseRequest, ParaphraserError, Parap
 
 logger = logging.getLogger(__name__)
 
+# Part of every cache key: answers drawn by an earlier sampler are not reused as this one's.
+SAMPLER_VERSION = "row-seeded-prefix-v1"
 
 
 @dataclass
@@ -44,12 +54,15 @@ class HFOptions:
     """
 
     # --- generation ---------------------------------------------------------------
-    batch_size: int = field(default=1, metadata={"help": "Templates generated together (left-padded)."})
+    batch_size: int = field(
+        default=8, metadata={"help": "Templates generated together (x samples rows); the progress bar still moves "
+                             "per template."},
+    )
     samples: int = field(
         default=0, metadata={"help": "Answers sampled per template (each asked for one rewording); 0: k."}
     )
     max_new_tokens: int = field(
-        default=96, metadata={"help": "Token limit per answer (cut further to about 2x the shown instruction)."}
+        default=96, metadata={"help": "Token limit per answer (cut further to about twice the shown instruction)."}
     )
     temperature: float = field(default=0.7, metadata={"help": "Sampling temperature; 0 is greedy (one answer)."})
     top_p: float = field(default=0.9, metadata={"help": "Nucleus sampling: smallest token set with this mass."})
@@ -148,6 +161,7 @@ class HFParaphraser:
             "model": self.model,
             "prompt_version": prompt.PROMPT_VERSION,
             **request.cache_parts(),
+            "sampler": SAMPLER_VERSION,
             "sampling": {"temperature": options.temperature, "top_p": options.top_p,
                          "max_new_tokens": options.max_new_tokens, "samples": options.sample_count(request.k)},
         })
@@ -165,36 +179,39 @@ class HFParaphraser:
             if hit is not None:
                 answers[key] = hit
                 cached.add(key)
-        todo = {key: request for key, request in zip(keys, requests) if key not in answers}
+        todo = list({key: request for key, request in zip(keys, requests) if key not in answers}.items())
         for start in range(0, len(todo), self.options.batch_size):
-            batch = list(todo.items())[start : start + self.options.batch_size]
-            for (key, _), answer in zip(batch, self.answer_batch([request for _, request in batch])):
+            batch = todo[start : start + self.options.batch_size]
+            moved = (lambda i: progress(keys.count(batch[i][0]))) if progress is not None else None
+            for (key, _), answer in zip(batch, self.answer_batch([request for _, request in batch], moved)):
                 answers[key] = answer
                 if cache is not None:
                     cache.put(key, answer)
-            if progress is not None:
-                progress(sum(keys.count(key) for key, _ in batch))
         if progress is not None and cached:
             progress(sum(keys.count(key) for key in cached))
         if cache is not None:
             cache.close()
         return self._results(requests, keys, answers, cached)
 
-    def answer_batch(self, requests: Sequence[ParaphraseRequest]) -> list[CachedAnswer]:
+    def answer_batch(self, requests: Sequence[ParaphraseRequest],
+                     done: Callable[[int], None] | None = None) -> list[CachedAnswer]:
         """Sample answers for a batch of templates, check every rewording, and return the final answers.
 
         Args:
             requests: the requests of one batch.
+            done: called with a request's index as soon as all its answers are generated.
 
         Returns:
             One :class:`~coin_data.paraphrase.answer_cache.CachedAnswer` per request: the usable rewordings of all its samples
             (at most k, first come first), or the failure the samples had (refusal before carried out
             before slot changes before unparsable).
         """
-        samples = max(self.options.sample_count(r.k) for r in requests)
         conversations = [prompt.build_messages(r, count=1) for r in requests]
         out = []
-        for request, generations in zip(requests, self.generate(conversations, samples)):
+        samples = [self.options.sample_count(r.k) for r in requests]
+        generated = self.generate(conversations, samples, seeds=[r.seed for r in requests],
+                                  limits=[self.token_limit(r) for r in requests], done=done)
+        for request, generations in zip(requests, generated):
             answers = [prompt.parse_answer(g.text, request) for g in generations]
             final = prompt.combine_samples(answers, request.k)
             if final.failure:
@@ -210,51 +227,87 @@ class HFParaphraser:
             ))
         return out
 
-    def generate(self, conversations: Sequence[list[dict[str, str]]], samples: int = 1) -> list[list[Generation]]:
-        """Generate ``samples`` answers per conversation in one left-padded batch.
+    def generate(self, conversations: Sequence[list[dict[str, str]]], samples: int | Sequence[int] = 1,
+                 seeds: Sequence[int] | None = None, limits: Sequence[int] | None = None,
+                 done: Callable[[int], None] | None = None) -> list[list[Generation]]:
+        """Generate ``samples`` answers per conversation in one batch (rows: conversations x samples).
+
+        The opening every paraphrase prompt shares (system message, worked examples) runs once per
+        backend (:mod:`.sampling`); each row runs only its own tokens after it and draws with its own
+        seed (``seeds[i] * 1000 + sample``), so an answer does not depend on the rest of the batch.
 
         Args:
             conversations: chat messages (``[{"role": ..., "content": ...}, ...]``).
-            samples: answers per conversation (sampled; greedy gives one).
+            samples: answers per conversation, or a count for each (sampled; greedy gives one).
+            seeds: one seed per conversation (default 0 for each).
+            limits: most new tokens per conversation (default ``max_new_tokens``).
+            done: called with a conversation's index as soon as all its answers have ended.
 
         Returns:
             Per conversation, its answers and their token counts.
         """
         import torch
 
-        from coin_data.models import generate_samples
+        from coin_data.paraphrase.sampling import SamplingSettings, sample_rows
 
-        tokenizer = self.tokenizer
-        texts = [self.prompt_text(messages) for messages in conversations]
-        prompts = tokenizer(texts, add_special_tokens=not self.has_chat_template)["input_ids"]
-        sampling: dict[str, Any] = {"do_sample": False}
-        if self.options.temperature > 0:
-            sampling = {"do_sample": True, "temperature": self.options.temperature, "top_p": self.options.top_p}
-            torch.manual_seed(0)
-        else:
-            samples = 1
+        prompts = [self.prompt_ids(messages) for messages in conversations]
+        counts = [samples] * len(prompts) if isinstance(samples, int) else list(samples)
+        counts = counts if self.options.temperature > 0 else [1] * len(prompts)
+        seeds = list(seeds) if seeds is not None else [0] * len(prompts)
+        limits = list(limits) if limits is not None else [self.options.max_new_tokens] * len(prompts)
+        rows = [(i, s) for i in range(len(prompts)) for s in range(counts[i])]
+        left = list(counts)
+
+        def row_done(row: int) -> None:
+            left[rows[row][0]] -= 1
+            if done is not None and not left[rows[row][0]]:
+                done(rows[row][0])
+
         threads = torch.get_num_threads()
         if self.options.threads:
             torch.set_num_threads(self.options.threads)
         try:
-            # One left-padded batch, in input order: the sampled answers depend on the batch as a whole.
-            answers = generate_samples(self.lm, prompts, tokenizer.pad_token_id, len(prompts), samples, False,
-                                       max_new_tokens=self._token_limit(conversations),
-                                       pad_token_id=tokenizer.pad_token_id, **sampling)
+            new = sample_rows(self.lm, [prompts[i] for i, _ in rows], [seeds[i] * 1000 + s for i, s in rows],
+                              [limits[i] for i, _ in rows], self.prefix, self.tokenizer.pad_token_id,
+                              self.stop_ids, SamplingSettings(self.options.temperature, self.options.top_p), row_done)
         finally:
             torch.set_num_threads(threads)
-        return [[self._generation(new, len(prompt)) for new in rows] for prompt, rows in zip(prompts, answers)]
+        grouped: list[list[Generation]] = [[] for _ in conversations]
+        for (i, _), tokens in zip(rows, new):
+            text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+            grouped[i].append(Generation(text, len(prompts[i]), len(tokens)))
+        return grouped
 
-    def _generation(self, new: list[int], prompt_tokens: int) -> Generation:
-        """One answer: its new tokens (padding dropped) decoded, and its token counts."""
-        pad = self.tokenizer.pad_token_id
-        new = [token for token in new if token != pad] if pad is not None else new
-        return Generation(self.tokenizer.decode(new, skip_special_tokens=True), prompt_tokens, len(new))
+    def prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
+        """The token ids of :meth:`prompt_text` (special tokens only where the chat template has none)."""
+        encoded = self.tokenizer(self.prompt_text(messages), add_special_tokens=not self.has_chat_template)
+        return list(encoded["input_ids"])
 
-    def _token_limit(self, conversations: Sequence[list[dict[str, str]]]) -> int:
-        """``max_new_tokens``, cut to about twice the longest shown instruction: a rewording is not longer."""
-        shown = max(len(messages[-1]["content"]) for messages in conversations)
-        return min(self.options.max_new_tokens, max(24, shown // 2 + 16))
+    @cached_property
+    def prefix(self):
+        """The cache of the tokens every paraphrase prompt opens with (found from two unlike requests)."""
+        from coin_data.paraphrase.sampling import encode_prefix, shared_prefix_length
+        from coin_data.templates import parse_template
+
+        probes = [ParaphraseRequest(parse_template(text), 1, words) for text, words in
+                  (("Q: {q}\nIs it true?", ("true",)), ("Text: {t}\nWhat is this about, in one word?", ()))]
+        rows = [self.prompt_ids(prompt.build_messages(r, count=1)) for r in probes]
+        n = shared_prefix_length(rows)
+        return encode_prefix(self.lm, rows[0][:n]) if n else None
+
+    @cached_property
+    def stop_ids(self) -> set[int]:
+        """Tokens that end an answer: end of sequence, end of turn, padding."""
+        tokenizer, config = self.tokenizer, getattr(self.lm, "generation_config", None)
+        ids = {tokenizer.eos_token_id, tokenizer.pad_token_id, getattr(config, "eos_token_id", None)}
+        flat = set()
+        for value in ids:
+            flat.update(value if isinstance(value, (list, tuple)) else [value])
+        return {int(i) for i in flat if i is not None}
+
+    def token_limit(self, request: ParaphraseRequest) -> int:
+        """Most new tokens of one answer: ``max_new_tokens``, cut to :func:`.prompt.answer_token_limit`."""
+        return prompt.answer_token_limit(request, 1, self.options.max_new_tokens)
 
     @cached_property
     def has_chat_template(self) -> bool:

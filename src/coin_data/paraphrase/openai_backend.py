@@ -74,7 +74,16 @@ class OpenAIOptions:
     timeout: float = field(default=60.0, metadata={"help": "Seconds before a call is abandoned and retried."})
     # --- sampling -----------------------------------------------------------------
     temperature: float = field(default=0.7, metadata={"help": "Sampling temperature (part of the cache key)."})
-    max_tokens: int = field(default=1024, metadata={"help": "Completion token limit per call."})
+    max_tokens: int = field(
+        default=1024, metadata={"help": "Completion token limit per call (cut further to about twice the shown "
+                                "instruction per rewording asked for)."},
+    )
+    samples: int = field(
+        default=0,
+        metadata={"help": "Most answers sampled per template (0: openai 2k, hf k). openai: the first ask for k "
+                  "rewordings, then, while fewer than k are usable (a small model answers the instruction or copies "
+                  "it), top-ups with the next seeds; a model that answers k usable rewordings at once is asked once."},
+    )
     response_format: str = field(
         default="none",
         metadata={"help": "'none' (default): plain-text rewrites of the shown instruction, what small models manage. "
@@ -109,6 +118,8 @@ class OpenAIOptions:
     def __post_init__(self) -> None:
         if self.response_format not in RESPONSE_FORMATS:
             raise ValueError(f"response_format must be one of {RESPONSE_FORMATS}, got {self.response_format!r}")
+        if self.samples < 0:
+            raise ValueError(f"samples must be >= 0, got {self.samples}")
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {self.concurrency}")
         if self.rpm is not None and self.rpm <= 0:
@@ -123,6 +134,15 @@ class OpenAIOptions:
             raise ValueError(f"max_calls must be >= 0, got {self.max_calls}")
         if self.max_cost is not None and self.max_cost < 0:
             raise ValueError(f"max_cost must be >= 0, got {self.max_cost}")
+
+    def sample_count(self, k: int) -> int:
+        """Most answers asked per template: ``samples``, or ``2k`` when 0.
+
+        Example:
+            >>> OpenAIOptions().sample_count(2), OpenAIOptions(samples=3).sample_count(2)
+            (4, 3)
+        """
+        return self.samples or 2 * k
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         """USD for the given token counts at ``price_in`` / ``price_out`` per million.
@@ -246,8 +266,11 @@ class OpenAIParaphraser:
                     transport = Transport(policy, budget, options.concurrency, options.rpm, options.response_format,
                                           options.cost, server_name(options.base_url))
                     run = _Run(client, cache, transport)
+                    # Templates, not just calls, are let in `concurrency` at a time and in order: a template's
+                    # re-ask and top-ups follow its first answer, so the progress bar moves from the start.
+                    gate = asyncio.Semaphore(options.concurrency)
                     answers = await _gather_or_cancel(
-                        [self._answer_one(run, key, req, n, progress) for key, req, n in todo])
+                        [self._gated(gate, run, key, req, n, progress) for key, req, n in todo])
                 outcomes.update({key: answer for (key, _, _), answer in zip(todo, answers)})
         finally:
             if cache is not None:
@@ -277,6 +300,11 @@ class OpenAIParaphraser:
         return results  # type: ignore[return-value]
 
     # --- one request ----------------------------------------------------------------
+
+    async def _gated(self, gate: asyncio.Semaphore, run: _Run, key: str, request: ParaphraseRequest,
+                     n_templates: int, progress: ProgressFn | None) -> _Outcome | None:
+        async with gate:
+            return await self._answer_one(run, key, request, n_templates, progress)
 
     async def _answer_one(
         self, run: _Run, key: str, request: ParaphraseRequest, n_templates: int, progress: ProgressFn | None
@@ -322,14 +350,14 @@ class OpenAIParaphraser:
 
     async def _top_up(self, run: _Run, key: str, request: ParaphraseRequest, answer: prompt.Answer,
                       usage: Usage) -> prompt.Answer:
-        """Sample again, with the next seed, for the rewordings still missing (at most k - 1 more calls).
+        """Sample again, with the next seed, for the rewordings still missing (``samples - 1`` more calls at most).
 
         A strong model answers k rewordings at once and never gets here; a small one often gives one usable
-        rewording or none (it answered the instruction), and a fresh sample is its best chance. Like a
+        rewording or none (it answered the instruction or copied it), and a fresh sample is its best chance. Like a
         re-ask, a top-up that gets no answer loses the template (the output must not depend on where
         transport faults fell); each sample's reply is cached under its own body, seed included.
         """
-        for extra in range(1, request.k):
+        for extra in range(1, self.options.sample_count(request.k)):
             missing = request.k - len(answer.candidates)
             if missing <= 0 or answer.failure == prompt.REFUSAL:
                 break
@@ -371,7 +399,7 @@ class OpenAIParaphraser:
             "model": self.model,
             "messages": messages,
             "temperature": options.temperature,
-            "max_tokens": options.max_tokens,
+            "max_tokens": prompt.answer_token_limit(request, request.k, options.max_tokens, response_format != "none"),
             "seed": request.seed,
         }
         schema = prompt.json_schema(request.k)
@@ -399,6 +427,7 @@ class OpenAIParaphraser:
                 "temperature": options.temperature,
                 "max_tokens": options.max_tokens,
                 "response_format": options.response_format,
+                "samples": options.sample_count(request.k),
             },
         }
 

@@ -99,6 +99,7 @@ _REFUSAL = re.compile(
 _FENCE = re.compile(r"```(?:json|text)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
 _ANSWER_LEAD = re.compile(r"^\W*(the answer is|answer:|the correct (?:answer|option) is|yes\b[,.!]|no\b[,.!])",
                           re.IGNORECASE)
+_TAGS = re.compile(r"[ \t]*</?template>[ \t]*", re.IGNORECASE)  # echoed by small models
 # First lines of an answer that introduce the rewrite instead of being it ("Sure! Here is a rewording:").
 _PREAMBLE = re.compile(r"^(?:sure|certainly|of course|okay|ok|here (?:is|are)|reworded|rewritten|paraphrased|"
                        r"rewording|new version)\b.*(?::|!)$", re.IGNORECASE)
@@ -143,6 +144,31 @@ def user_message(request: ParaphraseRequest, count: int | None = None) -> dict[s
     protected = f" Keep these answer words: {', '.join(json.dumps(w) for w in words)}." if words else ""
     return {"role": "user", "content": USER_PROMPT.format(
         k=k, plural="s" if k > 1 else "", layout=", one per line" if k > 1 else "", protected=protected, shown=text)}
+
+
+def answer_token_limit(request: ParaphraseRequest, count: int = 1, ceiling: int = 1024, structured: bool = False) -> int:
+    """Tokens an answer of ``count`` rewordings needs: about twice the shown instruction each, plus a lead-in.
+
+    A rewording is about as long as what it rewords (some 4 characters a token); a longer answer has
+    carried the instruction out or is rambling, and on a small local model every token costs time.
+
+    Args:
+        request: the template.
+        count: rewordings asked for.
+        ceiling: the configured limit (never exceeded).
+        structured: the answer is JSON (room for its punctuation).
+
+    Example:
+        >>> from coin_data.templates import parse_template
+        >>> answer_token_limit(ParaphraseRequest(parse_template("Text: {t}\\nIs this review positive?"), k=1))
+        28
+        >>> answer_token_limit(ParaphraseRequest(parse_template("Text: {t}\\nIs this review positive?"), k=2), count=2)
+        48
+    """
+    shown = show_template(request.template)
+    length = len(shown.shown if shown is not None else request.template.text)
+    need = count * (length // 2 + 8) + 8 + (16 + 8 * count if structured else 0)
+    return min(ceiling, max(24, need))
 
 
 def build_messages(request: ParaphraseRequest, count: int | None = None) -> list[dict[str, str]]:
@@ -321,7 +347,7 @@ def parse_answer(text: str | None, request: ParaphraseRequest, refusal: str | No
     if refusal or is_refusal(text or ""):
         return Answer(failure=REFUSAL, detail=_clip(refusal or text))
     shown = show_template(request.template)
-    stripped = (text or "").strip()
+    stripped = _TAGS.sub("\n", text or "").strip()  # small models echo the tags around their rewording
     fenced = _FENCE.search(stripped)
     body = fenced.group(1).strip() if fenced else stripped
     structured = body.startswith(("{", "[")) or '"paraphrases"' in body
@@ -337,11 +363,12 @@ def parse_answer(text: str | None, request: ParaphraseRequest, refusal: str | No
     if not items:
         return Answer(failure=MALFORMED_JSON, detail=f"no rewording in {_clip(text)!r}")
     candidates, problems = [], []
+    copied_lines = {_normalise(line) for line in shown.shown.split("\n")} if shown is not None else set()
     for item in items:
         candidate, problem = _candidate(item, request, shown)
         if problem is None and (_normalise(candidate) == _normalise(request.template.text)
-                                or _normalise(item) in _EXAMPLE_ANSWERS):
-            problem = (UNCHANGED, f"the original or a worked example copied: {_clip(item)!r}")
+                                or _normalise(item) in _EXAMPLE_ANSWERS or _normalise(item) in copied_lines):
+            problem = (UNCHANGED, f"the original, one of its lines or a worked example copied: {_clip(item)!r}")
         if problem:
             problems.append(problem)
         elif candidate not in candidates:
@@ -356,13 +383,14 @@ def parse_answer(text: str | None, request: ParaphraseRequest, refusal: str | No
     return Answer(candidates, None, detail)
 
 
-_PRIORITY = (REFUSAL, EXECUTED, SLOT_CHANGED, UNCHANGED)
+_PRIORITY = (REFUSAL, EXECUTED, SLOT_CHANGED, UNCHANGED, MALFORMED_JSON)
 _EXAMPLE_ANSWERS = frozenset(" ".join(re.findall(r"[a-z0-9']+", answer.lower())) for _, answer in EXAMPLES)
 
 
 def _candidate(item: str, request: ParaphraseRequest, shown: Shown | None) -> tuple[str, tuple[str, str] | None]:
     """``(candidate template, None)`` for a usable item, else ``("", (failure, detail))``."""
     template = request.template
+    rewrite = item
     if is_refusal(item):
         return "", (REFUSAL, _clip(item))
     hidden = set(template.slots) - set(shown.placeholders if shown is not None else ())
@@ -372,11 +400,16 @@ def _candidate(item: str, request: ParaphraseRequest, shown: Shown | None) -> tu
     if not whole:
         wanted, found = sorted(shown.placeholders), sorted(_PLACEHOLDER.findall(item))
         if found != wanted:
-            return "", (SLOT_CHANGED, f"placeholders {found} instead of {wanted} in {_clip(item)!r}")
+            kept = shown.keep_slot_lines(item)
+            if kept is None:
+                return "", (SLOT_CHANGED, f"placeholders {found} instead of {wanted} in {_clip(item)!r}")
+            item = kept
         item = shown.restore(item)
     violation = slot_lock_violation(template, item)
     if violation:
         return "", (SLOT_CHANGED, violation)
+    if len(re.findall(r"[A-Za-z]{2,}", _PLACEHOLDER.sub(" ", rewrite))) < 2:
+        return "", (MALFORMED_JSON, f"not a sentence: {_clip(rewrite)!r}")  # noise, a symbol, a lone placeholder
     return item, None
 
 

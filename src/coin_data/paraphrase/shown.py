@@ -26,6 +26,8 @@ PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
 # An inline slot with the quotes or brackets around it: kept out of view, put back as it was.
 _INLINE_SLOT = re.compile(r"([\"'“‘(\[]?)\{([A-Za-z_][A-Za-z0-9_]*)\}([\"'”’)\]]?)")
 # Slots (with quotes) that end the shown block, optionally after a colon: "Summarize this: {text}".
+# A line that ends by bringing an input in: "Here is a sentence: {sentence}".
+_LINE_SLOT = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}\W{0,2}$")
 _TRAILER = re.compile(r"(:?[ \t]*(?:[\"'“‘(\[]?\{[A-Za-z_][A-Za-z0-9_]*\}[\"'”’)\]]?[ \t]*)+)$")
 
 
@@ -51,6 +53,30 @@ class Shown:
     def placeholders(self) -> list[str]:
         """Names of the placeholders the rewrite must keep, in order."""
         return PLACEHOLDER.findall(self.shown)
+
+    def keep_slot_lines(self, rewrite: str) -> str | None:
+        """``rewrite`` after the shown block's leading slot lines, when it dropped exactly their placeholders.
+
+        A small model shown "Here is a sentence: {sentence}\\nIs it grammatical?" often rewords only the
+        question. Its rewording still holds when the line that brings the input in is kept as written;
+        any other loss of a placeholder is not repaired (``None``).
+
+        Example:
+            >>> from coin_data.templates import parse_template
+            >>> shown = show_template(parse_template("Here is a sentence: {sentence}\\nIs it grammatical?\\n{options_}"))
+            >>> shown.keep_slot_lines("Is this sentence grammatically correct?")
+            'Here is a sentence: {sentence}\\nIs this sentence grammatically correct?'
+            >>> shown.keep_slot_lines("Is {sentence} correct English?") is None  # placeholders moved: not repaired
+            True
+        """
+        lines = self.shown.split("\n")
+        lead = 0
+        while lead < len(lines) - 1 and _LINE_SLOT.search(lines[lead]):
+            lead += 1
+        wanted = sorted(PLACEHOLDER.findall("\n".join(lines[lead:])))
+        if not lead or sorted(PLACEHOLDER.findall(rewrite)) != wanted:
+            return None
+        return "\n".join([*lines[:lead], rewrite.strip()])
 
     def restore(self, rewrite: str) -> str:
         """The full template text with ``rewrite`` in place of the shown block.
