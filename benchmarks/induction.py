@@ -1,7 +1,8 @@
 """FLAN template recovery: how many true templates and rows come back exactly, and whether every miss is reported.
 
-    python benchmarks/induction.py                         # fresh fixtures: tuning and held-out split; original fixtures
-    python benchmarks/induction.py --fresh-tuning 100-101 --fresh-held-out "" --original ""   # quick look
+    python benchmarks/induction.py                         # every split below
+    python benchmarks/induction.py --fresh-tuning 100-101 --fresh-held-out "" --fresh-held-out-new "" \
+        --stock "" --original ""                           # quick look
 
 Two fixture families, both rendered by code with invented field text (no FLAN text):
 
@@ -9,7 +10,12 @@ Two fixture families, both rendered by code with invented field text (no FLAN te
   values in brackets or between dashes, values that always end with ``?``, ``.`` or ``)``, values with
   quotes or brackets inside, and templates that differ only in punctuation; 10-18 rows per template and 4
   noise rows per task. Seeds below 9000 were used while developing the method (*tuning*); seeds from 9000
-  on (*held out*) were only ever measured.
+  on (*held out*) were only ever measured. The first held-out range (9000-9011) was measured several
+  times and its failure kind named (a stock phrase of field text read as template text); the second
+  (9500-9599, ``--fresh-held-out-new``) was written after the fix and measured once.
+- *stock* (``make_stock_rows`` in the same file, tuning seeds): 12 templates of 3 tasks whose field text
+  shares stock phrases (``as the old cookbook says``, ``it is well known that``, ``What has a``) in many but
+  not all values, written to reproduce that failure kind on seeds of its own.
 - *original* (``tests/data/test_flan.py``): 24 templates of 4 tasks that induction was first tuned on.
 
 Scores per split:
@@ -113,19 +119,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fresh-tuning", default="100-107", help="fresh fixture seeds used while developing")
     parser.add_argument("--fresh-held-out", default="9000-9011", help="fresh fixture seeds never tuned on (>= 9000)")
+    parser.add_argument("--fresh-held-out-new", default="9500-9599",
+                        help="fresh fixture seeds first measured after the stock-phrase fix (>= 9000)")
+    parser.add_argument("--stock", default="1-40", help="stock-phrase fixture seeds (tuning)")
     parser.add_argument("--original", default="3-10", help="original fixture seeds (tests use 0-2)")
     args = parser.parse_args()
 
     fresh = load("flan_fresh")
-    held_out = parse_seeds(args.fresh_held_out)
-    if any(seed < fresh.HELD_OUT_FIRST_SEED for seed in held_out):
+    held_out, held_out_new = parse_seeds(args.fresh_held_out), parse_seeds(args.fresh_held_out_new)
+    if any(seed < fresh.HELD_OUT_FIRST_SEED for seed in held_out + held_out_new):
         parser.error(f"held-out seeds start at {fresh.HELD_OUT_FIRST_SEED}")
     original = load("test_flan")
     report = {"benchmark": "induction"}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, seeds in (("fresh_tuning", parse_seeds(args.fresh_tuning)), ("fresh_held_out", held_out)):
+        for name, seeds in (("fresh_tuning", parse_seeds(args.fresh_tuning)), ("fresh_held_out", held_out),
+                            ("fresh_held_out_new", held_out_new)):
             if seeds:
                 report[name] = run_split(seeds, fresh.make_rows, fresh.score, fresh.write_jsonl, Path(tmp))
+        seeds = parse_seeds(args.stock)
+        if seeds:
+            report["stock"] = run_split(seeds, fresh.make_stock_rows,
+                                        lambda *a: fresh.score(*a, tasks=fresh.STOCK_TASKS), fresh.write_jsonl,
+                                        Path(tmp))
         seeds = parse_seeds(args.original)
         if seeds:
             report["original"] = run_split(seeds, lambda s: original.make_flan_rows(seed=s), original_score(original),

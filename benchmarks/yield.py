@@ -11,7 +11,10 @@ task's label words protected) and every candidate goes through the build's defau
 - ``embedded``: the training templates of the embedded corpus (72 templates, 12 tasks);
 - ``flan_tune``: fresh FLAN-style templates (``benchmarks/data/flan_style_templates.yaml``) of the task
   families the rules were developed against;
-- ``flan_heldout``: the same kind of templates for task families never looked at while developing.
+- ``flan_tune2``: six more families, written later to look for general rewordings on (tuning too);
+- ``flan_heldout``: the same kind of templates for task families never looked at while developing;
+- ``flan_heldout2``: six more families written before the later rewordings, never looked at (the
+  families of ``flan_heldout`` had been measured once by then).
 
 Per source: templates, templates with >= 1 kept paraphrase and their share, and for the others why
 (the backend's failure, or the verdicts of their candidates).
@@ -125,7 +128,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=0, help="hf: answers sampled per template (0: default).")
     parser.add_argument("--batch-size", type=int, default=0, help="hf: templates generated together (0: default).")
     parser.add_argument("--tasks", help="Comma-separated embedded tasks (default: all).")
-    parser.add_argument("--sources", default="embedded,flan_tune,flan_heldout", help="Which template sets to run.")
+    parser.add_argument("--sources", default="embedded,flan_tune,flan_tune2,flan_heldout,flan_heldout2",
+                        help="Which template sets to run.")
     args = parser.parse_args()
     config = BuildConfig(paraphrases_per_template=args.k, seed=args.seed)
     tasks = tuple(args.tasks.split(",")) if args.tasks else None

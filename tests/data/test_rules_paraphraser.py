@@ -318,3 +318,70 @@ def test_label_only_and_short_templates_now_get_candidates(rules_paraphraser):
         assert result.candidates and result.failure is None, text
         for candidate in result.candidates:
             assert candidate_problem(template, candidate, ("yes", "no")) is None
+
+
+# --- later rewordings, used only for templates that got fewer than k candidates -------------------------
+
+
+def test_later_rewrites_apply_only_in_the_extended_pass(rules_paraphraser):
+    from coin_data.paraphrase.rules import line_rewrites as lr
+
+    plain = _ctx(rules_paraphraser)
+    extended = syntactic._Context(rules_paraphraser.lexicon, random.Random(0), None, True)
+    question = "Is this tweet positive, negative or neutral?"
+    # a closing list of alternatives does not block the directive form, but only when extended
+    assert syntactic._yes_no_to_directive(question, plain) is None
+    directive = syntactic._yes_no_to_directive(question, extended)
+    assert directive.endswith(" this tweet is positive, negative or neutral.") and directive.split()[1] in (
+        "whether", "if")
+    # commas that interrupt the clause still block it
+    assert syntactic._yes_no_to_directive("Is it, in your view, spam?", extended) is None
+    condition = ['If this premise is true, is "{hypothesis}" true as well?']
+    assert lr.move_condition(condition, extended) == ['Is "{hypothesis}" true as well if this premise is true?']
+    assert lr.move_condition(["If {a} holds, is it true?"], extended) is None  # a slot in the condition
+    assert lr.wrap_question(condition, plain) is None
+    assert lr.wrap_question(condition, extended)[0].endswith(': if this premise is true, is "{hypothesis}" true as well?')
+    labels = ["Problem: {problem}", "Solution:"]
+    assert lr.implied_instruction(labels, plain) is None
+    implied = lr.implied_instruction(labels, extended)
+    assert implied[1:] == labels and "solution" in implied[0] and "problem" in implied[0]
+    # an instruction that would dwarf a two-word template is not added
+    assert len(re.findall(r"[A-Za-z]+", implied[0])) <= 6
+    assert lr._fitting(["Give the answer to the question."], ["{p}", "Question: {q}"]) == []
+
+
+def test_templates_with_k_candidates_keep_them_byte_identical(rules_paraphraser):
+    # the extended pass runs on its own seed after the first, so a template that already gets k candidates
+    # gets exactly the first pass's candidates
+    for text in ("Review: {review}\nIs this review positive or negative?\n{options_}",
+                 "Read the article below. Then give a short summary that captures its key idea.\nArticle: {text}"):
+        request = ParaphraseRequest(parse_template(text, "t", "t0"), 2, ("positive", "negative"))
+        first = rules_paraphraser._search(request, random.Random(lexical._request_seed(text, 0)), [], False)
+        assert len(first) == 2 and rules_paraphraser.candidates(request) == first
+
+
+def test_short_templates_the_first_pass_missed_get_candidates(rules_paraphraser):
+    for text, labels in (("Is this tweet positive, negative or neutral? {tweet}\n{options_}",
+                          ("positive", "negative", "neutral")),
+                         ("Problem: {problem}\nSolution:", ()),
+                         ('Premise: "{premise}"\nIf this premise is true, is "{hypothesis}" true as well?\n{options_}',
+                          ("yes", "no"))):
+        template = parse_template(text, "t", "t0")
+        request = ParaphraseRequest(template, 2, labels)
+        first = rules_paraphraser._search(request, random.Random(lexical._request_seed(text, 0)), [], False)
+        result = rules_paraphraser.paraphrase([request])[0]
+        assert len(first) < 2 and len(result.candidates) == 2, (text, first, result.candidates)
+        assert result.candidates[: len(first)] == first  # what the first pass found stays
+        for candidate in result.candidates:
+            assert candidate_problem(template, candidate, labels) is None
+
+
+def test_lead_clauses_are_framing_only(rules_paraphraser):
+    from coin_data.paraphrase.rules import line_rewrites as lr
+    from coin_data.verify.lexdiff import LexicalDiff
+
+    # every lead-in adds only words the verifier's lexical diff treats as framing ("You need to" added "need")
+    diff = LexicalDiff()
+    for lead in lr._CLAUSE_LEADS:
+        result = diff.diff("Summarize the article.", lead.format("summarize the article."))
+        assert not result.added and not result.findings, (lead, result)

@@ -44,7 +44,7 @@ from coin_data.paraphrase.rules.lexical import (
     _match_case,
     _request_seed,
 )
-from coin_data.paraphrase.rules.line_rewrites import LINE_REWRITES
+from coin_data.paraphrase.rules.line_rewrites import EXTENDED_LINE_REWRITES, LINE_REWRITES
 from coin_data.paraphrase.rules.syntactic import (
     _INSTRUCTION,
     _MIXED,
@@ -315,16 +315,23 @@ class RulesParaphraser:
         template = request.template
         if request.k <= 0 or not self._has_editable_text(template):
             return []
-        rng = random.Random(_request_seed(template.text, request.seed))
+        chosen = self._search(request, random.Random(_request_seed(template.text, request.seed)), [], False)
+        if len(chosen) < request.k:  # a second pass with the later rewrites, on its own seed
+            rng = random.Random(_request_seed(template.text + "\x00extended", request.seed))
+            chosen = self._search(request, rng, chosen, True)
+        return chosen
+
+    def _search(self, request: ParaphraseRequest, rng: random.Random, chosen: list[str], extended: bool) -> list[str]:
+        """Compose candidates from shuffled plans until ``request.k`` are acceptable or the attempts run out."""
+        template = request.template
         protected = frozenset(word.lower() for entry in request.protected_words for word in entry.split())
-        chosen: list[str] = []
         plans = self._plans(template.text, rng)
         for attempt in range(self.attempts_per_candidate * request.k):
-            text = self._compose(template.text, plans[attempt % len(plans)], rng, protected)
+            if len(chosen) == request.k:
+                break
+            text = self._compose(template.text, plans[attempt % len(plans)], rng, protected, extended)
             if self._acceptable(template, text, chosen, request.protected_words):
-                chosen.append(text)
-                if len(chosen) == request.k:
-                    break
+                chosen = [*chosen, text]
         return chosen
 
     # -- internals -----------------------------------------------------------------------------------
@@ -354,8 +361,9 @@ class RulesParaphraser:
         return plans
 
     def _compose(self, text: str, plan: tuple[bool, str | None, bool], rng: random.Random,
-                 protected: frozenset[str]) -> str:  # fmt: skip
-        """Build one candidate text from a structural plan plus random synonyms."""
+                 protected: frozenset[str], extended: bool = False) -> str:  # fmt: skip
+        """Build one candidate text from a structural plan plus random synonyms (``extended``: with the later
+        rewrites, see :class:`~coin_data.paraphrase.rules.syntactic._Context`)."""
         move, main_rewrite, lead = plan
         lines = text.split("\n")
         if move:
@@ -363,19 +371,20 @@ class RulesParaphraser:
             if swapped is not None:
                 moved, after = swapped
                 lines = [_flip_deixis(line, after) if _line_kind(line) == _INSTRUCTION else line for line in moved]
-        lines = self._rewrite_sentences(lines, main_rewrite, lead, rng)
+        lines = self._rewrite_sentences(lines, main_rewrite, lead, rng, extended)
         if self.use_wordnet:
             ctx = _Context(self.lexicon, rng, None)
             lines = _swap_synonyms(lines, ctx, protected, self.max_synonym_swaps)
-        return "\n".join(self._add_line_rewrites(text, lines, rng))
+        return "\n".join(self._add_line_rewrites(text, lines, rng, extended))
 
-    def _add_line_rewrites(self, original: str, lines: list[str], rng: random.Random) -> list[str]:
+    def _add_line_rewrites(self, original: str, lines: list[str], rng: random.Random,
+                           extended: bool = False) -> list[str]:
         """Apply whole-line rewrites (:mod:`.line_rewrites`, phrase swaps), in a random order, until enough changed.
 
         Short templates whose words the sentence rewrites cannot reach would otherwise give no candidate.
         """
-        ctx = _Context(self.lexicon, rng, None)
-        rewrites = [*LINE_REWRITES, ("phrase_swap", _swap_phrase_in_line)]
+        ctx = _Context(self.lexicon, rng, None, extended)
+        rewrites = [*LINE_REWRITES, ("phrase_swap", _swap_phrase_in_line), *(EXTENDED_LINE_REWRITES if extended else ())]
         rng.shuffle(rewrites)
         for _, rewrite in rewrites:
             if self._changed_enough(original, "\n".join(lines)):
@@ -389,7 +398,7 @@ class RulesParaphraser:
         return _changed_words(original, text) >= needed and _distance(original, text) >= self.min_change
 
     def _rewrite_sentences(self, lines: list[str], main_rewrite: str | None, lead: bool,
-                           rng: random.Random) -> list[str]:  # fmt: skip
+                           rng: random.Random, extended: bool = False) -> list[str]:  # fmt: skip
         """Apply the planned rewrite to the first instruction sentence and random ones to the others.
 
         Instruction lines are rewritten whole. In a line that mixes words and slots, only the complete
@@ -403,7 +412,7 @@ class RulesParaphraser:
                 continue
             indent, sentences, partial, rest = parts
             mixed = _line_kind(line) == _MIXED
-            ctx = _Context(self.lexicon, rng, None if mixed else _input_side(lines, line_no))
+            ctx = _Context(self.lexicon, rng, None if mixed else _input_side(lines, line_no), extended)
             for index, sentence in enumerate(sentences):
                 name = main_rewrite if first else rng.choice([None, None, "phrase"] + [n for n, _ in _STRUCTURAL])
                 sentences[index] = self._rewrite_one(sentence, name, lead and first, ctx)

@@ -13,7 +13,9 @@ rewrite                  example
 ``point_at_input``       "Summarize this article: {a}" -> "Summarize the following article: {a}"
 ``expand_labels``        "Q: {question}" / "A:" -> "Question: {question}" / "Answer:" (and back)
 ``implied_instruction``  a template of labels only gets the instruction its labels imply, e.g.
-                         "Answer the question." above "Context: {c}\\nQuestion: {q}\\nAnswer:"
+                         "Answer the question." above "Context: {c}\\nQuestion: {q}\\nAnswer:", or
+                         "Read the problem and write the solution." above "Problem: {p}\\nSolution:"
+``move_condition``       "If X, is {h} true?" -> "Is {h} true if X?"
 =======================  ===========================================================================
 
 Each takes the template's lines and a :class:`~coin_data.paraphrase.rules.syntactic._Context` and
@@ -40,7 +42,8 @@ from coin_data.paraphrase.rules.syntactic import _INPUT, _INSTRUCTION, _MIXED, _
 _QUESTION_WRAPPERS = ("Tell me: {}", "Here is my question: {}", "Please answer this: {}", "I would like to know: {}")
 # Verbs that are stop words elsewhere (too common to swap) but open a command at the start of a line.
 _STOP_WORD_COMMANDS = frozenset({"Make", "Give", "Take", "Let", "Get"})
-_CLAUSE_LEADS = ("Please {}", "Your task is to {}", "I want you to {}", "You need to {}")
+# Framing only (no word of its own that a verifier would count as content: "You need to" adds "need").
+_CLAUSE_LEADS = ("Please {}", "Your task is to {}", "I want you to {}", "Your job is to {}")
 # Short labels and their spelled-out forms; both sides name the same part of the template.
 _LABELS = {"Q": "Question", "A": "Answer"}
 # What a template made only of labels asks for, keyed by the label that ends it or names the input.
@@ -50,6 +53,12 @@ _IMPLIED = (
     (re.compile(r"^(?:Headline|Title):\s*$"), ("Write a headline for the text.", "Give the text a headline.")),
     (re.compile(r"^Summary:\s*$"), ("Summarize the text.", "Write a summary of the text.")),
 )  # fmt: skip
+
+# A leading condition and the clause it qualifies: "If the premise is true, is ...?"
+_CONDITION = re.compile(r"^((?:If|When|Assuming|Assuming that|Supposing|Provided that)\s[^,?.:;]{3,80}), (\S.*)$")
+
+# The instruction implied by an input label and an answer label ("Problem: {p}" ... "Solution:").
+_LABEL_PAIR = ("Read the {x} and write the {y}.", "Write the {y} for the {x}.", "Given the {x}, write the {y}.")
 
 LineRewrite = Callable[[list[str], _Context], "list[str] | None"]
 
@@ -88,7 +97,8 @@ def wrap_question(lines: list[str], ctx: _Context) -> list[str] | None:
     found = []
     for index, line in enumerate(lines):
         stripped = line.strip()
-        first = _bare(stripped.split(" ", 1)[0])
+        condition = _CONDITION.match(stripped) if ctx.extended else None  # "If X, is ...?": the question after X
+        first = _bare((condition.group(2) if condition else stripped).split(" ", 1)[0])
         if (_editable(line, ctx) and stripped.endswith("?") and stripped[:1].isupper() and stripped.count("?") == 1
                 and first in _AUXILIARIES | _WH_WORDS and not re.search(r"[.!:]\s", stripped)):
             found.append(index)
@@ -98,6 +108,35 @@ def wrap_question(lines: list[str], ctx: _Context) -> list[str] | None:
     indent = lines[index][: len(lines[index]) - len(lines[index].lstrip())]
     out = list(lines)
     out[index] = indent + ctx.rng.choice(_QUESTION_WRAPPERS).format(_lcfirst(lines[index].strip()))
+    return out
+
+
+def move_condition(lines: list[str], ctx: _Context) -> list[str] | None:
+    """Move a leading condition after the question or command it qualifies ("If X, is Y?" -> "Is Y if X?").
+
+    Only a condition without slots, before a main clause that opens with an auxiliary, a wh-word or a
+    command, is moved; the slots keep their order.
+
+    Example:
+        >>> import random
+        >>> from coin_data.paraphrase.rules.lexical import _Lexicon
+        >>> move_condition(['If the text is true, is "{h}" true too?'], _Context(_Lexicon(), random.Random(0), None, True))
+        ['Is "{h}" true too if the text is true?']
+    """
+    found = []
+    for index, line in enumerate(lines):
+        match = _CONDITION.match(line.strip())
+        if match and _editable(line, ctx) and not _SLOT.search(match.group(1)) and match.group(2)[-1:] in "?.":
+            first = _bare(match.group(2).split(" ", 1)[0])
+            if first in _AUXILIARIES | _WH_WORDS or _commands(match.group(2), ctx):
+                found.append((index, match))
+    if not found:
+        return None
+    index, match = ctx.rng.choice(found)
+    condition, main = match.group(1), match.group(2)
+    indent = lines[index][: len(lines[index]) - len(lines[index].lstrip())]
+    out = list(lines)
+    out[index] = f"{indent}{main[0].upper()}{main[1:-1]} {_lcfirst(condition)}{main[-1]}"
     return out
 
 
@@ -196,13 +235,36 @@ def implied_instruction(lines: list[str], ctx: _Context) -> list[str] | None:
         >>> from coin_data.text.lexicon import Lexicon
         >>> implied_instruction(["Text: {t}", "Headline:"], _Context(Lexicon(), random.Random(0), None))
         ['Give the text a headline.', 'Text: {t}', 'Headline:']
+        >>> implied_instruction(["Problem: {p}", "Solution:"], _Context(_Lexicon(), random.Random(0), None, True))
+        ['Given the problem, write the solution.', 'Problem: {p}', 'Solution:']
     """
     if any(_line_kind(line) == _INSTRUCTION and not re.match(r"^\s*[A-Za-z ]{1,20}:\s*$", line) for line in lines):
         return None  # the template already says what to do
     for pattern, instructions in _IMPLIED:
         if any(pattern.match(line.strip()) for line in lines):
-            return [ctx.rng.choice(instructions), *lines]
+            fitting = _fitting(instructions, lines)
+            return [ctx.rng.choice(fitting), *lines] if fitting else None
+    # otherwise: "Problem: {p}" / "Solution:" asks for the solution to the problem
+    wanted = re.fullmatch(r"([A-Z][a-z]+):", lines[-1].strip()) if lines and ctx.extended else None
+    given = [m.group(1) for line in lines if (m := re.match(r"^([A-Z][a-z]+): \{\w+\}\s*$", line.strip()))]
+    if wanted and len(given) == 1 and given[0] != wanted.group(1):
+        x, y = given[0].lower(), wanted.group(1).lower()
+        fitting = _fitting([form.format(x=x, y=y) for form in _LABEL_PAIR], lines)
+        return [ctx.rng.choice(fitting), *lines] if fitting else None
     return None
+
+
+def _fitting(instructions: Sequence[str], lines: Sequence[str]) -> list[str]:
+    """The instructions that do not dwarf the template: at most three words added, or at most three times
+    its own words (a two-word template of labels gets "Answer the question.", not a sentence of seven).
+
+    Example:
+        >>> _fitting(["Answer the question.", "Give the answer to the question."], ["{p}", "Question: {q}"])
+        ['Answer the question.']
+    """
+    own = len(re.findall(r"[A-Za-z]+", _SLOT.sub(" ", "\n".join(lines))))
+    return [text for text in instructions
+            if len(re.findall(r"[A-Za-z]+", text)) < 4 or len(re.findall(r"[A-Za-z]+", text)) <= 3 * own]
 
 
 LINE_REWRITES: tuple[tuple[str, LineRewrite], ...] = (
@@ -213,3 +275,5 @@ LINE_REWRITES: tuple[tuple[str, LineRewrite], ...] = (
     ("expand_labels", expand_labels),
     ("implied_instruction", implied_instruction),
 )
+# Added later; used with ``ctx.extended`` only (see :class:`~coin_data.paraphrase.rules.syntactic._Context`).
+EXTENDED_LINE_REWRITES: tuple[tuple[str, LineRewrite], ...] = (("move_condition", move_condition),)

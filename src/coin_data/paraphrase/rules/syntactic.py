@@ -133,6 +133,10 @@ class _Context:
     lex: Lexicon
     rng: random.Random
     input_side: str | None  # "above" / "below": where the input sits relative to this sentence
+    # the rewrites added after the first release (lists of alternatives with commas, conditions, label
+    # pairs): used only for templates that got fewer than k candidates without them, so that every
+    # earlier candidate stays byte-identical
+    extended: bool = False
 
 
 def _yes_no_to_directive(sentence: str, ctx: _Context) -> str | None:
@@ -144,7 +148,8 @@ def _yes_no_to_directive(sentence: str, ctx: _Context) -> str | None:
         'Indicate whether it is spam.'
     """
     tokens, end = _split_tokens(sentence)
-    if end != "?" or len(tokens) < 3 or "?" in " ".join(tokens) or "," in " ".join(tokens):
+    clause = tokens[: _list_start(tokens)] if ctx.extended else tokens
+    if end != "?" or len(tokens) < 3 or "?" in " ".join(tokens) or "," in " ".join(clause):
         return None
     aux = tokens[0].lower()
     if aux not in _AUXILIARIES:
@@ -173,6 +178,24 @@ def _yes_no_to_directive(sentence: str, ctx: _Context) -> str | None:
     else:
         clause = subject + [aux] + predicate
     return f"{ctx.rng.choice(_YES_NO_DIRECTIVES)} {' '.join(clause)}."
+
+
+def _list_start(tokens: Sequence[str]) -> int:
+    """Where a closing list of alternatives with commas starts ("... positive, negative or neutral"), else
+    ``len(tokens)``: the commas of such a list do not end a clause.
+
+    Example:
+        >>> _list_start("Is this tweet positive, negative or neutral".split())
+        3
+    """
+    first = next((i for i, token in enumerate(tokens) if token.endswith(",")), None)
+    if first is None or len(tokens) - first < 3:
+        return len(tokens)
+    items, tail = tokens[first:-2], tokens[-2:]
+    if tail[0].lower() not in ("or", "and") or not all(t.endswith(",") and t[:-1].isalpha() for t in items[:-1]):
+        return len(tokens)
+    last = items[-1].rstrip(",")
+    return first if last.isalpha() and tail[1].isalpha() and items[-1] in (last, last + ",") else len(tokens)
 
 
 def _directive_to_yes_no(sentence: str, ctx: _Context) -> str | None:
