@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from coin_data.paraphrase import ParaphraseRequest, get_paraphraser
-from coin_data.paraphrase.rules import generator, syntactic
+from coin_data.paraphrase.rules import generator, lexical, syntactic
 from coin_data.paraphrase.rules import RulesParaphraser, candidate_problem
 from coin_data.templates import parse_template, slot_lock_violation
 from coin_data.text.lexicon import Lexicon

@@ -119,8 +119,8 @@ def move_condition(lines: list[str], ctx: _Context) -> list[str] | None:
 
     Example:
         >>> import random
-        >>> from coin_data.paraphrase.rules.lexical import _Lexicon
-        >>> move_condition(['If the text is true, is "{h}" true too?'], _Context(_Lexicon(), random.Random(0), None, True))
+        >>> from coin_data.text.lexicon import Lexicon
+        >>> move_condition(['If the text is true, is "{h}" true too?'], _Context(Lexicon(), random.Random(0), None, True))
         ['Is "{h}" true too if the text is true?']
     """
     found = []
@@ -235,7 +235,7 @@ def implied_instruction(lines: list[str], ctx: _Context) -> list[str] | None:
         >>> from coin_data.text.lexicon import Lexicon
         >>> implied_instruction(["Text: {t}", "Headline:"], _Context(Lexicon(), random.Random(0), None))
         ['Give the text a headline.', 'Text: {t}', 'Headline:']
-        >>> implied_instruction(["Problem: {p}", "Solution:"], _Context(_Lexicon(), random.Random(0), None, True))
+        >>> implied_instruction(["Problem: {p}", "Solution:"], _Context(Lexicon(), random.Random(0), None, True))
         ['Given the problem, write the solution.', 'Problem: {p}', 'Solution:']
     """
     if any(_line_kind(line) == _INSTRUCTION and not re.match(r"^\s*[A-Za-z ]{1,20}:\s*$", line) for line in lines):
