@@ -8,7 +8,8 @@ paraphrase an *instruction* we need the template back:
 1. where the collection's own template list is given (``patterns``, e.g. FLAN's ``templates.py`` read by
    :mod:`coin_data.sources.flan_patterns`), rows are matched against it exactly;
 2. the other rows are clustered by alignment (:mod:`coin_data.sources.flan_induce`): the text rows of one template
-   share is its instruction, the parts that differ are slots;
+   share is its instruction, the parts that differ are slots; a stock phrase that many values of a field
+   carry is told from template text by the rows of other templates (:mod:`coin_data.sources.flan_stock`);
 3. the slot edges are settled (:mod:`coin_data.sources.flan_edges`): text every value shares at a slot edge is
    given to the template or to the field on evidence from the task's other templates; a slot boundary
    never splits a token on a guess, and an edge the rows cannot decide makes the template *ambiguous*;
