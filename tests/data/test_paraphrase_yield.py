@@ -13,6 +13,7 @@ from coin_data.embed import EmbeddingCache, SentenceTransformerEmbedder
 from coin_data.paraphrase import get_paraphraser
 from coin_data.sources import load_embedded_corpus
 
+
 def test_rules_yield_on_fresh_flan_style_templates_and_embedded_corpus(yield_module):
     groups = {"embedded": paraphrase_requests(load_embedded_corpus(None), BuildConfig())}
     groups.update(yield_module.flan_style_requests(k=2, seed=0))
