@@ -6,7 +6,6 @@ embedded corpus and on the hand-written FLAN-style templates, tune and held-out 
 
 from __future__ import annotations
 
-
 from coin_data.build import BuildConfig, paraphrase_requests
 from coin_data.embed import EmbeddingCache, SentenceTransformerEmbedder
 from coin_data.paraphrase import get_paraphraser
