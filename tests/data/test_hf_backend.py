@@ -2,7 +2,6 @@
 
 import json
 import shutil
-import time
 
 import pytest
 
@@ -116,20 +115,20 @@ def test_sampled_answers_are_checked_one_by_one_and_put_back(monkeypatch):
 
 
 @pytest.mark.slow
-def test_smollm2_keeps_paraphrases_for_most_templates_of_one_task(tmp_path):
-    """The bundled SmolLM2-135M-Instruct on the embedded sentiment task, through the build's verifier.
+def test_smollm2_keeps_a_paraphrase_for_half_the_corpus_within_budget(yield_module, cache):
+    """The bundled SmolLM2-135M-Instruct on the whole embedded corpus (72 templates), the build's settings
+    (k=2, seed 0) and its default verifier: at least half the templates keep a paraphrase (issue 15, item 4),
+    in under 15 minutes of CPU time (measured: 49 of 72, about 100 s of CPU).
 
-    Bounded: 6 templates x 2 samples of at most 96 tokens; well under the 15 minutes the issue allows for
-    the whole corpus, even on a shared 2-core machine.
+    Whole corpus rather than one task: one task's 6 templates swing with the seed (sentiment keeps 0-4).
     """
-    from coin_data.build import BuildConfig, run_build
+    from coin_data.build import BuildConfig, paraphrase_requests
+    from coin_data.sources import load_embedded_corpus
 
-    start = time.perf_counter()
-    result = run_build(BuildConfig(tasks=("sentiment",), paraphraser="hf:smollm2",
-                                   paraphraser_options={"cache_dir": str(tmp_path)}))
-    seconds = time.perf_counter() - start
-    stats = result.stats
-    assert stats.templates == 6 and stats.paraphrase_source == "hf:smollm2"
-    with_kept = stats.templates - stats.templates_without_paraphrase
-    assert with_kept >= 3, (stats.verdicts, stats.failed_templates, stats.without_paraphrase_by_task)
-    assert seconds < 600, seconds
+    requests = paraphrase_requests(load_embedded_corpus(), BuildConfig())
+    paraphraser = get_paraphraser("hf:smollm2", cache_dir="", threads=1)
+    report = yield_module.measure("embedded", requests, paraphraser, cache, details=False)
+    print(json.dumps(report))
+    assert report["templates"] == 72
+    assert report["with_kept_paraphrase"] >= 36, report
+    assert report["paraphrase_cpu_seconds"] < 900, report

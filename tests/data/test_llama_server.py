@@ -39,22 +39,13 @@ def llama_python() -> str | None:
     return None
 
 
-def _server_module():
-    """``benchmarks/llama_server.py`` (imported by path: benchmarks are not a package)."""
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "llama_server.py"
-    spec = importlib.util.spec_from_file_location("llama_server_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def llama_server():
+def llama_server(load_benchmark):
     python = llama_python()
     if python is None:
         pytest.skip("llama_cpp is not importable (pip install 'llama-cpp-python[server]', or set COIN_LLAMA_PYTHON "
                     "to an interpreter that has it)")
-    with _server_module().serve_smollm2(python, threads=2) as server:
+    with load_benchmark("llama_server").serve_smollm2(python, threads=2) as server:
         yield server.url
 
 

@@ -6,25 +6,10 @@ embedded corpus and on the hand-written FLAN-style templates, tune and held-out 
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-import pytest
-
 from coin_data.build import BuildConfig, paraphrase_requests
 from coin_data.embed import EmbeddingCache, SentenceTransformerEmbedder
 from coin_data.paraphrase import get_paraphraser
 from coin_data.sources import load_embedded_corpus
-
-BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "yield.py"
-
-
-@pytest.fixture(scope="module")
-def yield_module():
-    spec = importlib.util.spec_from_file_location("yield_benchmark", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_rules_yield_on_fresh_flan_style_templates_and_embedded_corpus(yield_module):
