@@ -71,8 +71,13 @@ def _merge(skeleton: Sequence[object], row: Sequence[str]) -> list[object]:
     return _tidy(merged)
 
 
-def _tidy(skeleton: Sequence[object]) -> list[object]:
-    """Merge adjacent gaps and dissolve trivial literals between two gaps (a lone word of field text)."""
+def _gap_runs(skeleton: Sequence[object]) -> list[list[object]]:
+    """Split a skeleton into runs: each gap alone, each stretch of literal tokens together.
+
+    Example:
+        >>> _gap_runs(["a", _GAP, "b", "c"]) == [["a"], [_GAP], ["b", "c"]]
+        True
+    """
     runs: list[list[object]] = []
     for token in skeleton:
         if token is _GAP:
@@ -81,6 +86,12 @@ def _tidy(skeleton: Sequence[object]) -> list[object]:
             runs[-1].append(token)
         else:
             runs.append([token])
+    return runs
+
+
+def _tidy(skeleton: Sequence[object]) -> list[object]:
+    """Merge adjacent gaps and dissolve trivial literals between two gaps (a lone word of field text)."""
+    runs = _gap_runs(skeleton)
     out: list[object] = []
     for index, run in enumerate(runs):
         between = 0 < index < len(runs) - 1 and runs[index - 1][0] is _GAP and runs[index + 1][0] is _GAP

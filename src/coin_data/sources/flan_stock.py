@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from coin_data.sources.flan_skeleton import _GAP, _OPT, _Cluster, _is_word, _Pattern, _tidy, _tokens
+from coin_data.sources.flan_skeleton import _GAP, _OPT, _Cluster, _is_word, _Pattern, _gap_runs, _tidy, _tokens
 
 __all__ = ["Evidence", "general_form", "generalise_extra_slots", "settle_stock", "stock_text_notes"]
 
@@ -105,14 +105,7 @@ def general_form(skeleton: Sequence[object], evidence: Evidence, least: int,
     """
     moved = [] if moved is None else moved
     out: list[object] = []
-    runs: list[list[object]] = []
-    for token in skeleton:
-        if token is _GAP:
-            runs.append([_GAP])
-        elif runs and runs[-1][0] is not _GAP:
-            runs[-1].append(token)
-        else:
-            runs.append([token])
+    runs = _gap_runs(skeleton)
     for index, run in enumerate(runs):
         if run[0] is _GAP:
             out.append(_GAP)
