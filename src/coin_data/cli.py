@@ -176,6 +176,7 @@ def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, em
 
     # source and mining options arrive with the backend options (**backend_values): take them out first
     source_values = {name: backend_values.pop(name) for name in _SOURCE_OPTIONS}
+    embedding_cache = backend_values.pop("embedding_cache")  # a build option, not a backend's
 
     if not dry_run:
         check_output(out, overwrite)
@@ -187,7 +188,7 @@ def build(out, corpus, tasks, paraphraser, k, threshold, validation_fraction, em
         paraphraser_options=backend_options(paraphraser, backend_values),
         verify=VerifyConfig(threshold=threshold),
         embedding_model=embedding_model,
-        embedding_cache=backend_values.pop("embedding_cache"),
+        embedding_cache=embedding_cache,
         validation_fraction=validation_fraction,
         seed=seed,
         scale=scale,

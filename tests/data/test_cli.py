@@ -175,3 +175,12 @@ def test_build_shows_verify_and_embedding_progress_unless_quiet(tmp_path):
     assert "Batches" in shown.stderr  # the embedding model's encoding bar
     quiet = subprocess.run([*args, "-q", "--out", str(tmp_path / "b")], capture_output=True, text=True, timeout=600)
     assert quiet.returncode == 0 and "verify" not in quiet.stderr and "Batches" not in quiet.stderr
+
+
+def test_embedding_cache_is_a_build_option_for_every_backend(runner, tmp_path):
+    """--embedding-cache belongs to the build, not to a paraphraser: the rules backend takes it too."""
+    result = runner.invoke(main, ["build", "--tasks", "sentiment", "--dry-run", "--embedding-cache",
+                                  str(tmp_path / "cache"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "applies to --paraphraser" not in result.output
+    assert "API calls needed" in result.output
