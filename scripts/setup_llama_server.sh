@@ -2,7 +2,7 @@
 # Build llama-cpp-python's OpenAI-compatible server into ./.venv-llama (compiles for several minutes).
 #
 #   bash scripts/setup_llama_server.sh
-#   .venv-llama/bin/python -m llama_cpp.server --model <gguf> --host 127.0.0.1 --port 8080
+#   .venv-llama/bin/python -m llama_cpp.server --model <gguf> --host 127.0.0.1 --port 8080 --n_threads 2 --n_threads_batch 2
 #
 # A separate venv keeps the server's pinned dependencies apart from the project's.
 set -euo pipefail
