@@ -55,7 +55,7 @@ from coin_data.verify.verifier import KEPT, PARAPHRASE_FAILED, Verdict, VerifyCo
 SOURCES = ("embedded", "templates", "flan", "alpaca", "hf")
 STREAMED_CACHE_STRINGS = 100_000  # vectors a streamed build keeps (384 floats + text: about 170 MB)
 STREAMED_BATCH_STRINGS = 8_192  # strings a streamed build embeds (and negative pairs it scores) at a time
-SCRATCH_FOLDER = ".embeddings"  # a streamed build's own embedding store, inside its partial folder, deleted at the end
+SCRATCH_FOLDER = ".embeddings"  # a streamed build's own embedding store, in its partial folder (deleted)
 
 
 @dataclass
