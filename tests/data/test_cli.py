@@ -48,6 +48,18 @@ def test_build_writes_folder_and_prints_summary(runner, tmp_path):
     assert again.exit_code == 1 and "already exists; pass --overwrite" in again.output
 
 
+def test_embedding_cache_option_makes_a_rebuild_embed_nothing(runner, tmp_path):
+    base = ["build", "--tasks", "grammar", "-k", "1", "--shard-rows", "40", "--embedding-cache", str(tmp_path / "c")]
+    first = runner.invoke(main, [*base, "--out", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    embedded = int(first.output.split("strings embedded")[1].split()[0])
+    assert embedded > 10 and (tmp_path / "c" / "embeddings.sqlite").is_file()
+    second = runner.invoke(main, [*base, "--out", str(tmp_path / "b")])
+    assert second.exit_code == 0, second.output
+    assert f"strings embedded   0 (+{embedded} from the embedding cache)" in second.output
+    assert (tmp_path / "a" / "README.md").read_bytes() == (tmp_path / "b" / "README.md").read_bytes()
+
+
 def test_bad_corpus_exits_nonzero_naming_file_row_field(runner, tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
