@@ -88,11 +88,26 @@ def read_side(text: str, relations: WordRelations) -> Side:
     return Side(
         tokens=tokens, words=words, numbers=numbers, bounds=bounds, ordinals=ordinals, identifiers=identifiers,
         negations=negations, makes=_made_artefacts(tokens), definition_negations=sum(definitions), defines_labels=bool(definitions),
-        only=any(t in _ONLY and not (t == "just" and i + 1 < len(tokens) and _is_number(tokens[i + 1]))
-                 for i, t in enumerate(tokens)),
+        only=any(t in _ONLY and not (t == "just" and _just_not_only(tokens, i, relations)) for i, t in enumerate(tokens)),
         universal=any(t in _UNIVERSAL for t in tokens),
         partial=any(t in _PARTIAL for t in tokens), labels=labels,
     )
+
+
+def _just_not_only(tokens: Sequence[str], i: int, relations: WordRelations) -> bool:
+    """ "just" that does not restrict: before a number ("just 3 words") or a past form of a verb, where it
+    means "a moment ago" ("Ann just finished reading {title}").
+
+    Example:
+        >>> from coin_data.verify import default_lexical_diff
+        >>> _just_not_only("ann just finished reading".split(), 1, default_lexical_diff().relations)
+        True
+    """
+    nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+    if _is_number(nxt):
+        return True
+    base = relations.lexicon.base(nxt, "v") if nxt.endswith("ed") else None
+    return base is not None and base != nxt
 
 
 def _quantities(tokens: Sequence[str], relations: WordRelations,
