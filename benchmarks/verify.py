@@ -1,8 +1,9 @@
 """Verifier quality per data source, on the parts no fit has seen, and its speed.
 
-    python benchmarks/verify.py                      # both sources; prints one JSON object
+    python benchmarks/verify.py                      # all three sources; prints one JSON object
     python benchmarks/verify.py --no-peer            # the project's own pairs only (no download)
     python benchmarks/verify.py --promptbench-dir DIR   # the PromptBench wheel is (or goes) in DIR
+    python benchmarks/verify.py --promptsource-dir DIR  # the promptsource sdist is (or goes) in DIR
     python benchmarks/verify.py --smollm2            # also the judge and behaviour signals with the
                                                      # bundled SmolLM2-135M-Instruct (slow on CPU)
     python benchmarks/verify.py --nli-model cross-encoder/nli-deberta-v3-base   # where the Hub is reachable
@@ -15,9 +16,18 @@ Sources (``coin_data.verify.peer_pairs``):
   once with ``pip download promptbench==0.0.4 --no-deps -d ~/.cache/coin-toolkit/promptbench`` (or
   ``$COIN_PROMPTBENCH_DIR``) and read with ``ast``; nothing of it is stored in this repository.
   Offline: copy the wheel into that folder from a machine with PyPI access, or pass ``--no-peer``.
+- ``promptsource``: pairs built at run time from promptsource's templates (BigScience, Apache-2.0;
+  ``coin_data.verify.peer_promptsource``): ``same_task`` (two templates of one dataset with the same
+  answer choices, target and slots: equivalent) and ``other_task`` (templates of different dataset
+  families with disjoint answer choices: changed). The sdist is fetched once with ``pip download
+  promptsource==0.2.3 --no-deps --no-binary :all: --ignore-requires-python -d
+  ~/.cache/coin-toolkit/promptsource`` (or ``$COIN_PROMPTSOURCE_DIR``) and its ``templates.yaml`` files
+  are read from the tarball; nothing of it is stored here, and no fit ever sees it (scored only).
+  ``--no-peer`` leaves out both peer sources.
 
 Every figure is reported per source on its ``heldout`` part (the ``fit`` part beside it): held-out
-PromptBench task families never reach ``scripts/fit_combiner.py``. Signal sets:
+PromptBench task families never reach ``scripts/fit_combiner.py``, and promptsource reaches it not at all
+(its ``fit`` part is for error analysis; its ``heldout`` part is not looked at while tuning). Signal sets:
 
 - ``embedding@0.75``: the plain cosine threshold of earlier versions (``signals=('embedding',)``);
 - ``embedding+lexdiff``: lexdiff findings, then cosine >= 0.75 (no combiner);
@@ -25,8 +35,8 @@ PromptBench task families never reach ``scripts/fit_combiner.py``. Signal sets:
 - ``default+<signal>``: the default plus one optional signal (held-out parts only).
 
 ``speed`` times the default verifier end to end (templates parsed, every check run) on a fixed sample
-of held-out pairs: 400 from both sources, or the project's 123 with ``--no-peer``. It runs first, with a
-fresh embedding cache and a fresh WordNet diff; loading the embedding model and WordNet is timed apart
+of held-out pairs: 400 from the project's and PromptBench's pairs, or the project's 123 with
+``--no-peer``. It runs first, with a fresh embedding cache and a fresh WordNet diff; loading the embedding model and WordNet is timed apart
 (``load_seconds``). Torch runs 2 threads, and its OpenMP threads sleep between operations
 (``OMP_WAIT_POLICY=PASSIVE``, as ``coin-data`` sets it) instead of spinning on a shared CPU. The load
 average is recorded before and after the timed run: on a busy machine the figure is a lower bound.
@@ -42,7 +52,15 @@ import sys
 import time
 
 from coin_data import verify as verify_module
-from coin_data.verify.embedding import OMP_WAIT_POLICY, EmbeddingCache, SentenceTransformerEmbedder, passive_thread_wait
+from coin_data.templates import parse_template
+from coin_data.text.lexicon import shared_lexicon
+from coin_data.verify import VerifyConfig, score_verdicts, verify_candidates
+from coin_data.verify.embedding import (
+    OMP_WAIT_POLICY,
+    EmbeddingCache,
+    SentenceTransformerEmbedder,
+    passive_thread_wait,
+)
 from coin_data.verify.peer_pairs import (
     PROMPTBENCH,
     PROMPTBENCH_REQUIREMENT,
@@ -50,9 +68,12 @@ from coin_data.verify.peer_pairs import (
     cache_dir,
     labelled_sources,
 )
-from coin_data.templates import parse_template
-from coin_data.text.lexicon import shared_lexicon
-from coin_data.verify import VerifyConfig, score_verdicts, verify_candidates
+from coin_data.verify.peer_promptsource import (
+    DOWNLOAD_COMMAND,
+    PROMPTSOURCE,
+    PROMPTSOURCE_REQUIREMENT,
+    promptsource_cache_dir,
+)
 
 MINIMAL_EDITS = ("word_swap", "add_criterion", "role_reversal")
 TARGETS = {  # (source, figure) -> bar, from the issue
@@ -61,6 +82,7 @@ TARGETS = {  # (source, figure) -> bar, from the issue
     ("promptbench", "minimal_edits_rejected"): 0.90,
     ("promptbench", "balanced_accuracy"): 0.90,
     ("own", "balanced_accuracy"): 0.90,
+    ("promptsource", "balanced_accuracy"): 0.90,
 }
 SPEED_TARGET = 50.0
 SPEED_SAMPLE = 400
@@ -77,6 +99,8 @@ def figures(rows: list[dict], config: VerifyConfig, cache: EmbeddingCache) -> di
     kinds = report.by_kind
     if "rewording" in kinds:
         out["rewordings_kept"] = kinds["rewording"]["accuracy"]
+    if "same_task" in kinds:
+        out["same_task_kept"] = kinds["same_task"]["accuracy"]
     if "other_task" in kinds:
         out["other_task_rejected"] = kinds["other_task"]["accuracy"]
     edits = [kinds[k] for k in MINIMAL_EDITS if k in kinds]
@@ -117,8 +141,9 @@ def speed(rows: list[dict], embedder) -> dict:
 
 
 def speed_sample(sources: dict[str, list[dict]]) -> list[dict]:
-    """Every k-th held-out pair of all sources, at most :data:`SPEED_SAMPLE`."""
-    heldout = [r for rows in sources.values() for r in rows if r["split"] == "heldout"]
+    """Every k-th held-out pair of the project's and PromptBench's pairs, at most :data:`SPEED_SAMPLE`
+    (promptsource stays out, so the figure compares with earlier runs)."""
+    heldout = [r for name, rows in sources.items() if name != PROMPTSOURCE for r in rows if r["split"] == "heldout"]
     return heldout[:: max(1, len(heldout) // SPEED_SAMPLE)][:SPEED_SAMPLE]
 
 
@@ -126,6 +151,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--no-peer", action="store_true", help="score the project's own pairs only")
     parser.add_argument("--promptbench-dir", help="folder holding (or to receive) the PromptBench wheel")
+    parser.add_argument("--promptsource-dir", help="folder holding (or to receive) the promptsource sdist")
     parser.add_argument("--smollm2", action="store_true", help="also run the judge and behaviour signals with hf:smollm2")
     parser.add_argument("--nli-model", help="also run the NLI signal with this CrossEncoder model")
     parser.add_argument("--speed-only", action="store_true", help="time the default verifier, skip the quality figures")
@@ -136,7 +162,8 @@ def main() -> None:
     torch.set_num_threads(TORCH_THREADS)
 
     try:
-        sources = labelled_sources(not args.no_peer, args.promptbench_dir)
+        sources = labelled_sources(not args.no_peer, args.promptbench_dir, promptsource=not args.no_peer,
+                                   promptsource_directory=args.promptsource_dir)
     except PeerDataError as err:
         sys.exit(f"benchmarks/verify.py: {err}")
     embedder, load_seconds = load_models()
@@ -183,6 +210,9 @@ def main() -> None:
             "own": "src/coin_data/verify/verify_data/pairs.jsonl",
             **({PROMPTBENCH: f"{PROMPTBENCH_REQUIREMENT} prompt lists, read from {cache_dir(args.promptbench_dir)} "
                              f"(pip download {PROMPTBENCH_REQUIREMENT} --no-deps -d DIR)"} if PROMPTBENCH in sources else {}),
+            **({PROMPTSOURCE: f"{PROMPTSOURCE_REQUIREMENT} templates, read from "
+                              f"{promptsource_cache_dir(args.promptsource_dir)} ({DOWNLOAD_COMMAND})"}
+               if PROMPTSOURCE in sources else {}),
         },
         "sizes": {source: {split: {"pairs": sum(r["split"] == split for r in rows),
                                    "equivalent": sum(r["split"] == split and r["label"] == "equivalent" for r in rows)}

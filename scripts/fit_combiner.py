@@ -28,7 +28,7 @@ from coin_data.seeds import stable_seed
 from coin_data.verify.peer_pairs import group_of, labelled_sources
 from coin_data.verify.benchmark import pair_signals
 
-DATA = Path(__file__).resolve().parents[1] / "src" / "coin_data" / "verify_data"
+DATA = Path(__file__).resolve().parents[1] / "src" / "coin_data" / "verify" / "verify_data"
 L2_GRID = (0.3, 1.0, 3.0, 10.0)
 # The embedding floor is VerifyConfig.threshold (0.5), which the dataset card reports; it is not refitted.
 FLOOR = 0.5

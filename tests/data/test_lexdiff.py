@@ -109,3 +109,46 @@ def test_features_and_summary():
 def test_contractions_keep_their_negation(differ, positive, negative):
     diff = differ.diff(f"Say whether it {positive} rhyme.", f"Say whether it {negative} rhyme.")
     assert [f.kind for f in diff.findings] == ["negation"], diff.summary()
+
+
+# Cases written for the fixes made while reading the verifier's errors on the fit parts (issue 15):
+# answer words behind option letters or listed without "or", a number that counts the listed labels,
+# identifiers listed after a noun, ordinals that name a template's inputs, and "just" meaning "a moment ago".
+@pytest.mark.parametrize(
+    "original, candidate",
+    [
+        ("Is the parcel late? Reply A) yes or B) no.", "Is the parcel late? Answer yes or no."),
+        ("Is the parcel late? Reply (a) yes or (b) no.", "Is the parcel late? Reply yes or no."),
+        ("Do {a} and {b} name one river? Yes, No?", "Do {a} and {b} name one river? Yes or no?"),
+        ("Sort the fruit into 'ripe' or 'unripe': {fruit}", "Put {fruit} into two classes: 'ripe' or 'unripe'."),
+        ("Is the tone of {a} and {b} alike?", "Is the tone of texts 1 and 2 alike?\nText 1: {a}\nText 2: {b}"),
+        ("{a}\n{b}\nDoes the earlier note agree with the later one?",
+         "{a}\n{b}\nDoes the first statement agree with the second statement?"),
+        ("Ann just finished reading the note {a}. Is it about trains?", "Is the note {a} about trains?"),
+        ("Name the man who just arrived in {a}.", "Name the man who arrived in {a}."),  # "just": a moment ago
+    ],
+)
+def test_labels_and_input_names_are_not_changes(differ, original, candidate):
+    diff = differ.diff(original, candidate)
+    kinds = ("negation", "quantity", "ordinal", "label_change", "scope")
+    assert not [f for f in diff.findings if f.kind in kinds], diff.summary()
+
+
+@pytest.mark.parametrize(
+    "original, candidate, kind",
+    [
+        # The same rules still see a real change.
+        ("Is the parcel late? Reply A) yes or B) no.", "Is the parcel late? Reply A) true or B) false.", "label_change"),
+        ("Is the parcel not late? Yes, no?", "Is the parcel late? Yes, no?", "negation"),
+        ("Sort {fruit} into two classes: 'ripe' or 'unripe'.", "Sort {fruit} into three classes: 'ripe' or 'unripe'.",
+         "quantity"),
+        ("Sort {fruit} into classes.", "Sort {fruit} into two classes.", "quantity"),  # no labels listed: a count
+        ("Copy the first sentence of {text}.", "Copy the second sentence of {text}.", "ordinal"),
+        ("Does {a} agree with {b}?", "Does the second statement agree with the third statement? {a} {b}", "ordinal"),
+        ("{a}\nCopy its first sentence and its second sentence.", "{a}\nCopy it.", "ordinal"),  # one slot: positions
+        ("Give just the verdict on {a}.", "Give the verdict on {a}.", "scope"),  # "just" + noun: only
+    ],
+)
+def test_the_fixes_keep_real_changes(differ, original, candidate, kind):
+    diff = differ.diff(original, candidate)
+    assert kind in [f.kind for f in diff.findings], diff.summary()

@@ -45,6 +45,8 @@ from itertools import pairwise
 from pathlib import Path
 
 from coin_data.seeds import stable_seed
+from coin_data.verify.peer_common import FIT, HELDOUT, PeerDataError
+from coin_data.verify.peer_promptsource import PROMPTSOURCE, load_promptsource_pairs
 
 PROMPTBENCH_REQUIREMENT = "promptbench==0.0.4"
 PROMPTBENCH_CACHE_ENV = "COIN_PROMPTBENCH_DIR"
@@ -63,14 +65,8 @@ FAMILIES = {
     "iwslt": "translation", "un_multi": "translation", "rte": "entailment", "wnli": "entailment",
     "qnli": "entailment", "mnli": "entailment", "qqp": "paraphrase", "mrpc": "paraphrase",
 }  # fmt: skip
-HELDOUT = "heldout"
-FIT = "fit"
 # One family in three is held out. The modulus is fixed, so the split never moves.
 _HELDOUT_SHARE = 3
-
-
-class PeerDataError(RuntimeError):
-    """The peer data could not be fetched or read; the message says what to do."""
 
 
 def family_of(task: str) -> str:
@@ -427,12 +423,15 @@ OWN = "own"
 PROMPTBENCH = "promptbench"
 
 
-def labelled_sources(peer: bool = True, directory: str | Path | None = None) -> dict[str, list[dict]]:
-    """Every labelled source by name: ``own`` (``verify_data/pairs.jsonl``) and, with ``peer``,
-    ``promptbench`` (downloaded on first use, see :func:`fetch_promptbench`). Rows keep their ``split``.
+def labelled_sources(peer: bool = True, directory: str | Path | None = None, promptsource: bool = False,
+                     promptsource_directory: str | Path | None = None) -> dict[str, list[dict]]:
+    """Every labelled source by name: ``own`` (``verify_data/pairs.jsonl``), with ``peer`` also
+    ``promptbench`` (downloaded on first use, see :func:`fetch_promptbench`), and with ``promptsource``
+    also ``promptsource`` (see :mod:`coin_data.verify.peer_promptsource`; scored only, never fitted on,
+    so it is off by default). Rows keep their ``split``.
 
     Raises:
-        PeerDataError: ``peer`` is set and the wheel can neither be found nor downloaded.
+        PeerDataError: a peer source is asked for and its file can neither be found nor downloaded.
     """
     import json
 
@@ -442,6 +441,8 @@ def labelled_sources(peer: bool = True, directory: str | Path | None = None) -> 
     sources = {OWN: [json.loads(line) for line in text.splitlines() if line.strip()]}
     if peer:
         sources[PROMPTBENCH] = promptbench_pairs(read_prompt_lists(fetch_promptbench(directory)))
+    if promptsource:
+        sources[PROMPTSOURCE] = load_promptsource_pairs(promptsource_directory)
     return sources
 
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 from coin_data.verify.lexdiff.words import (
-    _BOUNDARY, _CARDINALS, _COMPARATORS, _INPUT_NOUNS, _LABEL_DEFINITION, _MAKING_VERBS, _NEGATIONS, _ONLY,
-    _ORDINALS, _OUTPUT_PREPOSITIONS, _PARTIAL, _PERSONA_OPENERS, _PERSONA_WORDS, _PHRASES, _QUOTED, _STOP,
+    _BOUNDARY, _CARDINALS, _COMPARATORS, _INPUT_NOUNS, _LABEL_DEFINITION, _LABEL_NOUNS, _MAKING_VERBS, _NEGATIONS,
+    _ONLY, _OPTION_MARKER, _ORDINALS, _OUTPUT_PREPOSITIONS, _PARTIAL, _PERSONA_OPENERS, _PERSONA_WORDS, _PHRASES, _QUOTED, _STOP,
     _TOKEN, _TRAILING_BOUNDS, _UNIVERSAL, _VAGUE_AMOUNTS,
 )  # fmt: skip
 
@@ -70,16 +70,16 @@ def read_side(text: str, relations: WordRelations) -> Side:
     Returns:
         A :class:`Side`.
     """
-    text = text.replace("’", "'")
+    text = _OPTION_MARKER.sub(" ", text.replace("’", "'"))  # "A) yes or B) no" offers "yes" or "no"
     quoted = [q.lower().replace("_", " ").strip() for q in _QUOTED.findall(text)]
     raw = [t if t.startswith("{") else t.lower() for t in _TOKEN.findall(text)]
     raw = _drop_persona([t for token in raw for t in _split_contraction(token)])
     tokens, bounds = _extract_bounds(_rewrite_phrases(raw))
-    numbers, ordinals, identifiers = _quantities(tokens, relations)
     # Quoted words are the answer labels ('entailment' or 'not_entailment'); a negation inside a
     # label ("not_entailment") names an answer, it does not negate the instruction: negations are
     # counted with the quoted labels blanked out.
     labels = set(quoted) if quoted else _answer_lists(tokens)
+    numbers, ordinals, identifiers = _quantities(tokens, relations, len(labels))
     unquoted, _ = _extract_bounds(_rewrite_phrases(_drop_persona(
         [t for token in _TOKEN.findall(_QUOTED.sub(" , ", text).lower()) for t in _split_contraction(token)])))
     negations = sum(1 for t in unquoted if t in _NEGATIONS and not (t == "no" and "no" in labels))
@@ -88,19 +88,39 @@ def read_side(text: str, relations: WordRelations) -> Side:
     return Side(
         tokens=tokens, words=words, numbers=numbers, bounds=bounds, ordinals=ordinals, identifiers=identifiers,
         negations=negations, makes=_made_artefacts(tokens), definition_negations=sum(definitions), defines_labels=bool(definitions),
-        only=any(t in _ONLY and not (t == "just" and i + 1 < len(tokens) and _is_number(tokens[i + 1]))
-                 for i, t in enumerate(tokens)),
+        only=any(t in _ONLY and not (t == "just" and _just_not_only(tokens, i, relations)) for i, t in enumerate(tokens)),
         universal=any(t in _UNIVERSAL for t in tokens),
         partial=any(t in _PARTIAL for t in tokens), labels=labels,
     )
 
 
-def _quantities(tokens: Sequence[str], relations: WordRelations) -> tuple[list[str], list[int], list[int]]:
-    """``(numbers, ordinals, identifiers)`` stated by ``tokens``; "a few" and the like count as ``"few"``."""
+def _just_not_only(tokens: Sequence[str], i: int, relations: WordRelations) -> bool:
+    """ "just" that does not restrict: before a number ("just 3 words") or a past form of a verb, where it
+    means "a moment ago" ("Ann just finished reading {title}").
+
+    Example:
+        >>> from coin_data.verify import default_lexical_diff
+        >>> _just_not_only("ann just finished reading".split(), 1, default_lexical_diff().relations)
+        True
+    """
+    nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+    if _is_number(nxt):
+        return True
+    base = relations.lexicon.base(nxt, "v") if nxt.endswith("ed") else None
+    return base is not None and base != nxt
+
+
+def _quantities(tokens: Sequence[str], relations: WordRelations,
+                label_count: int = 0) -> tuple[list[str], list[int], list[int]]:
+    """``(numbers, ordinals, identifiers)`` stated by ``tokens``; "a few" and the like count as ``"few"``.
+    ``label_count`` is the number of answer labels the text lists."""
     numbers: list[str] = []
     ordinals: list[int] = []
     identifiers: list[int] = []
+    naming = 0  # ordinals that name an input: "the first sentence"
     for i, tok in enumerate(tokens):
+        if _counts_the_labels(tokens, i, label_count):
+            continue
         if _not_a_quantity(tokens, i, relations):
             if re.fullmatch(r"\d+", tok):
                 identifiers.append(int(tok))
@@ -109,6 +129,7 @@ def _quantities(tokens: Sequence[str], relations: WordRelations) -> tuple[list[s
         nxt = tokens[i + 1] if i + 1 < len(tokens) else "\n"
         if tok in _ORDINALS and not (tok == "first" and (nxt == "," or (prev in _BOUNDARY and relations.verbish(nxt)))):
             ordinals.append(_ORDINALS[tok])
+            naming += _singular(nxt) in _NAMED_INPUTS
         elif re.fullmatch(r"\d+(?:st|nd|rd|th)", tok):
             ordinals.append(int(re.sub(r"\D", "", tok)))
         elif re.fullmatch(r"\d+(?:\.\d+)?", tok):
@@ -117,14 +138,53 @@ def _quantities(tokens: Sequence[str], relations: WordRelations) -> tuple[list[s
             numbers.append(str(float(_CARDINALS[tok])))
         elif tok in _VAGUE_AMOUNTS - {"some"}:
             numbers.append("few")
+    if _ordinals_name_the_inputs(tokens, ordinals, naming):
+        return numbers, [], identifiers + ordinals
     return numbers, ordinals, identifiers
+
+
+# Inputs an ordinal may name when the template holds one slot for each: "the second article".
+_NAMED_INPUTS = frozenset({"sentence", "question", "text", "statement", "phrase", "passage", "document", "review",
+                           "claim", "expression", "input", "article", "headline"})
+
+
+def _singular(word: str) -> str:
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
+
+
+def _ordinals_name_the_inputs(tokens: Sequence[str], ordinals: Sequence[int], naming: int) -> bool:
+    """True when every ordinal stands before an input noun, together they are first, second (...), and the
+    text has a slot for each: "Does the first sentence imply the second sentence? {a} {b}" names its two
+    inputs (like "Sentence 1"), it does not pick a position.
+
+    Example:
+        >>> _ordinals_name_the_inputs("{a} {b} does the first sentence imply the second sentence".split(), [1, 2], 2)
+        True
+    """
+    k = len(set(ordinals))
+    return (k >= 2 and naming == len(ordinals) and sorted(set(ordinals)) == list(range(1, k + 1))
+            and sum(t.startswith("{") for t in tokens) >= k)
+
+
+def _counts_the_labels(tokens: Sequence[str], i: int, label_count: int) -> bool:
+    """A number that counts the answer labels the text lists: "into two categories: 'acceptable' or
+    'unacceptable'" (the labels fix it; a change of labels is the label finding's business).
+
+    Example:
+        >>> _counts_the_labels("into two categories : a or b".split(), 1, 2)
+        True
+    """
+    tok = tokens[i]
+    if label_count < 2 or not _is_number(tok) or float(_CARDINALS.get(tok, tok)) != label_count:
+        return False
+    return any(t in _LABEL_NOUNS for t in tokens[i + 1 : i + 3])
 
 
 def _not_a_quantity(tokens: Sequence[str], i: int, relations: WordRelations) -> bool:
     """Numbers that name or describe rather than constrain.
 
-    "Sentence 1:", "event 2 happened" (identifiers after a noun) and "these two sentences" (the count
-    of the inputs, which the input itself fixes).
+    "Sentence 1:", "event 2 happened", "sentences 1 and 2" (identifiers after a noun) and "these two
+    sentences" (the count of the inputs, which the input itself fixes).
     """
     tok = tokens[i]
     prev = tokens[i - 1] if i else ""
@@ -142,6 +202,9 @@ def _not_a_quantity(tokens: Sequence[str], i: int, relations: WordRelations) -> 
         return True
     if re.fullmatch(r"\d+", tok) and prev.isalpha() and prev not in _STOP:
         return not nxt.isalpha() or relations.lexicon.base(nxt, "n") is None or relations.verbish(nxt)
+    # "sentences 1 and 2", "items 3, 4": a number listed after an identifier is one too.
+    if re.fullmatch(r"\d+", tok) and prev in ("and", "or", ",", "to") and i >= 2 and re.fullmatch(r"\d+", tokens[i - 2]):
+        return _not_a_quantity(tokens, i - 2, relations)
     return False
 
 
@@ -259,9 +322,16 @@ def _extract_bounds(tokens: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _answer_lists(tokens: Sequence[str]) -> set[str]:
-    """Words offered as alternatives: "positive, negative, or neutral", "yes or no", "A or B"."""
+    """Words offered as alternatives: "positive, negative, or neutral", "yes or no", "Yes, No?", "A or B".
+
+    Example:
+        >>> sorted(_answer_lists("same meaning ? yes , no ?".split()))
+        ['no', 'yes']
+    """
     labels: set[str] = set()
     for i, tok in enumerate(tokens):
+        if tok == "," and 0 < i < len(tokens) - 1 and {tokens[i - 1], tokens[i + 1]} == {"yes", "no"}:
+            labels.update(("yes", "no"))  # "Yes, No?": the two answers, listed without "or"
         if tok not in ("or", "/"):
             continue
         right = i + 1

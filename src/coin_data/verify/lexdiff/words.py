@@ -108,6 +108,11 @@ _MAKING_VERBS = frozenset({"write", "generate", "create", "compose", "formulate"
 # Nouns for the inputs of a task: a number before them counts the inputs ("the two sentences").
 _INPUT_NOUNS = frozenset({"sentences", "questions", "texts", "statements", "phrases", "passages", "documents",
                           "reviews", "claims", "expressions", "inputs", "sentence", "question", "text"})
+# Nouns for the answer classes: a number before them counts the labels the text lists ("into two
+# categories: 'acceptable' or 'unacceptable'").
+_LABEL_NOUNS = frozenset({"categories", "classes", "labels", "options", "choices", "groups", "types", "classifications"})
+# A letter that marks an answer option: "A) yes or B) no", "(b) no".
+_OPTION_MARKER = re.compile(r"(?<![A-Za-z0-9])\(?[A-Ea-e]\)\s*")
 _OUTPUT_PREPOSITIONS = frozenset({"in", "into", "within", "with", "using", "than", "to", "under", "most",
                                   "least", "exactly"})
 # Nouns that name the roles of a task; they are arguments even though they also frame instructions.
