@@ -152,3 +152,48 @@ def test_labels_and_input_names_are_not_changes(differ, original, candidate):
 def test_the_fixes_keep_real_changes(differ, original, candidate, kind):
     diff = differ.diff(original, candidate)
     assert kind in [f.kind for f in diff.findings], diff.summary()
+
+
+# Issue 15, second round (causes read from the fit parts only): a "yes or no" list that restates the
+# answer space of a polar question is format, not content; a word that names a slot both sides share
+# ("a title ... {title_a}") labels an input.
+@pytest.mark.parametrize(
+    "original, candidate",
+    [
+        ("{a}\nIs the tone of this letter friendly?", "{a}\nIs the tone of this letter friendly? Yes or no."),
+        ("Does {a} rhyme with {b}? Please answer either yes or no.", "Does {a} rhyme with {b}?"),
+        ("Judging by {a}, is the shop open on Sundays? Yes, no?", "Judging by {a}, is the shop open on Sundays?"),
+        ("{a} So the shop must be open on Sundays? Answer yes or no.", "{a} So the shop must be open on Sundays?"),
+        ("Headline: {headline_text}\nIs it a question?", "Is {headline_text} a question?"),
+        ("Poem 1: {poem_a}\nPoem 2: {poem_b}\nDo they share a metre?",
+         "Do {poem_a} and {poem_b} share a metre?"),
+    ],
+)
+def test_restated_answers_and_slot_names_are_not_content(differ, original, candidate):
+    diff = differ.diff(original, candidate)
+    assert not diff.findings and not diff.dropped and not diff.added, diff.summary()
+
+
+@pytest.mark.parametrize(
+    "original, candidate, kind, unmatched",
+    [
+        # A real change beside the format line or the slot name is still seen.
+        ("Is {a} friendly?", "Is {a} formal? Yes or no.", None, {"friendly", "formal"}),
+        ("Is the shop open on Sundays? Yes or no.", "Is the shop closed on Sundays?", "antonym", None),
+        ("Is the shop open? Yes or no.", "Is the shop open? True or false.", "label_change", None),
+        ("Is the shop open? Yes or no.", "Is the shop open? Yes, no or maybe.", "label_change", None),
+        ("Is the shop open?", "Is the shop not open? Yes or no.", "negation", None),
+        # No polar question: the list is the task's answer space and counts ("yes" is added).
+        ("Classify {a} as spam.", "Classify {a} as spam: yes or no.", None, {"yes"}),
+        ("{a}\nWhat is the topic?", "{a}\nWhat is the topic? Yes or no.", None, {"yes"}),
+        # A slot's name shared by both sides is not content; another word naming the input still is.
+        ("Summarise the review {review_text}.", "Summarise the complaint {review_text}.", None, {"complaint"}),
+        ("Explain the poem {poem_a} to a child.", "Explain the poem {poem_a} to a lawyer.", None, {"child", "lawyer"}),
+    ],
+)
+def test_restated_answers_and_slot_names_keep_real_changes(differ, original, candidate, kind, unmatched):
+    diff = differ.diff(original, candidate)
+    if kind:
+        assert kind in [f.kind for f in diff.findings], diff.summary()
+    if unmatched:
+        assert unmatched <= set(diff.dropped) | set(diff.added), diff.summary()

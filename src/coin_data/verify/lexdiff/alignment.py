@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import TYPE_CHECKING, Sequence
@@ -67,6 +68,9 @@ def align(a: Side, b: Side, relations: WordRelations) -> Alignment:
     added = [w for w in added_all if relations.is_content(w) and not relations.has_counterpart(w, other_a, True)]
     dropped, added = match_compounds(dropped, added, a.words, b.words, True, relations)
     added, dropped = match_compounds(added, dropped, b.words, a.words, False, relations)
+    names = slot_names(a.words) & slot_names(b.words)
+    dropped = [w for w in dropped if not names.intersection(relations.forms(w)) and w not in names]
+    added = [w for w in added if not names.intersection(relations.forms(w)) and w not in names]
     overlap = SequenceMatcher(a=[relations.base(w) for w in a.words], b=[relations.base(w) for w in b.words],
                               autojunk=False).ratio()
     content = sum(1 for w in other_a if relations.is_content(w)) + sum(1 for w in other_b if relations.is_content(w))
@@ -78,6 +82,19 @@ def align(a: Side, b: Side, relations: WordRelations) -> Alignment:
     more = _count_drops(b.words, a.words, relations.base)
     return Alignment(dropped=tuple(dropped), added=tuple(added), fewer=tuple(fewer), more=tuple(more), overlap=overlap,
                      content=content, run=run)
+
+
+def slot_names(words: Sequence[str]) -> set[str]:
+    """The words that name the slots among ``words``: "{headline_a}" is named "headline", "{sentence1}"
+    "sentence". A word of the text that names a slot both sides share ("an article titled {headline_a}" ->
+    "Headline 1: {headline_a}") labels that input; it asks for nothing, so it is never unmatched content.
+
+    Example:
+        >>> sorted(slot_names(["compare", "{headline_a}", "with", "{sentence1}"]))
+        ['headline', 'sentence']
+    """
+    return {part for w in words if w.startswith("{") for part in re.split(r"[_\d]+", w.strip("{}").lower())
+            if len(part) > 1}
 
 
 def match_compounds(

@@ -14,7 +14,7 @@ from functools import cached_property, lru_cache
 from coin_data.text.lexicon import Lexicon, shared_lexicon
 from coin_data.verify.lexdiff.alignment import align
 from coin_data.verify.lexdiff.findings import FINDING_KINDS, Finding, antonym, contrast, sentence_findings
-from coin_data.verify.lexdiff.reading import read_side
+from coin_data.verify.lexdiff.reading import read_side, without_restated_answers
 from coin_data.verify.lexdiff.relations import WordRelations
 
 
@@ -116,6 +116,7 @@ class LexicalDiff:
         relations = self.relations
         a, b = self._read(original), self._read(candidate)
         findings = sentence_findings(a, b, relations)
+        a, b = without_restated_answers(a, b)
         aligned = align(a, b, relations)
         findings += antonym(aligned.fewer, aligned.more, a.words, relations)
         findings += contrast(aligned.dropped, aligned.added, relations)

@@ -13,7 +13,7 @@ Example:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Sequence
 
 from coin_data.verify.lexdiff.words import (
@@ -57,6 +57,9 @@ class Side:
     universal: bool
     partial: bool
     labels: set[str]
+    # ``words`` without a "yes or no" list that restates a polar question of the text ("Is it a pun? Answer
+    # yes or no."); None when there is none (see :func:`without_restated_answers`).
+    unformatted: list[str] | None = None
 
 
 
@@ -85,13 +88,35 @@ def read_side(text: str, relations: WordRelations) -> Side:
     negations = sum(1 for t in unquoted if t in _NEGATIONS and not (t == "no" and "no" in labels))
     definitions = [_negation_count(m) for m in _LABEL_DEFINITION.findall(text)]
     words = [t for t in tokens if t not in _BOUNDARY and t not in {",", "/"}]
+    restated = _restated_yes_no(tokens) if labels == {"yes", "no"} else set()
     return Side(
         tokens=tokens, words=words, numbers=numbers, bounds=bounds, ordinals=ordinals, identifiers=identifiers,
         negations=negations, makes=_made_artefacts(tokens), definition_negations=sum(definitions), defines_labels=bool(definitions),
         only=any(t in _ONLY and not (t == "just" and _just_not_only(tokens, i, relations)) for i, t in enumerate(tokens)),
         universal=any(t in _UNIVERSAL for t in tokens),
         partial=any(t in _PARTIAL for t in tokens), labels=labels,
+        unformatted=[t for i, t in enumerate(tokens) if t not in _BOUNDARY and t not in {",", "/"} and i not in restated]
+        if restated else None,
     )
+
+
+def without_restated_answers(a: Side, b: Side) -> tuple[Side, Side]:
+    """``a`` and ``b`` for the word alignment: a side whose "yes or no" only restates its polar question
+    ("Is it a paraphrase? Yes or No.") loses those words when the other side has no such list, so a
+    format line added or dropped is not read as new content. Two sides that both have it keep it (the
+    words match).
+
+    Example:
+        >>> a = Side([], ["is", "it", "a", "pun"], [], [], [], [], 0, frozenset(), 0, False, False, False, False, set())
+        >>> b = replace(a, words=["is", "it", "a", "pun", "yes", "or", "no"], unformatted=["is", "it", "a", "pun"])
+        >>> without_restated_answers(a, b)[1].words
+        ['is', 'it', 'a', 'pun']
+    """
+    if (a.unformatted is None) == (b.unformatted is None):
+        return a, b
+    if a.unformatted is not None:
+        return replace(a, words=a.unformatted), b
+    return a, replace(b, words=b.unformatted)
 
 
 def _just_not_only(tokens: Sequence[str], i: int, relations: WordRelations) -> bool:
@@ -108,6 +133,69 @@ def _just_not_only(tokens: Sequence[str], i: int, relations: WordRelations) -> b
         return True
     base = relations.lexicon.base(nxt, "v") if nxt.endswith("ed") else None
     return base is not None and base != nxt
+
+
+# Verbs that open a polar question ("Does it ...?"), whose answer space is yes or no.
+_AUXILIARIES = frozenset({"is", "are", "was", "were", "do", "does", "did", "can", "could", "would", "will", "should",
+                          "shall", "has", "have", "had", "may", "might", "must"})
+# Words that may lead into a restated answer list: "please answer either yes or no".
+_ANSWER_LEAD = frozenset({"please", "answer", "reply", "respond", "say", "with", "by", "either"})
+
+
+def _restated_yes_no(tokens: Sequence[str]) -> set[int]:
+    """Positions of a "yes or no" list (and the "please answer" before it) that only restates the answer
+    space of a polar question of the same text (an auxiliary opening a clause: "Is that a paraphrase? Yes
+    or no." asks what "Is that a paraphrase?" asks; "Based on {a}, is it true?" is one too). Empty when the text asks no polar question ("Classify it: yes or no") or lists no
+    such pair. The caller passes texts whose only answer words are yes and no ("yes, no, or maybe" offers
+    a third answer and is left alone); the labels themselves stay in :attr:`Side.labels`.
+
+    Example:
+        >>> sorted(_restated_yes_no("is that a paraphrase ? please answer yes or no .".split()))
+        [5, 6, 7, 8, 9]
+        >>> _restated_yes_no("classify the pair : yes or no .".split())
+        set()
+    """
+    if not _asks_polar_question(tokens):
+        return set()
+    spans: set[int] = set()
+    for i in range(len(tokens) - 2):
+        if {tokens[i], tokens[i + 2]} == {"yes", "no"} and tokens[i + 1] in ("or", ",", "/"):
+            first = i
+            while first > 0 and tokens[first - 1] in _ANSWER_LEAD:
+                first -= 1
+            spans.update(range(first, i + 3))
+    return spans
+
+
+def _asks_polar_question(tokens: Sequence[str]) -> bool:
+    """True when a clause opens with an auxiliary ("Does it follow?", "Based on {a}, is it true?"), or a
+    sentence ends in "?" with no clause opening with a wh-word ("Therefore, it must be true that {b}?").
+    A bare answer list ("Yes or no?") is no question.
+
+    Example:
+        >>> _asks_polar_question("{a} therefore , it must be true that {b} ? yes or no ?".split())
+        True
+        >>> _asks_polar_question("{a} given the text , what is the topic ? yes or no ?".split())
+        False
+    """
+    sentence: list[str] = []
+    for tok in [*tokens, "."]:
+        if tok not in _BOUNDARY:
+            sentence.append(tok)
+            continue
+        openers = [t for k, t in enumerate(sentence) if not t.startswith("{") and t != ","
+                   and (k == 0 or sentence[k - 1] == "," or sentence[k - 1].startswith("{"))]
+        if any(t in _AUXILIARIES for t in openers):
+            return True
+        words = [t for t in sentence if t not in _ANSWER_LEAD and t not in ("yes", "no", "or", "/", ",")
+                 and not t.startswith("{")]
+        if tok == "?" and words and not any(t in _WH_WORDS for t in openers):
+            return True
+        sentence = []
+    return False
+
+
+_WH_WORDS = frozenset({"what", "which", "who", "whom", "whose", "when", "where", "why", "how"})
 
 
 def _quantities(tokens: Sequence[str], relations: WordRelations,
