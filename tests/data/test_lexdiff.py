@@ -197,3 +197,11 @@ def test_restated_answers_and_slot_names_keep_real_changes(differ, original, can
         assert kind in [f.kind for f in diff.findings], diff.summary()
     if unmatched:
         assert unmatched <= set(diff.dropped) | set(diff.added), diff.summary()
+
+
+def test_come_makes_only_in_come_up_with(differ):
+    # "come" is a verb of making only in "come up with"; "come again ... my answer is" makes nothing.
+    kept = differ.diff("{a}\nAsked whether I would come again, my answer is", "{a}\nAsked whether I liked the cafe, my answer is")
+    assert "direction" not in [f.kind for f in kept.findings], kept.summary()
+    changed = differ.diff("Come up with an answer to {q}.", "Answer the question {q}.")
+    assert "direction" in [f.kind for f in changed.findings], changed.summary()

@@ -311,11 +311,13 @@ def _made_artefacts(tokens: Sequence[str]) -> frozenset:
     Example:
         >>> sorted(_made_artefacts("write a question whose answer is x".split()))
         ['question']
+        >>> sorted(_made_artefacts("will you come back ? my answer is".split()))
+        []
     """
     made = set()
     for j, verb in enumerate(tokens):
-        if verb not in _MAKING_VERBS:
-            continue
+        if verb not in _MAKING_VERBS or (verb == "come" and tuple(tokens[j + 1 : j + 3]) != ("up", "with")):
+            continue  # "come" makes only in "come up with": "whether I will come again, my answer is"
         for tok in tokens[j + 1 : j + 5]:  # the first of the two nouns after the verb is its object
             noun = tok[:-1] if tok.endswith("s") else tok
             if noun in ("question", "answer"):
