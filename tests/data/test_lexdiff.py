@@ -205,3 +205,18 @@ def test_come_makes_only_in_come_up_with(differ):
     assert "direction" not in [f.kind for f in kept.findings], kept.summary()
     changed = differ.diff("Come up with an answer to {q}.", "Answer the question {q}.")
     assert "direction" in [f.kind for f in changed.findings], changed.summary()
+
+
+@pytest.mark.parametrize(
+    "original, candidate, changed",
+    [
+        # A number joined to the one before it ("two or three") reads as that one does: here both bound the output.
+        ("Describe {a} in two or three sentences.", "In two to three sentences, describe {a}.", False),
+        ("Describe {a} in two or three sentences.", "Describe {a} in three or four sentences.", True),
+        ("Describe {a} in two or three sentences.", "Describe {a} in two sentences.", True),
+        ("Compare sentences 1 and 2.\nSentence 1: {a}\nSentence 2: {b}", "Compare {a} with {b}.", False),
+    ],
+)
+def test_joined_numbers_read_alike(differ, original, candidate, changed):
+    diff = differ.diff(original, candidate)
+    assert ("quantity" in [f.kind for f in diff.findings]) == changed, diff.summary()

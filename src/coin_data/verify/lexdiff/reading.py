@@ -272,13 +272,18 @@ def _not_a_quantity(tokens: Sequence[str], i: int, relations: WordRelations) -> 
     """Numbers that name or describe rather than constrain.
 
     "Sentence 1:", "event 2 happened", "sentences 1 and 2" (identifiers after a noun) and "these two
-    sentences" (the count of the inputs, which the input itself fixes).
+    sentences" (the count of the inputs, which the input itself fixes); "in two or three sentences" bounds
+    the output with both numbers.
     """
     tok = tokens[i]
     prev = tokens[i - 1] if i else ""
     nxt = tokens[i + 1] if i + 1 < len(tokens) else "\n"
     if prev in ("these", "those", "following") and _is_number(tok):
         return True
+    # "sentences 1 and 2", "in two or three sentences": a number joined to the number before it reads as
+    # that one does (an identifier, an input count or a bound), whatever noun follows it.
+    if _is_number(tok) and prev in ("and", "or", ",", "to") and i >= 2 and _is_number(tokens[i - 2]):
+        return _not_a_quantity(tokens, i - 2, relations)
     # "Analyze the two given sentences": the count of the inputs, which the input fixes. After "in",
     # "into", "with" ... it bounds the output instead ("answer in two sentences").
     if _is_number(tok) and prev not in _OUTPUT_PREPOSITIONS:
@@ -290,9 +295,6 @@ def _not_a_quantity(tokens: Sequence[str], i: int, relations: WordRelations) -> 
         return True
     if re.fullmatch(r"\d+", tok) and prev.isalpha() and prev not in _STOP:
         return not nxt.isalpha() or relations.lexicon.base(nxt, "n") is None or relations.verbish(nxt)
-    # "sentences 1 and 2", "items 3, 4": a number listed after an identifier is one too.
-    if re.fullmatch(r"\d+", tok) and prev in ("and", "or", ",", "to") and i >= 2 and re.fullmatch(r"\d+", tokens[i - 2]):
-        return _not_a_quantity(tokens, i - 2, relations)
     return False
 
 
