@@ -220,3 +220,25 @@ def test_come_makes_only_in_come_up_with(differ):
 def test_joined_numbers_read_alike(differ, original, candidate, changed):
     diff = differ.diff(original, candidate)
     assert ("quantity" in [f.kind for f in diff.findings]) == changed, diff.summary()
+
+
+@pytest.mark.parametrize(
+    "original, candidate, changed",
+    [
+        # An ordinal inside a capitalised name ("a Second Language") picks no position.
+        ("Would a learner of English as a Second Language find {text} easy?", "Is {text} easy for a language learner?",
+         False),
+        ("Which war does {text} describe: the First World War or another?", "Which war does {text} describe?", False),
+        ("Would a learner of English as a Second Language find {text} easy?",
+         "Would someone learning English as their second language find {text} easy?", False),
+        # Positions are still seen: lower case, title case throughout, or the word also in lower case.
+        ("Copy the second line of {text}.", "Copy the third line of {text}.", True),
+        ("Copy The Second Line Of {text}.", "Copy The Third Line Of {text}.", True),
+        ("Read the second Line of {text}.", "Read {text}.", True),
+        ("For learners of English as a Second Language, copy the first line of {text}.",
+         "For learners of English as a second language, copy the second line of {text}.", True),
+    ],
+)
+def test_ordinals_inside_names(differ, original, candidate, changed):
+    diff = differ.diff(original, candidate)
+    assert ("ordinal" in [f.kind for f in diff.findings]) == changed, diff.summary()

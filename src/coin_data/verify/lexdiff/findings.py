@@ -96,9 +96,27 @@ def quantity(a: Side, b: Side) -> list[Finding]:
     return []
 
 def ordinal(a: Side, b: Side) -> list[Finding]:
+    # An ordinal inside a name on one side ("English as a Second Language") may be written in lower case
+    # on the other ("English as their second language"): the two are the same name.
+    if sorted(_unnamed(a.ordinals, b.named_ordinals)) == sorted(_unnamed(b.ordinals, a.named_ordinals)):
+        return []
     if sorted(a.ordinals) == sorted(b.ordinals) or _same_values(a, b):
         return []
     return [Finding("ordinal", f"positions {_fmt_ordinals(a.ordinals)} -> {_fmt_ordinals(b.ordinals)}")]
+
+def _unnamed(ordinals: Sequence[int], named: Sequence[int]) -> list[int]:
+    """``ordinals`` less one occurrence of each value in ``named``.
+
+    Example:
+        >>> _unnamed([2, 2, 3], [2])
+        [2, 3]
+    """
+    rest = list(ordinals)
+    for value in named:
+        if value in rest:
+            rest.remove(value)
+    return rest
+
 
 def argument_swap(a: Side, b: Side, relations: WordRelations) -> list[Finding]:
     """Two words that trade places around the same connecting words, within one clause.

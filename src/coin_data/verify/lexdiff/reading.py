@@ -60,6 +60,8 @@ class Side:
     # ``words`` without a "yes or no" list that restates a polar question of the text ("Is it a pun? Answer
     # yes or no."); None when there is none (see :func:`without_restated_answers`).
     unformatted: list[str] | None = None
+    # Ordinals inside capitalised names ("English as a Second Language"), left out of ``ordinals``.
+    named_ordinals: tuple[int, ...] = ()
 
 
 
@@ -82,7 +84,8 @@ def read_side(text: str, relations: WordRelations) -> Side:
     # label ("not_entailment") names an answer, it does not negate the instruction: negations are
     # counted with the quoted labels blanked out.
     labels = set(quoted) if quoted else _answer_lists(tokens)
-    numbers, ordinals, identifiers = _quantities(tokens, relations, len(labels))
+    named = _ordinals_in_names(text)
+    numbers, ordinals, identifiers = _quantities(tokens, relations, len(labels), named)
     unquoted, _ = _extract_bounds(_rewrite_phrases(_drop_persona(
         [t for token in _TOKEN.findall(_QUOTED.sub(" , ", text).lower()) for t in _split_contraction(token)])))
     negations = sum(1 for t in unquoted if t in _NEGATIONS and not (t == "no" and "no" in labels))
@@ -95,6 +98,7 @@ def read_side(text: str, relations: WordRelations) -> Side:
         only=any(t in _ONLY and not (t == "just" and _just_not_only(tokens, i, relations)) for i, t in enumerate(tokens)),
         universal=any(t in _UNIVERSAL for t in tokens),
         partial=any(t in _PARTIAL for t in tokens), labels=labels,
+        named_ordinals=tuple(_ORDINALS[t] for t in tokens if t in named),
         unformatted=[t for i, t in enumerate(tokens) if t not in _BOUNDARY and t not in {",", "/"} and i not in restated]
         if restated else None,
     )
@@ -198,10 +202,32 @@ def _asks_polar_question(tokens: Sequence[str]) -> bool:
 _WH_WORDS = frozenset({"what", "which", "who", "whom", "whose", "when", "where", "why", "how"})
 
 
-def _quantities(tokens: Sequence[str], relations: WordRelations,
-                label_count: int = 0) -> tuple[list[str], list[int], list[int]]:
+def _ordinals_in_names(text: str) -> frozenset[str]:
+    """Ordinal words that occur only inside capitalised names in ``text``: "English as a Second Language"
+    names a subject, it picks no position. An ordinal counts as part of a name when it is capitalised,
+    follows a lower-case word and comes before a capitalised word ("Copy The Second Sentence", written in
+    title case, and "the second Sentence" still pick a position); none is a name when the text also has
+    the word in lower case.
+
+    Example:
+        >>> sorted(_ordinals_in_names("For English as Second Language learners, rate {text}."))
+        ['second']
+        >>> sorted(_ordinals_in_names("Copy The Second Sentence of {text}."))
+        []
+    """
+    named = {ordinal.lower() for before, ordinal in _ORDINAL_IN_NAME.findall(text) if before.islower()}
+    return frozenset(w for w in named if not re.search(rf"\b{w}\b", text))
+
+
+# A capitalised ordinal between a lower-case word and a capitalised one: "as Second Language".
+_ORDINAL_IN_NAME = re.compile(r"\b([A-Za-z]+) (First|Second|Third|Fourth|Fifth)(?= [A-Z][a-z])")
+
+
+def _quantities(tokens: Sequence[str], relations: WordRelations, label_count: int = 0,
+                named: frozenset[str] = frozenset()) -> tuple[list[str], list[int], list[int]]:
     """``(numbers, ordinals, identifiers)`` stated by ``tokens``; "a few" and the like count as ``"few"``.
-    ``label_count`` is the number of answer labels the text lists."""
+    ``label_count`` is the number of answer labels the text lists; ``named`` holds ordinal words that are
+    part of names (:func:`_ordinals_in_names`)."""
     numbers: list[str] = []
     ordinals: list[int] = []
     identifiers: list[int] = []
@@ -215,6 +241,8 @@ def _quantities(tokens: Sequence[str], relations: WordRelations,
             continue
         prev = tokens[i - 1] if i else "\n"
         nxt = tokens[i + 1] if i + 1 < len(tokens) else "\n"
+        if tok in named:
+            continue
         if tok in _ORDINALS and not (tok == "first" and (nxt == "," or (prev in _BOUNDARY and relations.verbish(nxt)))):
             ordinals.append(_ORDINALS[tok])
             naming += _singular(nxt) in _NAMED_INPUTS
