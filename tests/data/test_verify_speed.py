@@ -53,7 +53,7 @@ def test_default_verdicts_match_the_stored_ones(cache):
             assert (g[signal] is None) == (e[signal] is None), (g["pair"], signal)
             if e[signal] is not None:
                 assert abs(g[signal] - e[signal]) <= TOLERANCE, (g["pair"], signal, g[signal], e[signal])
-    assert sum(g["verdict"] == "kept" for g in got) == 142
+    assert sum(g["verdict"] == "kept" for g in got) == 143
 
 
 def test_cached_diff_gives_the_same_answer_twice_and_in_a_fresh_instance():
