@@ -165,6 +165,7 @@ def test_the_fixes_keep_real_changes(differ, original, candidate, kind):
         ("Judging by {a}, is the shop open on Sundays? Yes, no?", "Judging by {a}, is the shop open on Sundays?"),
         ("{a} So the shop must be open on Sundays? Answer yes or no.", "{a} So the shop must be open on Sundays?"),
         ("Headline: {headline_text}\nIs it a question?", "Is {headline_text} a question?"),
+        ("Read {a} and answer the question with yes or no.", "Could you read {a} and answer the question with yes or no?"),
         ("Poem 1: {poem_a}\nPoem 2: {poem_b}\nDo they share a metre?",
          "Do {poem_a} and {poem_b} share a metre?"),
     ],
@@ -186,6 +187,10 @@ def test_restated_answers_and_slot_names_are_not_content(differ, original, candi
         # No polar question: the list is the task's answer space and counts ("yes" is added).
         ("Classify {a} as spam.", "Classify {a} as spam: yes or no.", None, {"yes"}),
         ("{a}\nWhat is the topic?", "{a}\nWhat is the topic? Yes or no.", None, {"yes"}),
+        # A polite request is no polar question: its "yes or no" is the answer space, and a side without
+        # it has dropped it ("answer ... with yes or no" on both sides matches).
+        ("Could you read {a} and say if it is rude?", "Could you read {a} and say if it is rude with yes or no?",
+         None, {"yes"}),
         # A slot's name shared by both sides is not content; another word naming the input still is.
         ("Summarise the review {review_text}.", "Summarise the complaint {review_text}.", None, {"complaint"}),
         ("Explain the poem {poem_a} to a child.", "Explain the poem {poem_a} to a lawyer.", None, {"child", "lawyer"}),

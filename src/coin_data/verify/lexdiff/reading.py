@@ -187,16 +187,31 @@ def _asks_polar_question(tokens: Sequence[str]) -> bool:
         if tok not in _BOUNDARY:
             sentence.append(tok)
             continue
-        openers = [t for k, t in enumerate(sentence) if not t.startswith("{") and t != ","
-                   and (k == 0 or sentence[k - 1] == "," or sentence[k - 1].startswith("{"))]
-        if any(t in _AUXILIARIES for t in openers):
+        at = [k for k, t in enumerate(sentence) if not t.startswith("{") and t != ","
+              and (k == 0 or sentence[k - 1] == "," or sentence[k - 1].startswith("{"))]
+        openers = [sentence[k] for k in at]
+        # "Could you read it and answer with yes or no?" is a polite request, not a polar question.
+        polite = any(_polite_request(sentence, k) for k in at)
+        if any(sentence[k] in _AUXILIARIES for k in at) and not polite:
             return True
         words = [t for t in sentence if t not in _ANSWER_LEAD and t not in ("yes", "no", "or", "/", ",")
                  and not t.startswith("{")]
-        if tok == "?" and words and not any(t in _WH_WORDS for t in openers):
+        if tok == "?" and words and not polite and not any(t in _WH_WORDS for t in openers):
             return True
         sentence = []
     return False
+
+
+def _polite_request(sentence: Sequence[str], k: int) -> bool:
+    """True for "can you", "could you", "would you" and "will you" (with "please") at ``k``: a request
+    to do something, whose own yes or no is not the task's answer ("Do you think ...?" stays a question).
+
+    Example:
+        >>> _polite_request("could you please read it".split(), 0)
+        True
+    """
+    rest = [t for t in sentence[k + 1 : k + 3] if t != "please"]
+    return sentence[k] in ("can", "could", "would", "will") and rest[:1] == ["you"]
 
 
 _WH_WORDS = frozenset({"what", "which", "who", "whom", "whose", "when", "where", "why", "how"})
