@@ -15,7 +15,7 @@ from coin_data.sources import load_embedded_corpus
 def test_rules_yield_on_fresh_flan_style_templates_and_embedded_corpus(yield_module):
     groups = {"embedded": paraphrase_requests(load_embedded_corpus(None), BuildConfig())}
     groups.update(yield_module.flan_style_requests(k=2, seed=0))
-    assert sorted(groups) == ["embedded", "flan_heldout", "flan_heldout2", "flan_tune", "flan_tune2"]
+    assert sorted(groups) == ["embedded", "flan_heldout", "flan_heldout2", "flan_heldout3", "flan_tune", "flan_tune2"]
     paraphraser, cache = get_paraphraser("rules"), EmbeddingCache(SentenceTransformerEmbedder())
     report = {name: yield_module.measure(name, reqs, paraphraser, cache, details=True) for name, reqs in groups.items()}
     assert report["embedded"]["templates"] == 72
