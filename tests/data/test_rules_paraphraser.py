@@ -385,3 +385,33 @@ def test_lead_clauses_are_framing_only(rules_paraphraser):
     for lead in lr._CLAUSE_LEADS:
         result = diff.diff("Summarize the article.", lead.format("summarize the article."))
         assert not result.added and not result.findings, (lead, result)
+
+
+# --- issue 15 item 3: retired phrase swaps and the third pass ------------------------------------------
+
+
+def test_phrase_swaps_change_no_content_word_and_retired_ones_did():
+    from coin_data.verify.lexdiff import LexicalDiff
+
+    # the verifier's lexical diff sees no content change in an active swap; the retired ones each
+    # added or dropped a word it counts ("as well" -> "too" drops "well")
+    diff = LexicalDiff()
+    changed = set()
+    for old, new in lexical._PHRASE_SWAPS:
+        result = diff.diff(f"Please {old} the review text.", f"Please {new} the review text.")
+        if result.added or result.dropped or result.findings:
+            changed.add((old, new))
+    assert changed == lexical._RETIRED_SWAPS
+
+
+def test_a_drawn_retired_swap_leaves_the_sentence_as_it_was(rules_paraphraser):
+    # the only swap that fits is retired: the sentence comes back unchanged (not None), for any seed
+    for seed in range(5):
+        assert syntactic._phrase_swap('Is "{h}" true as well?', _ctx(rules_paraphraser, seed)) == 'Is "{h}" true as well?'
+        assert syntactic._phrase_swap("What is the main point?", _ctx(rules_paraphraser, seed)) == "What is the main point?"
+    # an active swap still fires, and a sentence without any swap still gives None
+    assert syntactic._phrase_swap("Decide whether it is spam.", _ctx(rules_paraphraser)) == "Decide if it is spam."
+    assert syntactic._phrase_swap("Summarize it.", _ctx(rules_paraphraser)) is None
+    template = parse_template('Premise: "{premise}"\nIf this premise is true, is "{hypothesis}" true as well?\n{options_}')
+    result = rules_paraphraser.paraphrase([ParaphraseRequest(template, 3, ("yes", "no"))])[0]
+    assert result.candidates and not any("true too" in candidate for candidate in result.candidates)

@@ -26,6 +26,7 @@ from coin_data.paraphrase.rules.lexical import (
     _MODALS,
     _PHRASE_SWAPS,
     _POLITE_OPENERS,
+    _RETIRED_SWAPS,
     _SENTENCE_SPLIT,
     _SLOT,
     _STOP_WORDS,
@@ -320,15 +321,25 @@ def _drop_please(sentence: str, ctx: _Context) -> str | None:
 
 
 def _phrase_swap(sentence: str, ctx: _Context) -> str | None:
-    """Swap one fixed phrase for an equivalent one ("whether" -> "if", "Tell me" -> "Let me know")."""
+    """Swap one fixed phrase for an equivalent one ("whether" -> "if", "Tell me" -> "Let me know").
+
+    A drawn swap of :data:`_RETIRED_SWAPS` returns the sentence unchanged (not ``None``: callers that ask
+    whether a swap applies still get the answer they got before it was retired).
+
+    Example:
+        >>> _phrase_swap("Is it true as well?", _Context(Lexicon(), random.Random(0), None))
+        'Is it true as well?'
+    """
     options = []
     for old, new in _PHRASE_SWAPS:
         for variant_old, variant_new in ((old, new), (_ucfirst(old), _ucfirst(new))):
             if re.search(rf"(?<![A-Za-z]){re.escape(variant_old)}(?![A-Za-z])", sentence):
-                options.append((variant_old, variant_new))
+                options.append((variant_old, variant_new, (old, new) in _RETIRED_SWAPS))
     if not options:
         return None
-    old, new = ctx.rng.choice(options)
+    old, new, retired = ctx.rng.choice(options)
+    if retired:
+        return sentence
     return re.sub(rf"(?<![A-Za-z]){re.escape(old)}(?![A-Za-z])", new, sentence, count=1)
 
 
