@@ -44,7 +44,11 @@ from coin_data.paraphrase.rules.lexical import (
     _match_case,
     _request_seed,
 )
-from coin_data.paraphrase.rules.line_rewrites import EXTENDED_LINE_REWRITES, LINE_REWRITES, THIRD_LINE_REWRITES
+from coin_data.paraphrase.rules.line_rewrites import (
+    EXTENDED_LINE_REWRITES,
+    LINE_REWRITES,
+    THIRD_LINE_REWRITES,
+)
 from coin_data.paraphrase.rules.syntactic import (
     _INSTRUCTION,
     _MIXED,
@@ -169,10 +173,11 @@ def _ends_with_answer_cue(lines: Sequence[str]) -> bool:
     Moving the instruction block would put that label above the input, so the third pass does not move it.
 
     Example:
-        >>> _ends_with_answer_cue(["Data: {triples}", "Sentence:"]), _ends_with_answer_cue(["{text}", "Summarize it."])
+        >>> _ends_with_answer_cue(["Data: {triples}", "Sentence:"]), _ends_with_answer_cue(["{t}", "Sum up."])
         (True, False)
     """
-    last = next((line.strip() for line in reversed(lines) if line.strip() and line.strip() != "{options_}"), "")
+    filled = [line.strip() for line in lines if line.strip() and line.strip() != "{options_}"]
+    last = filled[-1] if filled else ""
     return bool(re.fullmatch(r"[A-Za-z][A-Za-z ]{0,30}:", last))
 
 
@@ -346,10 +351,12 @@ class RulesParaphraser:
         for stage, suffix in enumerate(_PASSES):
             if len(chosen) >= request.k:
                 break
-            chosen = self._search(request, random.Random(_request_seed(template.text + suffix, request.seed)), chosen, stage)
+            rng = random.Random(_request_seed(template.text + suffix, request.seed))
+            chosen = self._search(request, rng, chosen, stage)
         return chosen
 
-    def _search(self, request: ParaphraseRequest, rng: random.Random, chosen: list[str], stage: int) -> list[str]:
+    def _search(self, request: ParaphraseRequest, rng: random.Random, chosen: list[str],
+                stage: int) -> list[str]:  # fmt: skip
         """Compose candidates from shuffled plans until ``request.k`` are acceptable or the attempts run out.
 
         ``stage``: which pass (0 first, 1 extended, 2 third; see :data:`_PASSES`)."""
@@ -392,8 +399,8 @@ class RulesParaphraser:
 
     def _compose(self, text: str, plan: tuple[bool, str | None, bool], rng: random.Random,
                  protected: frozenset[str], stage: int = 0) -> str:  # fmt: skip
-        """Build one candidate text from a structural plan plus random synonyms (``stage`` >= 1: with the later
-        rewrites of that pass, see :data:`_PASSES`)."""
+        """Build one candidate text from a structural plan plus random synonyms (``stage`` >= 1: with the
+        later rewrites of that pass, see :data:`_PASSES`)."""
         move, main_rewrite, lead = plan
         lines = text.split("\n")
         if move and not (stage >= 2 and _ends_with_answer_cue(lines)):
@@ -408,9 +415,11 @@ class RulesParaphraser:
             lines = _swap_synonyms(lines, ctx, protected, self.max_synonym_swaps, own)
         return "\n".join(self._add_line_rewrites(text, lines, rng, stage, protected))
 
-    def _context(self, rng: random.Random, side: str | None, stage: int, protected: frozenset[str]) -> _Context:
+    def _context(self, rng: random.Random, side: str | None, stage: int,
+                 protected: frozenset[str]) -> _Context:  # fmt: skip
         """The rewrites' context for pass ``stage`` (the third pass also gets the protected words)."""
-        return _Context(self.lexicon, rng, side, stage >= 1, stage >= 2, protected if stage >= 2 else frozenset())
+        third = stage >= 2
+        return _Context(self.lexicon, rng, side, stage >= 1, third, protected if third else frozenset())
 
     def _add_line_rewrites(self, original: str, lines: list[str], rng: random.Random,
                            stage: int = 0, protected: frozenset[str] = frozenset()) -> list[str]:
@@ -419,7 +428,8 @@ class RulesParaphraser:
         Short templates whose words the sentence rewrites cannot reach would otherwise give no candidate.
         """
         ctx = self._context(rng, None, stage, protected)
-        rewrites = [*LINE_REWRITES, ("phrase_swap", _swap_phrase_in_line), *(EXTENDED_LINE_REWRITES if stage >= 1 else ()),
+        rewrites = [*LINE_REWRITES, ("phrase_swap", _swap_phrase_in_line),
+                    *(EXTENDED_LINE_REWRITES if stage >= 1 else ()),
                     *(THIRD_LINE_REWRITES if stage >= 2 else ())]  # fmt: skip
         rng.shuffle(rewrites)
         for _, rewrite in rewrites:
@@ -460,14 +470,15 @@ class RulesParaphraser:
                 first = False
             if partial:
                 name = main_rewrite if first and main_rewrite in ("phrase", None) else rng.choice([None, "phrase"])
-                partial = self._rewrite_one(partial, name, lead and (first or ctx.third) and _is_imperative(partial, ctx.lex), ctx)
+                wants = lead and (first or ctx.third) and _is_imperative(partial, ctx.lex)
+                partial = self._rewrite_one(partial, name, wants, ctx)
                 first = False
             out[line_no] = indent + " ".join(sentences + ([partial] if partial else [])) + rest
         return out
 
     @classmethod
     def _rewrite_and_lead(cls, sentence: str, name: str | None, ctx: _Context) -> tuple[str, bool]:
-        """Rewrite ``sentence`` and put a lead-in before it if one fits; also whether a lead-in is still wanted."""
+        """Rewrite ``sentence``, with a lead-in if one fits; also whether a lead-in is still wanted."""
         sentence = cls._rewrite_one(sentence, name, False, ctx)
         led = _lead_in(sentence, ctx)
         return (sentence, True) if led is None else (led, False)

@@ -104,6 +104,13 @@ def _commands(text: str, ctx: _Context) -> bool:
     return _is_imperative(text, ctx.lex) or (first in _STOP_WORD_COMMANDS and " " in text)
 
 
+def _replace_line(lines: list[str], index: int, text: str | None) -> list[str] | None:
+    """``lines`` with line ``index`` replaced by ``text``, or ``None`` when there is no ``text``."""
+    if text is None:
+        return None
+    return [text if i == index else line for i, line in enumerate(lines)]
+
+
 def _pick(ctx: _Context, indices: Sequence[int]) -> int | None:
     return ctx.rng.choice(list(indices)) if indices else None
 
@@ -131,7 +138,7 @@ def wrap_question(lines: list[str], ctx: _Context) -> list[str] | None:
     indent = lines[index][: len(lines[index]) - len(lines[index].lstrip())]
     out = list(lines)
     question = lines[index].strip()
-    wrapped = _choose_text(ctx, [wrapper.format(_lcfirst(question)) for wrapper in _QUESTION_WRAPPERS], question)
+    wrapped = _choose_text(ctx, [form.format(_lcfirst(question)) for form in _QUESTION_WRAPPERS], question)
     if wrapped is None:
         return None
     out[index] = indent + wrapped
@@ -182,12 +189,8 @@ def complete_question(lines: list[str], ctx: _Context) -> list[str] | None:
     if index is None:
         return None
     word = lines[index].strip()
-    question = _choose_text(ctx, [f"{opener} {word.lower()}" for opener in ("Is it", "Is this")], word)
-    if question is None:
-        return None
-    out = list(lines)
-    out[index] = question
-    return out
+    questions = [f"{opener} {word.lower()}" for opener in ("Is it", "Is this")]
+    return _replace_line(lines, index, _choose_text(ctx, questions, word))
 
 
 def lead_clause(lines: list[str], ctx: _Context) -> list[str] | None:
@@ -315,8 +318,8 @@ def label_lead(lines: list[str], ctx: _Context) -> list[str] | None:
     Example:
         >>> import random
         >>> from coin_data.text.lexicon import shared_lexicon
-        >>> label_lead(["{passage}", "Question: {question}"], _Context(shared_lexicon(), random.Random(0), None))
-        ['{passage}', 'Here is the question: {question}']
+        >>> label_lead(["{p}", "Question: {question}"], _Context(shared_lexicon(), random.Random(0), None))
+        ['{p}', 'Here is the question: {question}']
     """
     found = []
     for index, line in enumerate(lines):
@@ -330,12 +333,8 @@ def label_lead(lines: list[str], ctx: _Context) -> list[str] | None:
         return None
     index, match, label = ctx.rng.choice(found)
     plural = _plural_noun(label.split()[-1], ctx)
-    text = _choose_text(ctx, [f"{match.group(1)}Here {'are' if plural else 'is'} the {label}: {match.group(3)}"], lines[index])
-    if text is None:
-        return None
-    out = list(lines)
-    out[index] = text
-    return out
+    text = f"{match.group(1)}Here {'are' if plural else 'is'} the {label}: {match.group(3)}"
+    return _replace_line(lines, index, _choose_text(ctx, [text], lines[index]))
 
 
 def move_intro(lines: list[str], ctx: _Context) -> list[str] | None:
@@ -357,7 +356,9 @@ def move_intro(lines: list[str], ctx: _Context) -> list[str] | None:
     found = []
     for index, line in enumerate(lines):
         match = _INTRO.match(line.strip())
-        if not match or not _editable(line, ctx) or _SLOT.search(match.group(1)) or len(match.group(1).split()) < 3:
+        if not match or not _editable(line, ctx) or _SLOT.search(match.group(1)):
+            continue
+        if len(match.group(1).split()) < 3:
             continue
         main = match.group(2)
         end = re.search(r"[?.:](?=\s*(?:[\"'“(]?\{|$))", main)
@@ -392,4 +393,7 @@ LINE_REWRITES: tuple[tuple[str, LineRewrite], ...] = (
 # Added later; used with ``ctx.extended`` only (see :class:`~coin_data.paraphrase.rules.syntactic._Context`).
 EXTENDED_LINE_REWRITES: tuple[tuple[str, LineRewrite], ...] = (("move_condition", move_condition),)
 # Added for issue 15 item 3; used in the third pass only (templates still short of k after the second).
-THIRD_LINE_REWRITES: tuple[tuple[str, LineRewrite], ...] = (("label_lead", label_lead), ("move_intro", move_intro))
+THIRD_LINE_REWRITES: tuple[tuple[str, LineRewrite], ...] = (
+    ("label_lead", label_lead),
+    ("move_intro", move_intro),
+)

@@ -139,7 +139,7 @@ class _Context:
     # earlier candidate stays byte-identical
     extended: bool = False
     # the third pass (templates still short of k after the second): rewrites added for issue 15 item 3,
-    # and alternatives chosen among those that keep every protected label word's count (see :func:`_choose_text`)
+    # and alternatives chosen among those that keep every protected label word's count (:func:`_choose_text`)
     third: bool = False
     protected: frozenset[str] = frozenset()
 
@@ -292,7 +292,8 @@ def _wh_to_directive(sentence: str, ctx: _Context) -> str | None:
         clause = subject + [aux] + predicate
     if not subject:
         return None
-    return _choose_text(ctx, [f"{opener} {' '.join(wh_phrase + clause)}." for opener in _WH_DIRECTIVES], sentence)
+    text = " ".join(wh_phrase + clause)
+    return _choose_text(ctx, [f"{opener} {text}." for opener in _WH_DIRECTIVES], sentence)
 
 
 def _polite_to_imperative(sentence: str, ctx: _Context) -> str | None:
