@@ -14,7 +14,9 @@ task's label words protected) and every candidate goes through the build's defau
 - ``flan_tune2``: six more families, written later to look for general rewordings on (tuning too);
 - ``flan_heldout``: the same kind of templates for task families never looked at while developing;
 - ``flan_heldout2``: six more families written before the later rewordings, never looked at (the
-  families of ``flan_heldout`` had been measured once by then).
+  families of ``flan_heldout`` had been measured once by then);
+- ``flan_heldout3``: eight more families (issue 15 item 3), written and committed before that item's
+  rules changes and measured only once they were final.
 
 Per source: templates, templates with >= 1 kept paraphrase and their share, and for the others why
 (the backend's failure, or the verdicts of their candidates).
@@ -128,7 +130,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=0, help="hf: answers sampled per template (0: default).")
     parser.add_argument("--batch-size", type=int, default=0, help="hf: templates generated together (0: default).")
     parser.add_argument("--tasks", help="Comma-separated embedded tasks (default: all).")
-    parser.add_argument("--sources", default="embedded,flan_tune,flan_tune2,flan_heldout,flan_heldout2",
+    parser.add_argument("--sources", default="embedded,flan_tune,flan_tune2,flan_heldout,flan_heldout2,flan_heldout3",
                         help="Which template sets to run.")
     args = parser.parse_args()
     config = BuildConfig(paraphrases_per_template=args.k, seed=args.seed)

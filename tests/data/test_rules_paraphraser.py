@@ -159,8 +159,9 @@ def test_label_words_are_never_replaced_even_when_wordnet_knows_synonyms(rules_p
 def test_untouchable_templates_fail_with_a_reason(rules_paraphraser):
     requests = [
         ParaphraseRequest(parse_template("{text}\n{options_}"), k=3),
-        # labels that imply no instruction (a "Question:" label would imply "Answer the question.")
-        ParaphraseRequest(parse_template("{passage}\n\nBackground: {extra}\n{options_}"), k=3),
+        # labels that imply no instruction (a "Question:" label would imply "Answer the question.") and
+        # name no noun the third pass could spell out ("Background: {extra}" -> "Here is the background: ...")
+        ParaphraseRequest(parse_template("{passage}\n\nPart 2: {extra}\n{options_}"), k=3),
     ]
     calls = []
     results = rules_paraphraser.paraphrase(requests, progress=calls.append)
@@ -385,3 +386,130 @@ def test_lead_clauses_are_framing_only(rules_paraphraser):
     for lead in lr._CLAUSE_LEADS:
         result = diff.diff("Summarize the article.", lead.format("summarize the article."))
         assert not result.added and not result.findings, (lead, result)
+
+
+# --- issue 15 item 3: retired phrase swaps and the third pass ------------------------------------------
+
+
+def test_phrase_swaps_change_no_content_word_and_retired_ones_did():
+    from coin_data.verify.lexdiff import LexicalDiff
+
+    # the verifier's lexical diff sees no content change in an active swap; the retired ones each
+    # added or dropped a word it counts ("as well" -> "too" drops "well")
+    diff = LexicalDiff()
+    changed = set()
+    for old, new in lexical._PHRASE_SWAPS:
+        result = diff.diff(f"Please {old} the review text.", f"Please {new} the review text.")
+        if result.added or result.dropped or result.findings:
+            changed.add((old, new))
+    assert changed == lexical._RETIRED_SWAPS
+
+
+def test_a_drawn_retired_swap_leaves_the_sentence_as_it_was(rules_paraphraser):
+    # the only swap that fits is retired: the sentence comes back unchanged (not None), for any seed
+    for seed in range(5):
+        assert syntactic._phrase_swap('Is "{h}" true as well?', _ctx(rules_paraphraser, seed)) == 'Is "{h}" true as well?'
+        assert syntactic._phrase_swap("What is the main point?", _ctx(rules_paraphraser, seed)) == "What is the main point?"
+    # an active swap still fires, and a sentence without any swap still gives None
+    assert syntactic._phrase_swap("Decide whether it is spam.", _ctx(rules_paraphraser)) == "Decide if it is spam."
+    assert syntactic._phrase_swap("Summarize it.", _ctx(rules_paraphraser)) is None
+    template = parse_template('Premise: "{premise}"\nIf this premise is true, is "{hypothesis}" true as well?\n{options_}')
+    result = rules_paraphraser.paraphrase([ParaphraseRequest(template, 3, ("yes", "no"))])[0]
+    assert result.candidates and not any("true too" in candidate for candidate in result.candidates)
+
+
+def _third(paraphraser: RulesParaphraser, seed: int = 0, protected: frozenset[str] = frozenset()) -> syntactic._Context:
+    return syntactic._Context(paraphraser.lexicon, random.Random(seed), None, True, True, protected)
+
+
+def test_third_pass_picks_only_alternatives_that_keep_protected_words(rules_paraphraser):
+    from coin_data.paraphrase.rules import line_rewrites as lr
+
+    nli = frozenset({"it", "is", "not", "possible", "to", "tell", "yes", "no"})
+    question = ["{premise}", "Does it follow that {hypothesis}?"]
+    for seed in range(8):
+        # the wrappers "Tell me:", "Here is my question:", "I would like to know:" add a protected word
+        wrapped = lr.wrap_question(question, _third(rules_paraphraser, seed, nli))
+        assert wrapped[1] == "Please answer this: does it follow that {hypothesis}?"
+        led = lr.lead_clause(["Summarize it: {text}"], _third(rules_paraphraser, seed, frozenset({"to"})))
+        assert led[0] == "Please summarize it: {text}"  # not "Your task is to ..." / "I want you to ..."
+        # "tell me" -> "let me know" drops "tell": not drawn
+        assert syntactic._phrase_swap("Tell me whether it holds.", _third(rules_paraphraser, seed, nli)) == (
+            "Tell me if it holds.")
+    # no alternative fits: the rewrite does not apply
+    assert lr.complete_question(["{q}", "Correct?"], _third(rules_paraphraser, 0, frozenset({"is"}))) is None
+    # outside the third pass the choice is the plain draw, protected words or not
+    plain = syntactic._Context(rules_paraphraser.lexicon, random.Random(1), None, True, False, nli)
+    assert lr.wrap_question(question, plain)[1] == lr.wrap_question(question, _ctx(rules_paraphraser, 1))[1]
+
+
+def test_label_lead_spells_out_noun_labels_only(rules_paraphraser):
+    from coin_data.paraphrase.rules import line_rewrites as lr
+
+    ctx = _third(rules_paraphraser)
+    assert lr.label_lead(["{passage}", "", "Question: {question}", "{options_}"], ctx) == [
+        "{passage}", "", "Here is the question: {question}", "{options_}"]
+    assert lr.label_lead(['Triples: "{triples}"', "Sentence:"], ctx) == ['Here are the triples: "{triples}"', "Sentence:"]
+    assert lr.label_lead(["Candidate answer: {answer}"], ctx) == ["Here is the candidate answer: {answer}"]
+    assert lr.label_lead(["Instructions: {steps}"], ctx) == ["Here are the instructions: {steps}"]
+    assert lr.label_lead(["News: {text}"], ctx) == ["Here is the news: {text}"]
+    # must not fire: short or numbered labels, a determiner, no slot on the line, a label that is no noun,
+    # a label that runs into words
+    for lines in (["Q: {question}", "A:"], ["Sentence 1: {s1}", "Sentence 2: {s2}"], ["The text: {text}"],
+                  ["Data: {triples}", "Sentence:"][1:], ["Quickly: {text}"], ["Summarize the text: {text}"]):
+        assert lr.label_lead(lines, ctx) is None, lines
+    # "is" protected (a label "it is not possible to tell"): "Here is the ..." would add one
+    assert lr.label_lead(["Premise: {premise}"], _third(rules_paraphraser, 0, frozenset({"is"}))) is None
+
+
+def test_move_intro_puts_a_leading_phrase_after_its_clause(rules_paraphraser):
+    from coin_data.paraphrase.rules import line_rewrites as lr
+
+    ctx = _third(rules_paraphraser)
+    assert lr.move_intro(["{context}", "", "Using only the text above, answer this question: {question}"], ctx) == [
+        "{context}", "", "Answer this question using only the text above: {question}"]
+    assert lr.move_intro(['Based on the passage, is "{claim}" true?'], ctx) == ['Is "{claim}" true based on the passage?']
+    assert lr.move_intro(["According to the article, who won?", "{article}"], ctx) == [
+        "Who won according to the article?", "{article}"]
+    # must not fire: a two-word intro ("that" would lose what it points at), a slot in the intro,
+    # a clause that is no question or command, a clause without a closing mark
+    for lines in (["Given that, is this statement true? {hypothesis}"], ["Based on {source}, is it true?"],
+                  ["Using the text above, the answer is short."], ["Based on the text above, answer {q}"]):
+        assert lr.move_intro(lines, ctx) is None, lines
+
+
+def test_third_pass_leads_in_a_later_sentence_and_keeps_the_answer_cue_last(rules_paraphraser):
+    text = ("Here is a hypothesis and a premise. Tell me if the hypothesis follows from the premise.\n"
+            "Hypothesis: {hypothesis}\nPremise: {premise}\n{options_}")  # fmt: skip
+    rng = random.Random(0)
+    led = rules_paraphraser._rewrite_sentences(text.split("\n"), None, True, rng, stage=2)
+    assert led[0].startswith("Here is a hypothesis and a premise. ") and led[0] != text.split("\n")[0]
+    assert led[0].endswith("tell me if the hypothesis follows from the premise.")
+    # earlier passes put a lead-in only before the first sentence (which takes none here)
+    assert rules_paraphraser._rewrite_sentences(text.split("\n"), None, True, random.Random(0), stage=1)[0] == (
+        text.split("\n")[0])
+    assert generator._ends_with_answer_cue(["Data: {triples}", "Sentence:"])
+    assert not generator._ends_with_answer_cue(["{text}", "Summarize it.", "{options_}"])
+    for seed in range(6):  # every plan of the third pass, moved or not, keeps "Sentence:" after the data
+        rng = random.Random(seed)
+        for plan in rules_paraphraser._plans("Data: {triples}\nSentence:", rng):
+            composed = rules_paraphraser._compose("Data: {triples}\nSentence:", plan, rng, frozenset(), 2)
+            assert composed.endswith("\nSentence:"), composed
+
+
+def test_third_pass_runs_only_for_templates_still_short_and_adds_to_them(rules_paraphraser):
+    label_only = "{passage}\n\nQuestion: {question}\n{options_}"
+    request = ParaphraseRequest(parse_template(label_only, "t", "t0"), 2, ("yes", "no"))
+    two_passes = []
+    for stage, suffix in enumerate(generator._PASSES[:2]):
+        rng = random.Random(lexical._request_seed(label_only + suffix, 0))
+        two_passes = rules_paraphraser._search(request, rng, two_passes, stage)
+    candidates = rules_paraphraser.candidates(request)
+    assert len(two_passes) == 1 and len(candidates) == 2 and candidates[0] == two_passes[0]
+    assert candidates[1] == "{passage}\n\nHere is the question: {question}\n{options_}"
+    # the third pass draws synonyms only for the template's own words
+    lines = ["Your task: decide whether it is spam."]
+    for seed in range(10):
+        ctx = syntactic._Context(rules_paraphraser.lexicon, random.Random(seed), None)
+        swapped = generator._swap_synonyms(lines, ctx, frozenset(), 3, frozenset({"it", "is", "spam"}))
+        assert swapped == lines

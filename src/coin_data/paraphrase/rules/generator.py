@@ -44,7 +44,11 @@ from coin_data.paraphrase.rules.lexical import (
     _match_case,
     _request_seed,
 )
-from coin_data.paraphrase.rules.line_rewrites import EXTENDED_LINE_REWRITES, LINE_REWRITES
+from coin_data.paraphrase.rules.line_rewrites import (
+    EXTENDED_LINE_REWRITES,
+    LINE_REWRITES,
+    THIRD_LINE_REWRITES,
+)
 from coin_data.paraphrase.rules.syntactic import (
     _INSTRUCTION,
     _MIXED,
@@ -134,11 +138,18 @@ def _synonym_options(tokens: Sequence[str], index: int, lex: Lexicon, protected:
     return options
 
 
-def _swap_synonyms(lines: list[str], ctx: _Context, protected: frozenset[str], max_swaps: int) -> list[str]:
-    """Replace up to ``max_swaps`` random editable words by WordNet synonyms (fixing "a"/"an")."""
+def _swap_synonyms(lines: list[str], ctx: _Context, protected: frozenset[str], max_swaps: int,
+                   own: frozenset[str] | None = None) -> list[str]:  # fmt: skip
+    """Replace up to ``max_swaps`` random editable words by WordNet synonyms (fixing "a"/"an").
+
+    With ``own`` (the template's words; the third pass), only those words: a synonym of a word a rewrite
+    put in drifts twice ("would you say" -> "do you think" -> "do you believe").
+    """
     candidates = []
     split_lines = [line.split(" ") for line in lines]
     for line_no, token_no in _editable_positions(lines):
+        if own is not None and _bare(split_lines[line_no][token_no]) not in own:
+            continue
         options = _synonym_options(split_lines[line_no], token_no, ctx.lex, protected)
         if options:
             candidates.append((line_no, token_no, options))
@@ -154,6 +165,20 @@ def _swap_synonyms(lines: list[str], ctx: _Context, protected: frozenset[str], m
             article = _article_for(_bare(choice) or choice)
             tokens[token_no - 1] = _match_case(article, tokens[token_no - 1])
     return [" ".join(tokens) for tokens in split_lines]
+
+
+def _ends_with_answer_cue(lines: Sequence[str]) -> bool:
+    """Whether the template ends with a bare label such as "Answer:" or "Sentence:" (its answer goes there).
+
+    Moving the instruction block would put that label above the input, so the third pass does not move it.
+
+    Example:
+        >>> _ends_with_answer_cue(["Data: {triples}", "Sentence:"]), _ends_with_answer_cue(["{t}", "Sum up."])
+        (True, False)
+    """
+    filled = [line.strip() for line in lines if line.strip() and line.strip() != "{options_}"]
+    last = filled[-1] if filled else ""
+    return bool(re.fullmatch(r"[A-Za-z][A-Za-z ]{0,30}:", last))
 
 
 def _swap_phrase_in_line(lines: list[str], ctx: _Context) -> list[str] | None:
@@ -233,6 +258,13 @@ def candidate_problem(template: Template, candidate: str, protected_words: Seque
 # ---------------------------------------------------------------------------------------------------
 # The backend.
 # ---------------------------------------------------------------------------------------------------
+
+# Seed suffixes of the passes. A later pass runs only for a template the earlier ones left short of k
+# candidates, on its own seed, with the rewrites added after them, so every template that got k candidates
+# before a pass was added keeps them byte-identical: 0 the first release's rewrites, 1 "extended" (lists of
+# alternatives, conditions, label pairs), 2 "third" (issue 15 item 3: label lead-ins, lead-ins before a
+# later sentence, alternatives that keep the protected words).
+_PASSES = ("", "\x00extended", "\x00third")
 
 
 class RulesParaphraser:
@@ -315,21 +347,26 @@ class RulesParaphraser:
         template = request.template
         if request.k <= 0 or not self._has_editable_text(template):
             return []
-        chosen = self._search(request, random.Random(_request_seed(template.text, request.seed)), [], False)
-        if len(chosen) < request.k:  # a second pass with the later rewrites, on its own seed
-            rng = random.Random(_request_seed(template.text + "\x00extended", request.seed))
-            chosen = self._search(request, rng, chosen, True)
+        chosen: list[str] = []
+        for stage, suffix in enumerate(_PASSES):
+            if len(chosen) >= request.k:
+                break
+            rng = random.Random(_request_seed(template.text + suffix, request.seed))
+            chosen = self._search(request, rng, chosen, stage)
         return chosen
 
-    def _search(self, request: ParaphraseRequest, rng: random.Random, chosen: list[str], extended: bool) -> list[str]:
-        """Compose candidates from shuffled plans until ``request.k`` are acceptable or the attempts run out."""
+    def _search(self, request: ParaphraseRequest, rng: random.Random, chosen: list[str],
+                stage: int) -> list[str]:  # fmt: skip
+        """Compose candidates from shuffled plans until ``request.k`` are acceptable or the attempts run out.
+
+        ``stage``: which pass (0 first, 1 extended, 2 third; see :data:`_PASSES`)."""
         template = request.template
         protected = frozenset(word.lower() for entry in request.protected_words for word in entry.split())
         plans = self._plans(template.text, rng)
         for attempt in range(self.attempts_per_candidate * request.k):
             if len(chosen) == request.k:
                 break
-            text = self._compose(template.text, plans[attempt % len(plans)], rng, protected, extended)
+            text = self._compose(template.text, plans[attempt % len(plans)], rng, protected, stage)
             if self._acceptable(template, text, chosen, request.protected_words):
                 chosen = [*chosen, text]
         return chosen
@@ -361,30 +398,39 @@ class RulesParaphraser:
         return plans
 
     def _compose(self, text: str, plan: tuple[bool, str | None, bool], rng: random.Random,
-                 protected: frozenset[str], extended: bool = False) -> str:  # fmt: skip
-        """Build one candidate text from a structural plan plus random synonyms (``extended``: with the later
-        rewrites, see :class:`~coin_data.paraphrase.rules.syntactic._Context`)."""
+                 protected: frozenset[str], stage: int = 0) -> str:  # fmt: skip
+        """Build one candidate text from a structural plan plus random synonyms (``stage`` >= 1: with the
+        later rewrites of that pass, see :data:`_PASSES`)."""
         move, main_rewrite, lead = plan
         lines = text.split("\n")
-        if move:
+        if move and not (stage >= 2 and _ends_with_answer_cue(lines)):
             swapped = _swap_blocks(lines)
             if swapped is not None:
                 moved, after = swapped
                 lines = [_flip_deixis(line, after) if _line_kind(line) == _INSTRUCTION else line for line in moved]
-        lines = self._rewrite_sentences(lines, main_rewrite, lead, rng, extended)
+        lines = self._rewrite_sentences(lines, main_rewrite, lead, rng, stage, protected)
         if self.use_wordnet:
             ctx = _Context(self.lexicon, rng, None)
-            lines = _swap_synonyms(lines, ctx, protected, self.max_synonym_swaps)
-        return "\n".join(self._add_line_rewrites(text, lines, rng, extended))
+            own = frozenset(_words(text)) if stage >= 2 else None
+            lines = _swap_synonyms(lines, ctx, protected, self.max_synonym_swaps, own)
+        return "\n".join(self._add_line_rewrites(text, lines, rng, stage, protected))
+
+    def _context(self, rng: random.Random, side: str | None, stage: int,
+                 protected: frozenset[str]) -> _Context:  # fmt: skip
+        """The rewrites' context for pass ``stage`` (the third pass also gets the protected words)."""
+        third = stage >= 2
+        return _Context(self.lexicon, rng, side, stage >= 1, third, protected if third else frozenset())
 
     def _add_line_rewrites(self, original: str, lines: list[str], rng: random.Random,
-                           extended: bool = False) -> list[str]:
+                           stage: int = 0, protected: frozenset[str] = frozenset()) -> list[str]:
         """Apply whole-line rewrites (:mod:`.line_rewrites`, phrase swaps), in a random order, until enough changed.
 
         Short templates whose words the sentence rewrites cannot reach would otherwise give no candidate.
         """
-        ctx = _Context(self.lexicon, rng, None, extended)
-        rewrites = [*LINE_REWRITES, ("phrase_swap", _swap_phrase_in_line), *(EXTENDED_LINE_REWRITES if extended else ())]
+        ctx = self._context(rng, None, stage, protected)
+        rewrites = [*LINE_REWRITES, ("phrase_swap", _swap_phrase_in_line),
+                    *(EXTENDED_LINE_REWRITES if stage >= 1 else ()),
+                    *(THIRD_LINE_REWRITES if stage >= 2 else ())]  # fmt: skip
         rng.shuffle(rewrites)
         for _, rewrite in rewrites:
             if self._changed_enough(original, "\n".join(lines)):
@@ -397,13 +443,15 @@ class RulesParaphraser:
         needed = min(2, len([w for w in _words(original) if not w.startswith("{")]))
         return _changed_words(original, text) >= needed and _distance(original, text) >= self.min_change
 
-    def _rewrite_sentences(self, lines: list[str], main_rewrite: str | None, lead: bool,
-                           rng: random.Random, extended: bool = False) -> list[str]:  # fmt: skip
+    def _rewrite_sentences(self, lines: list[str], main_rewrite: str | None, lead: bool, rng: random.Random,
+                           stage: int = 0, protected: frozenset[str] = frozenset()) -> list[str]:  # fmt: skip
         """Apply the planned rewrite to the first instruction sentence and random ones to the others.
 
         Instruction lines are rewritten whole. In a line that mixes words and slots, only the complete
         sentences before the first slot are ("Given that, is this true? {hypothesis}"); a clause that
-        introduces the slot ("Summarize this: {text}") only gets a phrase swap or "Please".
+        introduces the slot ("Summarize this: {text}") only gets a phrase swap or "Please". In the third
+        pass a planned lead-in goes to the first sentence that takes one, not only to the first sentence
+        ("Here is a premise. Please tell me if ...").
         """
         out, first = list(lines), True
         for line_no, line in enumerate(lines):
@@ -412,17 +460,28 @@ class RulesParaphraser:
                 continue
             indent, sentences, partial, rest = parts
             mixed = _line_kind(line) == _MIXED
-            ctx = _Context(self.lexicon, rng, None if mixed else _input_side(lines, line_no), extended)
+            ctx = self._context(rng, None if mixed else _input_side(lines, line_no), stage, protected)
             for index, sentence in enumerate(sentences):
                 name = main_rewrite if first else rng.choice([None, None, "phrase"] + [n for n, _ in _STRUCTURAL])
-                sentences[index] = self._rewrite_one(sentence, name, lead and first, ctx)
+                if ctx.third and lead:
+                    sentences[index], lead = self._rewrite_and_lead(sentence, name, ctx)
+                else:
+                    sentences[index] = self._rewrite_one(sentence, name, lead and first, ctx)
                 first = False
             if partial:
                 name = main_rewrite if first and main_rewrite in ("phrase", None) else rng.choice([None, "phrase"])
-                partial = self._rewrite_one(partial, name, lead and first and _is_imperative(partial, ctx.lex), ctx)
+                wants = lead and (first or ctx.third) and _is_imperative(partial, ctx.lex)
+                partial = self._rewrite_one(partial, name, wants, ctx)
                 first = False
             out[line_no] = indent + " ".join(sentences + ([partial] if partial else [])) + rest
         return out
+
+    @classmethod
+    def _rewrite_and_lead(cls, sentence: str, name: str | None, ctx: _Context) -> tuple[str, bool]:
+        """Rewrite ``sentence``, with a lead-in if one fits; also whether a lead-in is still wanted."""
+        sentence = cls._rewrite_one(sentence, name, False, ctx)
+        led = _lead_in(sentence, ctx)
+        return (sentence, True) if led is None else (led, False)
 
     @staticmethod
     def _rewrite_one(sentence: str, name: str | None, lead: bool, ctx: _Context) -> str:

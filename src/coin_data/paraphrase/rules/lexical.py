@@ -70,6 +70,19 @@ _PHRASE_SWAPS: tuple[tuple[str, str], ...] = (
     ("the key points", "the main points"),
     ("generate a", "create a"),
 )
+# Swaps that add or drop a word the verifier's lexical diff counts as content ("as well" -> "too" drops
+# "well", "the main point" -> "the central point" adds "central"), so their candidates were rejected. They
+# stay in the list above and are still drawn, so every other random choice (and every candidate that did
+# not use one of them) stays byte-identical, but a drawn one leaves the sentence as it was.
+_RETIRED_SWAPS = frozenset({
+    ("the best answer", "the most fitting answer"),
+    ("as well", "too"),
+    ("more plainly", "in plainer words"),
+    ("using only", "relying only on"),
+    ("is implied by", "follows from"),
+    ("the main point", "the central point"),
+    ("the key points", "the main points"),
+})  # fmt: skip
 
 _YES_NO_DIRECTIVES = ("Decide whether", "Determine whether", "Tell me whether", "Say whether", "Decide if",
                       "Judge whether", "Indicate whether")  # fmt: skip

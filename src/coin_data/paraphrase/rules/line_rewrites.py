@@ -16,6 +16,9 @@ rewrite                  example
                          "Answer the question." above "Context: {c}\\nQuestion: {q}\\nAnswer:", or
                          "Read the problem and write the solution." above "Problem: {p}\\nSolution:"
 ``move_condition``       "If X, is {h} true?" -> "Is {h} true if X?"
+``label_lead``           "Question: {q}" -> "Here is the question: {q}" (third pass only)
+``move_intro``           "Using only the text above, answer it: {q}" -> "Answer it using only the text
+                         above: {q}" (third pass only)
 =======================  ===========================================================================
 
 Each takes the template's lines and a :class:`~coin_data.paraphrase.rules.syntactic._Context` and
@@ -36,8 +39,25 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from coin_data.paraphrase.rules.lexical import _AUXILIARIES, _SLOT, _WH_WORDS, _bare, _lcfirst
-from coin_data.paraphrase.rules.syntactic import _INPUT, _INSTRUCTION, _MIXED, _Context, _is_imperative, _line_kind
+from coin_data.paraphrase.rules.lexical import (
+    _AUXILIARIES,
+    _DETERMINERS,
+    _INTRO,
+    _SLOT,
+    _WH_WORDS,
+    _bare,
+    _lcfirst,
+    _ucfirst,
+)
+from coin_data.paraphrase.rules.syntactic import (
+    _INPUT,
+    _INSTRUCTION,
+    _MIXED,
+    _Context,
+    _is_imperative,
+    _line_kind,
+    _choose_text,
+)
 
 _QUESTION_WRAPPERS = ("Tell me: {}", "Here is my question: {}", "Please answer this: {}", "I would like to know: {}")
 # Verbs that are stop words elsewhere (too common to swap) but open a command at the start of a line.
@@ -56,6 +76,9 @@ _IMPLIED = (
 
 # A leading condition and the clause it qualifies: "If the premise is true, is ...?"
 _CONDITION = re.compile(r"^((?:If|When|Assuming|Assuming that|Supposing|Provided that)\s[^,?.:;]{3,80}), (\S.*)$")
+
+# An input line with a label of one or two words ("Question: {question}", "Candidate answer: "{answer}"").
+_LABELLED_INPUT = re.compile(r"^(\s*)([A-Z][a-z]+(?: [a-z]+)?): (\S.*)$")
 
 # The instruction implied by an input label and an answer label ("Problem: {p}" ... "Solution:").
 _LABEL_PAIR = ("Read the {x} and write the {y}.", "Write the {y} for the {x}.", "Given the {x}, write the {y}.")
@@ -79,6 +102,13 @@ def _commands(text: str, ctx: _Context) -> bool:
     """Whether ``text`` starts with a command ("Summarize ...", and the stop-word verbs "Make ...", "Give ...")."""
     first = text.split(" ", 1)[0]
     return _is_imperative(text, ctx.lex) or (first in _STOP_WORD_COMMANDS and " " in text)
+
+
+def _replace_line(lines: list[str], index: int, text: str | None) -> list[str] | None:
+    """``lines`` with line ``index`` replaced by ``text``, or ``None`` when there is no ``text``."""
+    if text is None:
+        return None
+    return [text if i == index else line for i, line in enumerate(lines)]
 
 
 def _pick(ctx: _Context, indices: Sequence[int]) -> int | None:
@@ -107,7 +137,11 @@ def wrap_question(lines: list[str], ctx: _Context) -> list[str] | None:
         return None
     indent = lines[index][: len(lines[index]) - len(lines[index].lstrip())]
     out = list(lines)
-    out[index] = indent + ctx.rng.choice(_QUESTION_WRAPPERS).format(_lcfirst(lines[index].strip()))
+    question = lines[index].strip()
+    wrapped = _choose_text(ctx, [form.format(_lcfirst(question)) for form in _QUESTION_WRAPPERS], question)
+    if wrapped is None:
+        return None
+    out[index] = indent + wrapped
     return out
 
 
@@ -154,9 +188,9 @@ def complete_question(lines: list[str], ctx: _Context) -> list[str] | None:
     index = _pick(ctx, found)
     if index is None:
         return None
-    out = list(lines)
-    out[index] = f"{ctx.rng.choice(('Is it', 'Is this'))} {out[index].strip().lower()}"
-    return out
+    word = lines[index].strip()
+    questions = [f"{opener} {word.lower()}" for opener in ("Is it", "Is this")]
+    return _replace_line(lines, index, _choose_text(ctx, questions, word))
 
 
 def lead_clause(lines: list[str], ctx: _Context) -> list[str] | None:
@@ -176,7 +210,10 @@ def lead_clause(lines: list[str], ctx: _Context) -> list[str] | None:
     line = lines[index]
     indent = line[: len(line) - len(line.lstrip())]
     out = list(lines)
-    out[index] = indent + ctx.rng.choice(_CLAUSE_LEADS).format(_lcfirst(line.strip()))
+    led = _choose_text(ctx, [lead.format(_lcfirst(line.strip())) for lead in _CLAUSE_LEADS], line.strip())
+    if led is None:
+        return None
+    out[index] = indent + led
     return out
 
 
@@ -243,15 +280,19 @@ def implied_instruction(lines: list[str], ctx: _Context) -> list[str] | None:
     for pattern, instructions in _IMPLIED:
         if any(pattern.match(line.strip()) for line in lines):
             fitting = _fitting(instructions, lines)
-            return [ctx.rng.choice(fitting), *lines] if fitting else None
+            return _with_first(_choose_text(ctx, fitting, ""), lines) if fitting else None
     # otherwise: "Problem: {p}" / "Solution:" asks for the solution to the problem
     wanted = re.fullmatch(r"([A-Z][a-z]+):", lines[-1].strip()) if lines and ctx.extended else None
     given = [m.group(1) for line in lines if (m := re.match(r"^([A-Z][a-z]+): \{\w+\}\s*$", line.strip()))]
     if wanted and len(given) == 1 and given[0] != wanted.group(1):
         x, y = given[0].lower(), wanted.group(1).lower()
         fitting = _fitting([form.format(x=x, y=y) for form in _LABEL_PAIR], lines)
-        return [ctx.rng.choice(fitting), *lines] if fitting else None
+        return _with_first(_choose_text(ctx, fitting, ""), lines) if fitting else None
     return None
+
+
+def _with_first(instruction: str | None, lines: list[str]) -> list[str] | None:
+    return None if instruction is None else [instruction, *lines]
 
 
 def _fitting(instructions: Sequence[str], lines: Sequence[str]) -> list[str]:
@@ -267,6 +308,80 @@ def _fitting(instructions: Sequence[str], lines: Sequence[str]) -> list[str]:
             if len(re.findall(r"[A-Za-z]+", text)) < 4 or len(re.findall(r"[A-Za-z]+", text)) <= 3 * own]
 
 
+def label_lead(lines: list[str], ctx: _Context) -> list[str] | None:
+    """Say what a noun label of an input line names ("Question: {q}" -> "Here is the question: {q}").
+
+    For templates with next to no instruction words ("{passage}\n\nQuestion: {question}"). Only a label of
+    one or two words whose last word can be a noun in WordNet, so not "Q:", "Sentence 1:", "The text:" or
+    "Quickly:"; a plural noun gets "Here are the".
+
+    Example:
+        >>> import random
+        >>> from coin_data.text.lexicon import shared_lexicon
+        >>> label_lead(["{p}", "Question: {question}"], _Context(shared_lexicon(), random.Random(0), None))
+        ['{p}', 'Here is the question: {question}']
+    """
+    found = []
+    for index, line in enumerate(lines):
+        match = _LABELLED_INPUT.match(line)
+        if match is None or _line_kind(line) != _INPUT or "{{" in line:
+            continue
+        words = match.group(2).lower().split()
+        if words[0] not in _DETERMINERS and len(words[-1]) > 2 and "n" in ctx.lex.pos_weights(words[-1]):
+            found.append((index, match, " ".join(words)))
+    if not found:
+        return None
+    index, match, label = ctx.rng.choice(found)
+    plural = _plural_noun(label.split()[-1], ctx)
+    text = f"{match.group(1)}Here {'are' if plural else 'is'} the {label}: {match.group(3)}"
+    return _replace_line(lines, index, _choose_text(ctx, [text], lines[index]))
+
+
+def move_intro(lines: list[str], ctx: _Context) -> list[str] | None:
+    """Move a leading phrase such as "Using only the text above," after the clause it qualifies.
+
+    "Using only the text above, answer this question: {q}" -> "Answer this question using only the text
+    above: {q}". The phrase (:data:`~coin_data.paraphrase.rules.lexical._INTRO`, three words or more, no
+    slot: "Given that," would lose what "that" points at) goes before the clause's closing "?", "." or
+    ":"; the clause must open with an auxiliary, a wh-word or a command, and what follows the mark (a
+    slot, say) stays where it was.
+
+    Example:
+        >>> import random
+        >>> from coin_data.text.lexicon import shared_lexicon
+        >>> ctx = _Context(shared_lexicon(), random.Random(0), None, True, True)
+        >>> move_intro(["{context}", "Based on the text above, answer this question: {q}"], ctx)
+        ['{context}', 'Answer this question based on the text above: {q}']
+    """
+    found = []
+    for index, line in enumerate(lines):
+        match = _INTRO.match(line.strip())
+        if not match or not _editable(line, ctx) or _SLOT.search(match.group(1)):
+            continue
+        if len(match.group(1).split()) < 3:
+            continue
+        main = match.group(2)
+        end = re.search(r"[?.:](?=\s*(?:[\"'“(]?\{|$))", main)
+        first = _bare(main.split(" ", 1)[0])
+        if end and (first in _AUXILIARIES | _WH_WORDS or _commands(_ucfirst(main), ctx)):
+            found.append((index, match, end.start()))
+    if not found:
+        return None
+    index, match, cut = ctx.rng.choice(found)
+    intro, main = match.group(1)[:-2], match.group(2)
+    indent = lines[index][: len(lines[index]) - len(lines[index].lstrip())]
+    out = list(lines)
+    out[index] = f"{indent}{_ucfirst(main[:cut])} {_lcfirst(intro)}{main[cut:]}"
+    return out
+
+
+def _plural_noun(word: str, ctx: _Context) -> bool:
+    """Whether ``word`` is a plural noun ("triples", "instructions"; not "data", "news", "passage")."""
+    if (ctx.lex.form_of(word, "n") or ("", ""))[1] == "plural":
+        return True
+    return word.endswith("s") and not word.endswith("ss") and "n" in ctx.lex.pos_weights(word[:-1])
+
+
 LINE_REWRITES: tuple[tuple[str, LineRewrite], ...] = (
     ("wrap_question", wrap_question),
     ("complete_question", complete_question),
@@ -277,3 +392,8 @@ LINE_REWRITES: tuple[tuple[str, LineRewrite], ...] = (
 )
 # Added later; used with ``ctx.extended`` only (see :class:`~coin_data.paraphrase.rules.syntactic._Context`).
 EXTENDED_LINE_REWRITES: tuple[tuple[str, LineRewrite], ...] = (("move_condition", move_condition),)
+# Added for issue 15 item 3; used in the third pass only (templates still short of k after the second).
+THIRD_LINE_REWRITES: tuple[tuple[str, LineRewrite], ...] = (
+    ("label_lead", label_lead),
+    ("move_intro", move_intro),
+)

@@ -26,6 +26,7 @@ from coin_data.paraphrase.rules.lexical import (
     _MODALS,
     _PHRASE_SWAPS,
     _POLITE_OPENERS,
+    _RETIRED_SWAPS,
     _SENTENCE_SPLIT,
     _SLOT,
     _STOP_WORDS,
@@ -137,6 +138,33 @@ class _Context:
     # pairs): used only for templates that got fewer than k candidates without them, so that every
     # earlier candidate stays byte-identical
     extended: bool = False
+    # the third pass (templates still short of k after the second): rewrites added for issue 15 item 3,
+    # and alternatives chosen among those that keep every protected label word's count (:func:`_choose_text`)
+    third: bool = False
+    protected: frozenset[str] = frozenset()
+
+
+def _choose_text(ctx: _Context, options: Sequence[str], before: str) -> str | None:
+    """``ctx.rng.choice(options)``; in the third pass, only among the options that keep the count of every
+    protected word of ``before`` (a lead-in "I want you to ..." adds "to", which a label "it is not possible
+    to tell" protects), ``None`` if no option does.
+
+    Example:
+        >>> ctx = _Context(Lexicon(), random.Random(0), None, True, True, frozenset({"tell"}))
+        >>> _choose_text(ctx, ["Tell me: is it so?", "Please answer this: is it so?"], "Is it so?")
+        'Please answer this: is it so?'
+    """
+    if ctx.third and ctx.protected:
+        options = [option for option in options if not _changes_protected(before, option, ctx.protected)]
+        if not options:
+            return None
+    return ctx.rng.choice(options)
+
+
+def _changes_protected(before: str, after: str, protected: frozenset[str]) -> bool:
+    """Whether some protected word occurs a different number of times in ``after`` than in ``before``."""
+    old, new = re.findall(r"[a-z]+", before.lower()), re.findall(r"[a-z]+", after.lower())
+    return any(old.count(word) != new.count(word) for word in protected)
 
 
 def _yes_no_to_directive(sentence: str, ctx: _Context) -> str | None:
@@ -177,7 +205,7 @@ def _yes_no_to_directive(sentence: str, ctx: _Context) -> str | None:
         clause = subject + [verb] + predicate[1:]
     else:
         clause = subject + [aux] + predicate
-    return f"{ctx.rng.choice(_YES_NO_DIRECTIVES)} {' '.join(clause)}."
+    return _choose_text(ctx, [f"{opener} {' '.join(clause)}." for opener in _YES_NO_DIRECTIVES], sentence)
 
 
 def _list_start(tokens: Sequence[str]) -> int:
@@ -264,7 +292,8 @@ def _wh_to_directive(sentence: str, ctx: _Context) -> str | None:
         clause = subject + [aux] + predicate
     if not subject:
         return None
-    return f"{ctx.rng.choice(_WH_DIRECTIVES)} {' '.join(wh_phrase + clause)}."
+    text = " ".join(wh_phrase + clause)
+    return _choose_text(ctx, [f"{opener} {text}." for opener in _WH_DIRECTIVES], sentence)
 
 
 def _polite_to_imperative(sentence: str, ctx: _Context) -> str | None:
@@ -291,7 +320,7 @@ def _imperative_to_polite(sentence: str, ctx: _Context) -> str | None:
     body = sentence.strip()
     if not body.endswith(".") or "?" in body or ":" in body or not _is_imperative(body, ctx.lex):
         return None
-    return f"{ctx.rng.choice(_POLITE_OPENERS)} {_lcfirst(body[:-1])}?"
+    return _choose_text(ctx, [f"{opener} {_lcfirst(body[:-1])}?" for opener in _POLITE_OPENERS], sentence)
 
 
 def _is_imperative(sentence: str, lex: Lexicon) -> bool:
@@ -320,15 +349,27 @@ def _drop_please(sentence: str, ctx: _Context) -> str | None:
 
 
 def _phrase_swap(sentence: str, ctx: _Context) -> str | None:
-    """Swap one fixed phrase for an equivalent one ("whether" -> "if", "Tell me" -> "Let me know")."""
+    """Swap one fixed phrase for an equivalent one ("whether" -> "if", "Tell me" -> "Let me know").
+
+    A drawn swap of :data:`_RETIRED_SWAPS` returns the sentence unchanged (not ``None``: callers that ask
+    whether a swap applies still get the answer they got before it was retired).
+
+    Example:
+        >>> _phrase_swap("Is it true as well?", _Context(Lexicon(), random.Random(0), None))
+        'Is it true as well?'
+    """
     options = []
     for old, new in _PHRASE_SWAPS:
         for variant_old, variant_new in ((old, new), (_ucfirst(old), _ucfirst(new))):
             if re.search(rf"(?<![A-Za-z]){re.escape(variant_old)}(?![A-Za-z])", sentence):
-                options.append((variant_old, variant_new))
+                options.append((variant_old, variant_new, (old, new) in _RETIRED_SWAPS))
+    if ctx.third and ctx.protected:  # only swaps that keep the protected words (see _choose_text)
+        options = [o for o in options if not _changes_protected(o[0], o[1], ctx.protected)]
     if not options:
         return None
-    old, new = ctx.rng.choice(options)
+    old, new, retired = ctx.rng.choice(options)
+    if retired:
+        return sentence
     return re.sub(rf"(?<![A-Za-z]){re.escape(old)}(?![A-Za-z])", new, sentence, count=1)
 
 
@@ -347,7 +388,7 @@ def _lead_in(sentence: str, ctx: _Context) -> str | None:
     if (body.endswith("?") and side and not _INTRO.match(body) and opener[0] in _AUXILIARIES | _WH_WORDS
             and opener[1:2] != ["you"]):
         choices.append(f"Based on the text {side}, {_lcfirst(body)}")
-    return ctx.rng.choice(choices) if choices else None
+    return _choose_text(ctx, choices, body) if choices else None
 
 
 _Rewrite = Callable[[str, _Context], "str | None"]
