@@ -417,6 +417,24 @@ def primary_of(result: dict, gold: dict, options: dict) -> float:
     return stratified_mean(accuracy_per_example(table, PERTURBED), table.tasks)(np.arange(len(table.gold)))
 
 
+def level_accuracy(table) -> dict[str, float]:
+    """Accuracy at each level (clean first), averaged within a task, then over tasks with equal weight.
+
+    Example:
+        >>> from coin_train.consistency import prediction_table
+        >>> predictions = {"t": {"clean": {"i1": ["a", "b"]}, "character": {"i1": ["a", "a"]},
+        ...                      "word": {"i1": ["b", "a"]}, "sentence": {"i1": ["a", "b"]}, "semantic": {"i1": ["a", "b"]}}}
+        >>> table = prediction_table(predictions, {"t": ["a", "b"]}, {"t": ["a", "b"]}, (CLEAN, *PERTURBED))
+        >>> level_accuracy(table)
+        {'clean': 1.0, 'character': 0.5, 'word': 0.0, 'sentence': 1.0, 'semantic': 1.0}
+    """
+    import numpy as np
+
+    every = np.arange(len(table.gold))
+    return {level: float(stratified_mean(accuracy_per_example(table, [level]), table.tasks)(every))
+            for level in (CLEAN, *PERTURBED)}
+
+
 def summarize(config: ExperimentConfig) -> dict:
     """Per-arm metrics and CoIN minus baseline with paired bootstrap intervals, from the saved units."""
     import numpy as np
@@ -457,6 +475,9 @@ def summarize(config: ExperimentConfig) -> dict:
         per_seed = [label_divergence(tables[n]) for n in names]
         row["divergence"] = {"mean": float(np.mean(per_seed)), "per_seed": per_seed}
         row["flip_rate_across_instructions"] = {"mean": float(np.mean([results[n]["eval"]["overall"]["flip_rate"] for n in names]))}
+        per_seed = [level_accuracy(tables[n]) for n in names]
+        row["levels"] = {level: {"mean": float(np.mean([s[level] for s in per_seed])), "per_seed": [s[level] for s in per_seed]}
+                         for level in (CLEAN, *PERTURBED)}  # fmt: skip
         summary["metrics"][arm] = row
     pairs = [(f"coin-seed{s}", f"baseline-seed{s}") for s in seeds
              if f"coin-seed{s}" in tables and f"baseline-seed{s}" in tables]  # fmt: skip
@@ -472,6 +493,9 @@ def summarize(config: ExperimentConfig) -> dict:
         summary["coin_minus_baseline"]["divergence"] = bootstrap_interval(
             divergence_difference, strata, max(1, config.resamples // 5), seed=0)
         summary["coin_minus_baseline"]["seeds_paired"] = [p[0].split("seed")[1] for p in pairs]
+        summary["coin_minus_baseline"]["primary_per_seed"] = {  # the primary metric's difference, seed by seed
+            p[0].split("seed")[1]: float(stratified_mean(values[p[0]]["primary"] - values[p[1]]["primary"], strata)(every))
+            for p in pairs}  # fmt: skip
     write_json(out / "summary.json", summary)
     text = summary_markdown(summary)
     (out / "summary.md").write_text(text, encoding="utf-8")
@@ -516,6 +540,16 @@ def summary_markdown(summary: dict) -> str:
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {interval} |")
     lines += ["", ("Accuracy and flip rates in %; the interval is a paired bootstrap over examples, stratified by "
                    "task, on per-example values averaged over the paired seeds.")]  # fmt: skip
+    levels = [level for level in (CLEAN, *PERTURBED)]
+    lines += ["", "Accuracy (%) by level, mean over seeds:", "",
+              "| arm | " + " | ".join(levels) + " |", "|---" * (len(levels) + 1) + "|"]
+    for arm in arms:
+        cells = [show("primary", summary["metrics"][arm]["levels"][level]["mean"]) for level in levels]
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    per_seed = summary["coin_minus_baseline"].get("primary_per_seed")
+    if per_seed:
+        shown = ", ".join(f"seed {seed} {show('primary', d, '+')}" for seed, d in per_seed.items())
+        lines += ["", f"CoIN minus baseline on the primary metric, seed by seed (points): {shown}."]
     return "\n".join(lines) + "\n"
 
 

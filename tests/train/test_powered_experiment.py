@@ -66,6 +66,14 @@ def test_runner_saves_units_resumes_after_a_kill_and_prints_intervals(tiny_model
     for metric in ("primary", "clean", "flips", "cosine", "divergence"):
         ci = summary["coin_minus_baseline"][metric]
         assert ci["low"] <= ci["estimate"] <= ci["high"], metric
+    for arm in ("base", "baseline", "coin"):  # accuracy per level, the primary being the perturbed levels' mean
+        levels = summary["metrics"][arm]["levels"]
+        assert list(levels) == ["clean", "character", "word", "sentence", "semantic"]
+        assert levels["clean"]["mean"] == pytest.approx(summary["metrics"][arm]["clean"]["mean"])
+    per_seed = summary["coin_minus_baseline"]["primary_per_seed"]
+    assert list(per_seed) == ["0"]  # one paired seed: its difference is the interval's estimate
+    assert per_seed["0"] == pytest.approx(summary["coin_minus_baseline"]["primary"]["estimate"])
+    assert "Accuracy (%) by level" in out and "seed by seed" in out
     # held-out examples only: no suite example is an instance some training row uses
     import datasets
 
@@ -77,3 +85,32 @@ def test_runner_saves_units_resumes_after_a_kill_and_prints_intervals(tiny_model
     refused = subprocess.run(command[:-2] + ["--eval_examples", "7"] + command[-2:], check=False, env=_env(),
                              capture_output=True, text=True, timeout=600)  # fmt: skip
     assert refused.returncode != 0 and "eval_examples" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def _load_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("powered_experiment", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_level_accuracy_weights_tasks_equally_and_skips_missing_variants():
+    from coin_train.consistency import prediction_table
+
+    script = _load_script()
+    levels = ("clean", "character", "word", "sentence", "semantic")
+    # task a: 2 examples, 2 instructions; task b: 1 example, 1 instruction (the other is missing everywhere)
+    predictions = {
+        "a": {level: {"i1": ["x", "y"], "i2": ["x", "x"]} for level in levels},
+        "b": {level: {"j1": ["p" if level == "clean" else "q"]} for level in levels},
+    }
+    table = prediction_table(predictions, {"a": ["x", "y"], "b": ["p"]}, {"a": ["x", "y"], "b": ["p", "q"]}, levels)
+    accuracy = script.level_accuracy(table)
+    assert list(accuracy) == list(levels)
+    # task a: example 1 right under both instructions, example 2 under one: (1 + 0.5) / 2 = 0.75
+    assert accuracy["clean"] == pytest.approx((0.75 + 1.0) / 2)  # task b right on clean
+    assert accuracy["word"] == pytest.approx((0.75 + 0.0) / 2)  # task b wrong when perturbed
+
