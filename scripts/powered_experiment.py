@@ -1,6 +1,6 @@
 """The powered CPU experiment: base model, baseline (--no-contrastive) and CoIN, 3 seeds, >= 1 epoch each.
 
-    python scripts/powered_experiment.py                       # the full run (defaults: about 4 h on 2 cores)
+    python scripts/powered_experiment.py                       # the full run (defaults: about 1.5 h on 2 quiet cores)
     python scripts/powered_experiment.py --summarize           # tables and intervals from the saved units only
 
 Steps (docs/results.md, "The powered experiment"):
