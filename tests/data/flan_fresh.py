@@ -135,15 +135,25 @@ def make_rows(seed: int, rows_per_template: tuple[int, int] = (10, 18), noise: i
         Dicts with ``inputs``, ``targets``, ``task`` and ``truth`` (``{"template": i, "fields": {...}}``
         or ``{"noise": True}``).
     """
-    rng = random.Random(seed)
+    return _fixture_rows(TASKS, random.Random(seed), field_value, rows_per_template, noise)
+
+
+def _fixture_rows(tasks: dict, rng: random.Random, value_of, rows_per_template: tuple[int, int], noise: int,
+                  always: tuple[str, int] | None = None) -> list[dict]:  # fmt: skip
+    """The rows of ``tasks`` (see :func:`make_rows`), field values drawn by ``value_of(name, rng)``.
+
+    ``always``: ``(task, template index)`` whose first field is drawn again until it carries a stock phrase.
+    """
     rows: list[dict] = []
-    for task, (options, templates) in TASKS.items():
+    for task, (options, templates) in tasks.items():
         fields = list(dict.fromkeys(name for text in templates for name in _fields_of(text)))
         task_rows = []
         for index, text in enumerate(templates):
             template = parse_template(text, task, f"t{index}")
             for _ in range(rng.randint(*rows_per_template)):
-                values = {name: field_value(name, rng) for name in fields}
+                values = {name: value_of(name, rng) for name in fields}
+                while always == (task, index) and not _carries_stock(values[fields[0]]):
+                    values[fields[0]] = value_of(fields[0], rng)
                 row_options = options or tuple(dict.fromkeys(_word(rng) for _ in range(3)))
                 target = rng.choice(row_options) if options or "{options_}" in text else _word(rng)
                 inputs = template.render(values, row_options)
@@ -222,29 +232,7 @@ def make_stock_rows(seed: int, always: tuple[str, int] | None = None) -> list[di
         always: ``(task, template index)`` whose rows all carry the stock phrase of their first field
             (values drawn again until they do): the rows alone cannot tell the phrase from template text.
     """
-    rng = random.Random(seed)
-    rows: list[dict] = []
-    for task, (options, templates) in STOCK_TASKS.items():
-        fields = list(dict.fromkeys(name for text in templates for name in _fields_of(text)))
-        task_rows = []
-        for index, text in enumerate(templates):
-            template = parse_template(text, task, f"t{index}")
-            for _ in range(rng.randint(10, 18)):
-                values = {name: stock_value(name, rng) for name in fields}
-                while always == (task, index) and not _carries_stock(values[fields[0]]):
-                    values[fields[0]] = stock_value(fields[0], rng)
-                row_options = options or tuple(dict.fromkeys(_word(rng) for _ in range(3)))
-                target = rng.choice(row_options) if options else _word(rng)
-                used = {name: values[name] for name in template.field_slots}
-                task_rows.append({"inputs": template.render(values, row_options), "targets": target, "task": task,
-                                  "truth": {"template": index, "fields": used}})
-        for n in range(4):
-            values = {"question": _question(rng), "passage": _sentence(rng)}
-            task_rows.append({"inputs": NOISE[n % len(NOISE)].format(**values), "targets": _word(rng), "task": task,
-                              "truth": {"noise": True}})
-        rng.shuffle(task_rows)
-        rows.extend(task_rows)
-    return rows
+    return _fixture_rows(STOCK_TASKS, random.Random(seed), stock_value, (10, 18), 4, always)
 
 
 def _carries_stock(value: str) -> bool:
