@@ -47,7 +47,7 @@ import yaml
 
 from coin_data.seeds import stable_seed
 from coin_data.templates import TemplateError, parse_template
-from coin_data.verify.peer_common import PeerDataError, cache_folder, hashed_split
+from coin_data.verify.peer_common import SLOT_PATTERN, PeerDataError, by_position, cache_folder, hashed_split
 
 PROMPTSOURCE = "promptsource"
 PROMPTSOURCE_VERSION = "0.2.3"
@@ -86,7 +86,7 @@ class PsTemplate:
     @property
     def slots(self) -> tuple[str, ...]:
         """The slot names of the converted prompt, in order."""
-        return tuple(_SLOT.findall(self.text or ""))
+        return tuple(SLOT_PATTERN.findall(self.text or ""))
 
 
 @dataclass
@@ -216,7 +216,6 @@ def _looks_english(text: str) -> bool:
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 _FIELD = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _LITERAL = re.compile(r"\{\{\s*(?:\"([^\"\\{}]*)\"|'([^'\\{}]*)')\s*\}\}")
-_SLOT = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
 
 
 def convert_prompt(prompt: str) -> tuple[str | None, str | None]:
@@ -251,7 +250,7 @@ def convert_prompt(prompt: str) -> tuple[str | None, str | None]:
     text = "".join(parts).strip()
     if not text:
         return None, "empty"
-    if not _SLOT.search(text):
+    if not SLOT_PATTERN.search(text):
         return None, "no_slot"
     try:
         parse_template(text)
@@ -262,20 +261,6 @@ def convert_prompt(prompt: str) -> tuple[str | None, str | None]:
 
 def _escape(literal: str) -> str:
     return literal.replace("{", "{{").replace("}", "}}")
-
-
-def by_position(text: str) -> str:
-    """Slots renamed by order of appearance, so two templates of different datasets hold the same slots.
-
-    Example:
-        >>> by_position("Premise: {premise} Hypothesis: {hypothesis}")
-        'Premise: {x1} Hypothesis: {x2}'
-    """
-    names = list(dict.fromkeys(_SLOT.findall(text)))
-    return _SLOT.sub(lambda m: f"{{x{names.index(m.group(1)) + 1}}}", text)
-
-
-# --- pairs -------------------------------------------------------------------------------------------
 
 
 def usable(templates: list[PsTemplate]) -> list[PsTemplate]:

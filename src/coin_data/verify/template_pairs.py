@@ -35,7 +35,6 @@ Example:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
@@ -45,7 +44,7 @@ import yaml
 
 from coin_data.seeds import stable_seed
 from coin_data.templates import OPTIONS_SLOT
-from coin_data.verify.peer_common import FIT
+from coin_data.verify.peer_common import FIT, SLOT_PATTERN, by_position
 
 OWN_TEMPLATES = "own_templates"
 # Tasks asking for the same output, by the family they share (the rest are their own family).
@@ -61,7 +60,6 @@ SAME_TASK_TASKS = ("boolq", "emotion", "grammar", "nli", "paraphrase", "sentimen
 FLAN_TUNING_SPLITS = ("tune", "tune2")
 # At most this many other-task partners per template (those above the floor first, when scored).
 PARTNERS_PER_TEMPLATE = 3
-_SLOT = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
 
 
 @dataclass(frozen=True)
@@ -89,21 +87,9 @@ def family_of(task: str) -> str:
     return FAMILIES.get(task, task)
 
 
-def by_position(text: str) -> str:
-    """Slots renamed by order of appearance (``{x1}``, ``{x2}``); ``{options_}`` keeps its name.
-
-    Example:
-        >>> by_position("Premise: {premise}\\nHypothesis: {hypothesis}\\n{options_}")
-        'Premise: {x1}\\nHypothesis: {x2}\\n{options_}'
-    """
-    names = [n for n in dict.fromkeys(_SLOT.findall(text)) if n != OPTIONS_SLOT]
-    return _SLOT.sub(lambda m: m.group(0) if m.group(1) == OPTIONS_SLOT else f"{{x{names.index(m.group(1)) + 1}}}",
-                     text)
-
-
 def _shape(text: str) -> tuple[int, bool]:
     """Number of input slots and whether the options block is there: pairs need the same shape."""
-    names = set(_SLOT.findall(text))
+    names = set(SLOT_PATTERN.findall(text))
     return len(names - {OPTIONS_SLOT}), OPTIONS_SLOT in names
 
 
