@@ -540,7 +540,7 @@ def summary_markdown(summary: dict) -> str:
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {interval} |")
     lines += ["", ("Accuracy and flip rates in %; the interval is a paired bootstrap over examples, stratified by "
                    "task, on per-example values averaged over the paired seeds.")]  # fmt: skip
-    levels = [level for level in (CLEAN, *PERTURBED)]
+    levels = [CLEAN, *PERTURBED]
     lines += ["", "Accuracy (%) by level, mean over seeds:", "",
               "| arm | " + " | ".join(levels) + " |", "|---" * (len(levels) + 1) + "|"]
     for arm in arms:
