@@ -114,3 +114,30 @@ def test_level_accuracy_weights_tasks_equally_and_skips_missing_variants():
     assert accuracy["clean"] == pytest.approx((0.75 + 1.0) / 2)  # task b right on clean
     assert accuracy["word"] == pytest.approx((0.75 + 0.0) / 2)  # task b wrong when perturbed
 
+
+
+def test_reference_budget_keeps_the_preset_but_trains_at_the_runs_step_budget(tmp_path):
+    script = _load_script()
+    config = script.parse_args(["--preset", "reference", "--reference_budget", "--batch", "8", "--learning_rate", "5e-4"])
+    command = script.train_command(config, script.Unit("coin", 0), "model", Path("data"), Path("out"))
+    assert command[command.index("--preset") + 1] == "reference"
+    assert command[command.index("--gradient_accumulation_steps") + 1] == "4"  # micro-batch 2 x 4 = 8 rows
+    assert command[command.index("--learning-rate") + 1] == "0.0005"
+    assert "--per-device-train-batch-size" not in command  # the preset's micro-batch of 2 stays
+    plain = script.train_command(script.parse_args(["--preset", "reference"]), script.Unit("coin", 0), "m",
+                                 Path("d"), Path("o"))  # fmt: skip
+    assert "--gradient_accumulation_steps" not in plain and "--learning-rate" not in plain
+    for argv in (["--reference_budget"], ["--preset", "reference", "--reference_budget", "--batch", "7"]):
+        with pytest.raises(SystemExit):
+            script.parse_args(argv)
+
+
+def test_a_saved_run_from_before_a_new_setting_resumes_with_that_settings_default(tmp_path):
+    script = _load_script()
+    config = script.parse_args(["--out", str(tmp_path)])
+    older = {key: value for key, value in config.identity().items() if key != "reference_budget"}
+    (tmp_path / "config.json").write_text(json.dumps({"identity": older}))
+    script.check_identity(config, tmp_path)  # no exit: the missing key reads as its default
+    with pytest.raises(SystemExit, match="reference_budget"):
+        script.check_identity(script.parse_args(["--out", str(tmp_path), "--preset", "reference",
+                                                 "--reference_budget"]), tmp_path)  # fmt: skip
