@@ -166,9 +166,9 @@ def test_untouchable_templates_fail_with_a_reason(rules_paraphraser):
     calls = []
     results = rules_paraphraser.paraphrase(requests, progress=calls.append)
     assert calls == [1, 1]
-    for result in results:
-        assert result.candidates == []
-        assert result.failure == "rules: no instruction words outside slots and labels to reword"
+    assert [r.candidates for r in results] == [[], []]
+    assert results[0].failure == "rules: nothing to reword (no words outside slots)"
+    assert results[1].failure == "rules: no instruction words outside slots and labels to reword"
 
 
 # -- determinism -----------------------------------------------------------------------------------

@@ -13,6 +13,6 @@ Example:
     'rules'
 """
 
-from coin_data.paraphrase.rules.generator import RulesParaphraser, candidate_problem
+from coin_data.paraphrase.rules.generator import RulesParaphraser, candidate_problem, nothing_to_reword
 
-__all__ = ["RulesParaphraser", "candidate_problem"]
+__all__ = ["RulesParaphraser", "candidate_problem", "nothing_to_reword"]

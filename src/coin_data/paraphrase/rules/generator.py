@@ -89,6 +89,16 @@ def _editable_positions(lines: Sequence[str]) -> list[tuple[int, int]]:
     return positions
 
 
+def nothing_to_reword(text: str) -> bool:
+    """Whether a template has no word at all outside its slots (only slots, the options block, punctuation).
+
+    Example:
+        >>> nothing_to_reword("{question}?"), nothing_to_reword("Premise: {premise}")
+        (True, False)
+    """
+    return not re.search(r"[A-Za-z]", _SLOT.sub("", text))
+
+
 def _guess_pos(tokens: Sequence[str], index: int, lex: Lexicon) -> str | None:
     """Part of speech of ``tokens[index]`` from WordNet's frequencies plus a few context cues."""
     word = _bare(tokens[index])
@@ -375,6 +385,8 @@ class RulesParaphraser:
 
     @staticmethod
     def _failure_reason(template: Template) -> str:
+        if nothing_to_reword(template.text):
+            return "rules: nothing to reword (no words outside slots)"
         lines = template.text.split("\n")
         if not _editable_positions(lines):
             return "rules: no instruction words outside slots and labels to reword"
@@ -382,7 +394,7 @@ class RulesParaphraser:
 
     @staticmethod
     def _has_editable_text(template: Template) -> bool:
-        return bool(re.search(r"[A-Za-z]", _SLOT.sub("", template.text)))
+        return not nothing_to_reword(template.text)
 
     def _plans(self, text: str, rng: random.Random) -> list[tuple[bool, str | None, bool]]:
         """Structural plans (move block?, rewrite of the main sentence, add a lead-in?), shuffled.
