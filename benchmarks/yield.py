@@ -3,6 +3,10 @@
     python benchmarks/yield.py                       # embedded corpus + fresh FLAN-style templates; JSON
     python benchmarks/yield.py --k 2 --seed 0        # the build's defaults (what the numbers below use)
     python benchmarks/yield.py --details             # also every template without a kept paraphrase
+    python benchmarks/yield.py --flan-templates flan_templates.py   # also FLAN's own published templates
+
+FLAN's template list is not shipped (its text is FLAN's); fetch it once with
+``curl -L -o flan_templates.py https://raw.githubusercontent.com/google-research/FLAN/main/flan/templates.py``.
 
 Each template is paraphrased exactly as ``coin-data build`` does it (one request, k candidates, the
 task's label words protected) and every candidate goes through the build's default verifier
@@ -16,16 +20,25 @@ task's label words protected) and every candidate goes through the build's defau
 - ``flan_heldout2``: six more families written before the later rewordings, never looked at (the
   families of ``flan_heldout`` had been measured once by then);
 - ``flan_heldout3``: eight more families (issue 15 item 3), written and committed before that item's
-  rules changes and measured only once they were final.
+  rules changes and measured only once they were final;
+- ``flan_published_fit`` / ``flan_published_heldout`` (only with ``--flan-templates``): every inputs
+  pattern of FLAN's published ``templates.py`` (read with :func:`~coin_data.sources.flan_patterns.load_patterns_file`,
+  never imported), its tasks split by a stable hash of the task name, one in three held out
+  (:func:`flan_published_part`). The file names no label words, so nothing is protected.
+  Without the flag both are listed under ``skipped`` with the command that fetches the file.
 
 Per source: templates, templates with >= 1 kept paraphrase and their share, and for the others why
-(the backend's failure, or the verdicts of their candidates).
+(the backend's failure, or the verdicts of their candidates). ``nothing_to_reword`` counts the templates
+with no word at all outside their slots (``{question}?``, ``{context}\n{options_}``: no backend can reword
+them); they stay in ``share``, and ``share_with_words`` is the share among the others. Templates whose only
+words are field labels ("Premise: {premise}\nAnswer:") are not among them: the rules reword some labels.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -40,13 +53,17 @@ from tqdm import tqdm
 from coin_data.build import BuildConfig, paraphrase_requests
 from coin_data.embed import EmbeddingCache, SentenceTransformerEmbedder
 from coin_data.paraphrase import ParaphraseRequest, get_paraphraser
+from coin_data.paraphrase.rules import nothing_to_reword
 from coin_data.negatives import stable_seed
 from coin_data.sources import load_embedded_corpus
-from coin_data.templates import parse_template
+from coin_data.sources.flan_patterns import load_patterns_file
+from coin_data.templates import TemplateError, parse_template
 from coin_data.verify import KEPT, VerifyConfig, verify_candidates
 from coin_data.views import label_words
 
 FLAN_STYLE = Path(__file__).resolve().parent / "data" / "flan_style_templates.yaml"
+FLAN_TEMPLATES_URL = "https://raw.githubusercontent.com/google-research/FLAN/main/flan/templates.py"
+FLAN_PUBLISHED = ("flan_published_fit", "flan_published_heldout")
 
 
 def flan_style_requests(k: int, seed: int, path: Path = FLAN_STYLE) -> dict[str, list[ParaphraseRequest]]:
@@ -61,6 +78,33 @@ def flan_style_requests(k: int, seed: int, path: Path = FLAN_STYLE) -> dict[str,
     return groups
 
 
+def flan_published_part(task: str) -> str:
+    """``flan_published_heldout`` for one task in three (by SHA-256 of its name), else ``flan_published_fit``.
+
+    Example:
+        >>> flan_published_part("gamma"), flan_published_part("delta")
+        ('flan_published_fit', 'flan_published_heldout')
+    """
+    return FLAN_PUBLISHED[int(hashlib.sha256(task.encode("utf-8")).hexdigest(), 16) % 3 == 0]
+
+
+def flan_published_requests(path: str | Path, k: int, seed: int) -> tuple[dict[str, list[ParaphraseRequest]], int]:
+    """Requests for every inputs pattern of a FLAN ``templates.py`` (template ids ``p0``, ``p1``, ... per task),
+    grouped by :func:`flan_published_part`; also how many patterns are not valid templates (skipped)."""
+    groups: dict[str, list[ParaphraseRequest]] = {name: [] for name in FLAN_PUBLISHED}
+    unusable = 0
+    for task, patterns in load_patterns_file(path).items():
+        for index, pattern in enumerate(patterns):
+            try:
+                template = parse_template(pattern.inputs, task, f"p{index}")
+            except TemplateError:
+                unusable += 1
+                continue
+            request_seed = stable_seed(seed, task, template.template_id) % (2**31)
+            groups[flan_published_part(task)].append(ParaphraseRequest(template, k, (), request_seed))
+    return groups, unusable
+
+
 def measure(name: str, requests: list[ParaphraseRequest], paraphraser, cache, details: bool) -> dict:
     """Paraphrase and verify ``requests``; count templates with a kept paraphrase and why the others have none."""
     start, cpu = time.perf_counter(), time.process_time()
@@ -70,6 +114,7 @@ def measure(name: str, requests: list[ParaphraseRequest], paraphraser, cache, de
     pairs = [(r.request.template, c) for r in results for c in r.candidates]
     verdicts = iter(verify_candidates(pairs, cache, VerifyConfig()))
     with_kept, causes, per_task, missing = 0, Counter(), {}, []
+    wordless = sum(nothing_to_reword(r.template.text) for r in requests)
     candidate_verdicts = Counter()
     for result in results:
         mine = [next(verdicts) for _ in result.candidates]
@@ -84,12 +129,16 @@ def measure(name: str, requests: list[ParaphraseRequest], paraphraser, cache, de
         causes[cause] += 1
         if details:
             missing.append({"where": result.request.template.where, "cause": cause,
+                            "nothing_to_reword": nothing_to_reword(result.request.template.text),
                             "template": result.request.template.text,
                             "candidates": [[c, v.verdict, v.reason] for c, v in zip(result.candidates, mine)]})
     out = {
         "templates": len(requests),
         "with_kept_paraphrase": with_kept,
         "share": round(with_kept / max(1, len(requests)), 4),
+        "nothing_to_reword": wordless,
+        # templates with instruction words only (none of the wordless ones can get a rewording)
+        "share_with_words": round(with_kept / max(1, len(requests) - wordless), 4),
         "candidates": len(pairs),
         "candidate_verdicts": dict(sorted(candidate_verdicts.items())),
         "without_paraphrase_by_cause": dict(sorted(causes.items())),
@@ -103,6 +152,15 @@ def measure(name: str, requests: list[ParaphraseRequest], paraphraser, cache, de
     if details:
         out["missing"] = missing
     return out
+
+
+def overall(report: dict[str, dict]) -> dict:
+    """The sources' counts added up, with the share with and without the templates that have nothing to reword."""
+    total = sum(r["templates"] for r in report.values())
+    kept = sum(r["with_kept_paraphrase"] for r in report.values())
+    wordless = sum(r["nothing_to_reword"] for r in report.values())
+    return {"templates": total, "with_kept_paraphrase": kept, "share": round(kept / max(1, total), 4),
+            "nothing_to_reword": wordless, "share_with_words": round(kept / max(1, total - wordless), 4)}
 
 
 def backend_options(args: argparse.Namespace) -> dict:
@@ -130,13 +188,22 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=0, help="hf: answers sampled per template (0: default).")
     parser.add_argument("--batch-size", type=int, default=0, help="hf: templates generated together (0: default).")
     parser.add_argument("--tasks", help="Comma-separated embedded tasks (default: all).")
-    parser.add_argument("--sources", default="embedded,flan_tune,flan_tune2,flan_heldout,flan_heldout2,flan_heldout3",
-                        help="Which template sets to run.")
+    parser.add_argument("--sources", default="embedded,flan_tune,flan_tune2,flan_heldout,flan_heldout2,flan_heldout3,"
+                        + ",".join(FLAN_PUBLISHED), help="Which template sets to run.")
+    parser.add_argument("--flan-templates", help="FLAN's templates.py (adds flan_published_fit/_heldout); "
+                        f"fetch it with: curl -L -o flan_templates.py {FLAN_TEMPLATES_URL}")
     args = parser.parse_args()
     config = BuildConfig(paraphrases_per_template=args.k, seed=args.seed)
     tasks = tuple(args.tasks.split(",")) if args.tasks else None
     groups = {"embedded": paraphrase_requests(load_embedded_corpus(tasks), config)}
     groups.update(flan_style_requests(args.k, args.seed))
+    skipped, unusable = {}, 0
+    if args.flan_templates:
+        published, unusable = flan_published_requests(args.flan_templates, args.k, args.seed)
+        groups.update(published)
+    else:
+        skipped = {name: f"no --flan-templates; fetch with: curl -L -o flan_templates.py {FLAN_TEMPLATES_URL}"
+                   for name in FLAN_PUBLISHED if name in args.sources.split(",")}
     groups = {name: reqs for name, reqs in groups.items() if name in args.sources.split(",")}
     with contextlib.ExitStack() as stack:
         server = None
@@ -154,9 +221,11 @@ def main() -> None:
             report[name] = measure(name, requests, paraphraser, cache, args.details)
             if server:
                 report[name]["server_cpu_seconds"] = round(server.cpu_seconds() - before, 2)
-    total = sum(r["templates"] for r in report.values())
-    report["all"] = {"templates": total, "with_kept_paraphrase": sum(r["with_kept_paraphrase"] for r in report.values()),
-                     "share": round(sum(r["with_kept_paraphrase"] for r in report.values()) / total, 4)}
+    report["all"] = overall(report)
+    if skipped:
+        report["skipped"] = skipped
+    if args.flan_templates:
+        report["flan_published_patterns_not_templates"] = unusable
     report["settings"] = {"k": args.k, "seed": args.seed, "paraphraser": args.paraphraser, "tasks": args.tasks,
                           "options": {k: v for k, v in backend_options(args).items() if k != "base_url"},
                           "llama_threads": args.llama_threads if args.llama_python else None,

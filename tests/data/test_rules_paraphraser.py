@@ -166,9 +166,9 @@ def test_untouchable_templates_fail_with_a_reason(rules_paraphraser):
     calls = []
     results = rules_paraphraser.paraphrase(requests, progress=calls.append)
     assert calls == [1, 1]
-    for result in results:
-        assert result.candidates == []
-        assert result.failure == "rules: no instruction words outside slots and labels to reword"
+    assert [r.candidates for r in results] == [[], []]
+    assert results[0].failure == "rules: nothing to reword (no words outside slots)"
+    assert results[1].failure == "rules: no instruction words outside slots and labels to reword"
 
 
 # -- determinism -----------------------------------------------------------------------------------
@@ -513,3 +513,60 @@ def test_third_pass_runs_only_for_templates_still_short_and_adds_to_them(rules_p
         ctx = syntactic._Context(rules_paraphraser.lexicon, random.Random(seed), None)
         swapped = generator._swap_synonyms(lines, ctx, frozenset(), 3, frozenset({"it", "is", "spam"}))
         assert swapped == lines
+
+
+# -- the fourth pass (question frames and polite commands) -------------------------------------------
+
+
+def test_fourth_pass_rewrites_question_frames_and_polite_commands(rules_paraphraser):
+    from coin_data.paraphrase.rules import question_rewrites as qr
+
+    def all_outputs(rewrite, lines):
+        return {tuple(rewrite(lines, _ctx(rules_paraphraser, seed)) or ()) for seed in range(12)}
+
+    assert all_outputs(qr.wh_to_request, ["What is the main topic: {q}"]) == {
+        ("Tell me the main topic: {q}",), ("Give me the main topic: {q}",)}
+    assert ("{story} Give me the main {thing} here.", "{options_}") in all_outputs(
+        qr.wh_to_request, ["{story} What is the main {thing} here?", "{options_}"])
+    assert all_outputs(qr.wh_to_request, ["{w} How do you spell this word in {lang}?"]) == {
+        ("{w} Tell me how to spell this word in {lang}.",), ("{w} Explain how to spell this word in {lang}.",)}
+    # an object ending in a preposition, or one without a determiner, is left alone
+    assert qr.wh_to_request(['What is the report "{t}" mostly about?'], _ctx(rules_paraphraser, 0)) is None
+    assert qr.wh_to_request(["What is 2 plus {n}?"], _ctx(rules_paraphraser, 0)) is None
+    assert ('Tell me: is "{c}" supported by "{s}"?',) in all_outputs(qr.mark_question, ['Is "{c}" supported by "{s}"'])
+    assert qr.mark_question(['Is "{c}" supported by "{s}"?'], _ctx(rules_paraphraser, 0)) is None  # has its mark
+    assert ("Your task is to correct the spelling: {t}",) in all_outputs(
+        qr.please_to_task, ["Please correct the spelling: {t}"])
+    assert all_outputs(qr.verb_label, ["Simplify:", "", "{s}"]) == {
+        ("Please simplify the following:", "", "{s}"), ("Simplify the following:", "", "{s}")}
+    assert qr.verb_label(["{s}", "Answer:"], _ctx(rules_paraphraser, 0)) is None  # a noun, and no input below
+    # a request after the last slot becomes a command, never a yes/no question about the reader
+    assert all_outputs(qr.tail_sentence, ["Facts: {d}. Can you describe these facts?"]) == {
+        ("Facts: {d}. Describe these facts.",)}
+    assert all_outputs(qr.same_what, ["Same author?", "{a}"]) == {
+        ("Do they have the same author?", "{a}"), ("Is the author the same?", "{a}")}
+    assert ("Next, your job is to write a title: {q}",) in all_outputs(qr.adverb_lead, ["Next, write a title: {q}"])
+
+
+def test_fourth_pass_runs_only_for_templates_still_short_and_keeps_a_leading_colon_above_the_input(rules_paraphraser):
+    text = "What is a good title for this:\n\n{text}"
+    request = ParaphraseRequest(parse_template(text, "t", "t0"), 2)
+    three_passes = []
+    for stage, suffix in enumerate(generator._PASSES[:3]):
+        rng = random.Random(lexical._request_seed(text + suffix, 0))
+        three_passes = rules_paraphraser._search(request, rng, three_passes, stage)
+    assert three_passes == []
+    candidates = rules_paraphraser.candidates(request)
+    assert len(candidates) == 2 and all(c.endswith(":\n\n{text}") for c in candidates)
+    assert generator._introduces_input(text.split("\n"))
+    # a template the earlier passes served keeps its candidates (the fourth pass never runs for it)
+    served = ParaphraseRequest(parse_template("{text}\nIs this review positive or negative?\n{options_}", "t", "t1"), 2)
+    first = random.Random(lexical._request_seed(served.template.text, 0))
+    assert rules_paraphraser.candidates(served) == rules_paraphraser._search(served, first, [], 0)
+
+
+def test_generate_and_remove_get_no_phrasal_synonym(rules_paraphraser):
+    # these phrasal verbs were all the candidates of seven FLAN templates, and the verifier rejected every one
+    # (not_equivalent)
+    assert "bring forth" not in rules_paraphraser.lexicon.synonyms("generate", "v")
+    assert "take away" not in rules_paraphraser.lexicon.synonyms("remove", "v")

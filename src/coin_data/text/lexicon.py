@@ -67,6 +67,8 @@ _BAD_SYNONYMS: dict[str, frozenset[str]] = {
         "write": "pen",
         "check": "check out,look into,go over,check into",
         "produce": "bring forth",
+        "generate": "bring forth",
+        "remove": "take away",
         "story": "tale",
         "item": "point",
         "category": "family",

@@ -6,6 +6,8 @@ The package is split by role:
   are the shared :class:`coin_data.text.lexicon.Lexicon`);
 * :mod:`.syntactic`: sentence rewrites (yes/no question <-> directive, polite <-> imperative, lead-ins,
   question wrappers, deixis and label rewrites) and the template layout they rely on;
+* :mod:`.line_rewrites` and :mod:`.question_rewrites`: whole-line rewrites for short templates (the latter
+  only in the fourth pass: question frames, "Please ..." commands, command labels such as "Simplify:");
 * :mod:`.generator`: synonym substitution, the acceptance checks and :class:`RulesParaphraser`.
 
 Example:
@@ -13,6 +15,6 @@ Example:
     'rules'
 """
 
-from coin_data.paraphrase.rules.generator import RulesParaphraser, candidate_problem
+from coin_data.paraphrase.rules.generator import RulesParaphraser, candidate_problem, nothing_to_reword
 
-__all__ = ["RulesParaphraser", "candidate_problem"]
+__all__ = ["RulesParaphraser", "candidate_problem", "nothing_to_reword"]

@@ -49,6 +49,7 @@ from coin_data.paraphrase.rules.line_rewrites import (
     LINE_REWRITES,
     THIRD_LINE_REWRITES,
 )
+from coin_data.paraphrase.rules.question_rewrites import FOURTH_LINE_REWRITES
 from coin_data.paraphrase.rules.syntactic import (
     _INSTRUCTION,
     _MIXED,
@@ -87,6 +88,16 @@ def _editable_positions(lines: Sequence[str]) -> list[tuple[int, int]]:
             if "{" not in token and "}" not in token and _WORD.match(token):
                 positions.append((line_no, token_no))
     return positions
+
+
+def nothing_to_reword(text: str) -> bool:
+    """Whether a template has no word at all outside its slots (only slots, the options block, punctuation).
+
+    Example:
+        >>> nothing_to_reword("{question}?"), nothing_to_reword("Premise: {premise}")
+        (True, False)
+    """
+    return not re.search(r"[A-Za-z]", _SLOT.sub("", text))
 
 
 def _guess_pos(tokens: Sequence[str], index: int, lex: Lexicon) -> str | None:
@@ -181,6 +192,17 @@ def _ends_with_answer_cue(lines: Sequence[str]) -> bool:
     return bool(re.fullmatch(r"[A-Za-z][A-Za-z ]{0,30}:", last))
 
 
+def _introduces_input(lines: Sequence[str]) -> bool:
+    """Whether an instruction line ends with a colon ("What is a good title for this:"): it points at
+    the input after it, so the fourth pass does not move it below the input.
+
+    Example:
+        >>> _introduces_input(["Shorten this:", "", "{text}"]), _introduces_input(["{text}", "Shorten it."])
+        (True, False)
+    """
+    return any(_line_kind(line) == _INSTRUCTION and line.rstrip().endswith(":") for line in lines)
+
+
 def _swap_phrase_in_line(lines: list[str], ctx: _Context) -> list[str] | None:
     """One fixed phrase swap (:data:`_PHRASE_SWAPS`) anywhere in an instruction or mixed line, slots untouched."""
     found = [i for i, line in enumerate(lines) if _line_kind(line) in (_INSTRUCTION, _MIXED) and "{{" not in line
@@ -263,8 +285,9 @@ def candidate_problem(template: Template, candidate: str, protected_words: Seque
 # candidates, on its own seed, with the rewrites added after them, so every template that got k candidates
 # before a pass was added keeps them byte-identical: 0 the first release's rewrites, 1 "extended" (lists of
 # alternatives, conditions, label pairs), 2 "third" (issue 15 item 3: label lead-ins, lead-ins before a
-# later sentence, alternatives that keep the protected words).
-_PASSES = ("", "\x00extended", "\x00third")
+# later sentence, alternatives that keep the protected words), 3 "fourth" (question frames and polite
+# commands of short FLAN templates, :mod:`.question_rewrites`).
+_PASSES = ("", "\x00extended", "\x00third", "\x00fourth")
 
 
 class RulesParaphraser:
@@ -359,7 +382,7 @@ class RulesParaphraser:
                 stage: int) -> list[str]:  # fmt: skip
         """Compose candidates from shuffled plans until ``request.k`` are acceptable or the attempts run out.
 
-        ``stage``: which pass (0 first, 1 extended, 2 third; see :data:`_PASSES`)."""
+        ``stage``: which pass (0 first, 1 extended, 2 third, 3 fourth; see :data:`_PASSES`)."""
         template = request.template
         protected = frozenset(word.lower() for entry in request.protected_words for word in entry.split())
         plans = self._plans(template.text, rng)
@@ -375,6 +398,8 @@ class RulesParaphraser:
 
     @staticmethod
     def _failure_reason(template: Template) -> str:
+        if nothing_to_reword(template.text):
+            return "rules: nothing to reword (no words outside slots)"
         lines = template.text.split("\n")
         if not _editable_positions(lines):
             return "rules: no instruction words outside slots and labels to reword"
@@ -382,7 +407,7 @@ class RulesParaphraser:
 
     @staticmethod
     def _has_editable_text(template: Template) -> bool:
-        return bool(re.search(r"[A-Za-z]", _SLOT.sub("", template.text)))
+        return not nothing_to_reword(template.text)
 
     def _plans(self, text: str, rng: random.Random) -> list[tuple[bool, str | None, bool]]:
         """Structural plans (move block?, rewrite of the main sentence, add a lead-in?), shuffled.
@@ -403,7 +428,7 @@ class RulesParaphraser:
         later rewrites of that pass, see :data:`_PASSES`)."""
         move, main_rewrite, lead = plan
         lines = text.split("\n")
-        if move and not (stage >= 2 and _ends_with_answer_cue(lines)):
+        if move and not (stage >= 2 and _ends_with_answer_cue(lines)) and not (stage >= 3 and _introduces_input(lines)):
             swapped = _swap_blocks(lines)
             if swapped is not None:
                 moved, after = swapped
@@ -430,7 +455,8 @@ class RulesParaphraser:
         ctx = self._context(rng, None, stage, protected)
         rewrites = [*LINE_REWRITES, ("phrase_swap", _swap_phrase_in_line),
                     *(EXTENDED_LINE_REWRITES if stage >= 1 else ()),
-                    *(THIRD_LINE_REWRITES if stage >= 2 else ())]  # fmt: skip
+                    *(THIRD_LINE_REWRITES if stage >= 2 else ()),
+                    *(FOURTH_LINE_REWRITES if stage >= 3 else ())]  # fmt: skip
         rng.shuffle(rewrites)
         for _, rewrite in rewrites:
             if self._changed_enough(original, "\n".join(lines)):
