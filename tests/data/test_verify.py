@@ -53,6 +53,14 @@ def test_each_check_gives_its_verdict(cache):
     assert verdicts[0].signals["lexdiff"]["findings"] == [] and 0.5 < verdicts[0].signals["combiner"] <= 1
 
 
+def test_a_duplicate_is_counted_per_template_not_across_tasks_that_share_its_text(cache):
+    # two collections' tasks may use the very same template text; each task's rows need their own paraphrase
+    other_task = parse_template(T.text, "movie_reviews", "t0")
+    candidate = "Review: {review}\nTell me if the review is positive or negative in tone.\n{options_}"
+    verdicts = verify_candidates([(T, candidate), (other_task, candidate), (T, candidate)], cache)
+    assert [v.verdict for v in verdicts] == ["kept", "kept", "duplicate"]
+
+
 @pytest.mark.parametrize(
     "candidate, deciding",
     [

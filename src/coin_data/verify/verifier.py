@@ -333,9 +333,10 @@ def verify_candidates(
     combiner = _combiner(config) if "combiner" in config.signals else None
     for k, i in enumerate(pending):
         verdicts[i] = _semantic_verdict(scores[k], diffs[k], vetoes[k], combiner, config, signals[k])
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, str, str]] = set()
     for i, (original, candidate) in enumerate(pairs):
-        key = (original.text, " ".join(candidate.split()))
+        # one template = one (task, id, text): two tasks that share a template's text each keep their own candidates
+        key = (original.task, original.template_id, original.text, " ".join(candidate.split()))
         verdict = verdicts[i]
         if verdict is not None and verdict.verdict == KEPT:
             if key in seen:
