@@ -137,7 +137,7 @@ def build_report(suite, results: Sequence[Mapping], settings: Mapping) -> dict:
     Args:
         suite: the :class:`coin_train.suites.Suite` evaluated.
         results: one mapping per model with ``name``, ``model`` (path or id), ``prompt_format`` (dict),
-            ``predictions`` and ``seconds``.
+            ``predictions`` and ``seconds`` (and ``rescored``: prompts rescored in float32, or ``None``).
         settings: scoring settings (``ScoringConfig.to_dict()``).
 
     Returns:
@@ -152,6 +152,7 @@ def build_report(suite, results: Sequence[Mapping], settings: Mapping) -> dict:
             "name": result["name"], "model": result["model"], "prompt_format": result.get("prompt_format"),
             "seconds": result.get("seconds"), "predictions_made": n_predictions,
             "examples_per_second": (n_predictions / result["seconds"]) if result.get("seconds") else None,
+            "rescored_in_float32": result.get("rescored"),
             **metrics, "predictions": result["predictions"],
         })  # fmt: skip
     return {"schema_version": SCHEMA_VERSION, "suite": suite.to_dict(), "settings": dict(settings), "models": models}
