@@ -316,7 +316,7 @@ def eval_command(model, suite, out_dir, compare, tasks, levels, max_examples, ma
 
     \b
     Faster rank scoring on CPUs with AMX or AVX512-BF16 (bfloat16 screen, float32 close calls):
-      coin-train eval --model out/coin --out eval/coin --rescore-margin 2.0
+      coin-train eval --model out/coin --out eval/coin --rescore-margin 0.75
     """
     from coin_data.perturb import PerturbationError
     from coin_data.text.wordnet import WordNetMissingError
