@@ -25,7 +25,15 @@ import platform
 import torch
 
 from coin_train.evaluate import ScoringConfig, rank_scores, resolve_model, score_margins
-from coin_train.suites import CLEAN, Example, Suite, SuiteTask, _clean_variants, _with_perturbations, shared_perturber
+from coin_train.suites import (
+    CLEAN,
+    Example,
+    Suite,
+    SuiteTask,
+    _clean_variants,
+    _with_perturbations,
+    shared_perturber,
+)
 
 SUITE_EXAMPLES = 32  # the default suite's examples per task (coin_train.suites.DEFAULT_MAX_EXAMPLES)
 CANDIDATES = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)

@@ -165,6 +165,15 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
 
+def _screen_note(report: Mapping) -> str:
+    """How a bfloat16 screen scored (``--rescore-margin``), or nothing when float32 scored every prompt."""
+    margin = report["settings"].get("rescore_margin")
+    if margin is None:
+        return ""
+    counts = ", ".join(f"{m['name']} {m['rescored_in_float32']} of {m['predictions_made']}" for m in report["models"])
+    return f" with a bfloat16 screen, prompts with a margin under {margin} nats rescored in float32 ({counts})"
+
+
 def markdown_report(report: Mapping) -> str:
     """The report as markdown: a side-by-side summary per level, then one detail table per model.
 
@@ -176,8 +185,8 @@ def markdown_report(report: Mapping) -> str:
     suite, models = report["suite"], report["models"]
     levels = suite["levels"]
     lines = [f"# Robustness report: suite {suite['name']}", ""]
-    lines.append(f"Scoring: {report['settings'].get('mode')}; accuracy in %, mean ± population std over "
-                 "instructions; drop = clean − level; flip = share of examples whose prediction changes "
+    lines.append(f"Scoring: {report['settings'].get('mode')}{_screen_note(report)}; accuracy in %, mean ± population "
+                 "std over instructions; drop = clean − level; flip = share of examples whose prediction changes "
                  "across the level's instructions.")  # fmt: skip
     lines += ["", "## Summary by level (mean over tasks)", ""]
     header = ["level"] + [f"{m['name']} acc" for m in models] + [f"{m['name']} worst / drop / flip" for m in models]

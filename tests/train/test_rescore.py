@@ -134,6 +134,8 @@ def test_eval_cli_reports_the_prompts_rescored_and_refuses_a_margin_without_floa
     assert report["models"][0]["rescored_in_float32"] == 6 and before["models"][0]["rescored_in_float32"] is None
     assert report["models"][0]["predictions"] == before["models"][0]["predictions"]
     assert "6 of 6 prompts rescored in float32" in result.output
+    assert "bfloat16 screen, prompts with a margin under inf nats rescored in float32 (" in (tmp_path / "inf" / "report.md").read_text()
+    assert "bfloat16" not in (tmp_path / "plain" / "report.md").read_text()
     for extra, message in ((["--rescore-margin", "1", "--dtype", "bfloat16"], "use --dtype float32"),
                            (["--rescore-margin", "-1"], "rescore_margin must be >= 0")):  # fmt: skip
         refused = CliRunner().invoke(main, [*base, "--out", str(tmp_path / "no"), *extra])
