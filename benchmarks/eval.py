@@ -19,7 +19,11 @@ with the same model, batch size and torch threads:
 * ``generate`` (with ``--generate``): greedy generation and parsing;
 * ``rank_bfloat16`` (with ``--bfloat16``): ``rank`` on a bfloat16 copy of the model (``coin-train eval
   --dtype bfloat16``), with the share of its predictions equal to float32's: not the same scores (bfloat16
-  rounding), but on CPUs with AMX or AVX512-BF16 its matrix products run several times faster.
+  rounding), but on CPUs with AMX or AVX512-BF16 its matrix products run several times faster;
+* ``rank_bfloat16_rescored`` (with ``--rescore-margin NATS``): ``rank`` with ``ScoringConfig(rescore_margin=NATS)``
+  (``coin-train eval --rescore-margin``): the bfloat16 copy scores every prompt, the float32 model rescores
+  those whose best option leads the second by less than NATS; the copy is made inside the timed call, as
+  ``coin-train eval`` makes it. Reports the share rescored and the agreement with float32's predictions.
 
 Arms run in turn, ``--rounds`` times (interleaved, so a change in the machine's load hits all of them);
 each reports its fastest round. prompts/s counts scored prompts (one instruction variant x one example)
@@ -41,7 +45,7 @@ import time
 
 import torch
 
-from coin_train.evaluate import INVALID, ScoringConfig, predict_suite, resolve_model
+from coin_train.evaluate import INVALID, ScoringConfig, bfloat16_screen, predict_suite, resolve_model
 from coin_train.prompt_format import PromptFormat
 from coin_train.suites import SuiteConfig, build_suite
 
@@ -75,13 +79,14 @@ def load(name: str, suite):
     return load_for_inference(resolve_model(name))
 
 
-def measure(model, tokenizer, fmt, suite, scoring: ScoringConfig) -> tuple[dict, float, float]:
-    """Predictions, wall seconds and CPU seconds of ``predict_suite`` after a warm-up batch."""
+def measure(model, tokenizer, fmt, suite, scoring: ScoringConfig) -> tuple[dict, float, float, int | None]:
+    """Predictions, wall and CPU seconds of ``predict_suite`` after a warm-up batch, and the prompts rescored."""
     warm = build_warmup(suite, scoring.batch_size)
     predict_suite(model, tokenizer, fmt, warm, scoring)
     wall, cpu = time.perf_counter(), time.process_time()
-    predictions = predict_suite(model, tokenizer, fmt, suite, scoring)
-    return predictions, time.perf_counter() - wall, time.process_time() - cpu
+    screen = bfloat16_screen(model) if scoring.rescore_margin is not None else None  # timed: the eval CLI pays it too
+    predictions = predict_suite(model, tokenizer, fmt, suite, scoring, screen=screen)
+    return predictions, time.perf_counter() - wall, time.process_time() - cpu, None if screen is None else screen.rescored
 
 
 LM_EVAL_SETUP = "python3 -m venv /tmp/lmeval && /tmp/lmeval/bin/pip install torch==2.13.0 lm-eval accelerate"
@@ -158,6 +163,24 @@ def rate(prompts: int, wall: float, cpu: float, extra: dict | None = None) -> di
             "prompts_per_cpu_second": round(prompts / cpu, 2), **(extra or {})}  # fmt: skip
 
 
+RESCORED = "rank_bfloat16_rescored"
+
+
+def rescored_summary(outputs: dict, rescored: int, margin: float, prompts: int) -> dict:
+    """The rescored arm's share of float32-identical predictions and of prompts rescored in float32."""
+    same = sum(a == b for a, b in zip(flat(outputs[RESCORED]), flat(outputs["rank"])))
+    return {"rescore_margin": margin, "rescored": rescored, "rescored_share": round(rescored / prompts, 4),
+            "agreement_with_float32": round(same / prompts, 4)}  # fmt: skip
+
+
+def target_met(row: dict) -> dict:
+    """Per rank arm: its speedup over ``rank_before`` (prompts per CPU second) and whether it reaches 2x."""
+    before = row["rank_before"]["prompts_per_cpu_second"]
+    return {arm: {"speedup": round(row[arm]["prompts_per_cpu_second"] / before, 2),
+                  "met": row[arm]["prompts_per_cpu_second"] >= 2 * before}
+            for arm in ("rank", "rank_bfloat16", RESCORED) if arm in row}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", help="tiny, smollm2, or a model folder / Hub id (repeatable)")
@@ -169,6 +192,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="interleaved repetitions; each arm keeps its fastest")
     parser.add_argument("--generate", action="store_true", help="also time generate-and-parse")
     parser.add_argument("--bfloat16", action="store_true", help="also time rank scoring of a bfloat16 copy")
+    parser.add_argument("--rescore-margin", type=float, default=None, metavar="NATS",
+                        help="also time a bfloat16 screen with float32 rescoring of margins below NATS")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="generate: default longest option + 2")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--lm-eval-python", default=os.environ.get("COIN_LM_EVAL_PYTHON"),
@@ -195,8 +220,10 @@ def main() -> None:
         if args.bfloat16:
             arms["rank_bfloat16"] = arms["rank"]
             half = copy.deepcopy(model).to(torch.bfloat16)
+        if args.rescore_margin is not None:
+            arms[RESCORED] = ScoringConfig(batch_size=args.batch_size, rescore_margin=args.rescore_margin)
         timings: dict[str, list[tuple[float, float]]] = {arm: [] for arm in [*arms, "lm_eval"]}
-        outputs, lm_scores = {}, None
+        outputs, lm_scores, rescored = {}, None, None
         with tempfile.TemporaryDirectory() as scratch:
             model_dir = resolve_model(name)
             if name == "tiny" and args.lm_eval_python:  # lm-eval loads from a folder
@@ -206,9 +233,10 @@ def main() -> None:
             requests, keys = lm_eval_requests(tokenizer, fmt, suite)
             for _ in range(args.rounds):
                 for arm, scoring in arms.items():
-                    predictions, wall, cpu = measure(half if arm == "rank_bfloat16" else model, tokenizer, fmt, suite,
-                                                     scoring)  # fmt: skip
+                    predictions, wall, cpu, count = measure(half if arm == "rank_bfloat16" else model, tokenizer, fmt,
+                                                            suite, scoring)  # fmt: skip
                     outputs[arm] = predictions
+                    rescored = count if arm == RESCORED else rescored
                     timings[arm].append((wall, cpu))
                 if args.lm_eval_python:
                     done = run_lm_eval(args.lm_eval_python, model_dir, requests, args.batch_size, torch.get_num_threads())
@@ -225,7 +253,10 @@ def main() -> None:
             row["rank_bfloat16"]["agreement_with_float32"] = round(same / prompts, 4)
             row["speedup_bfloat16_vs_before"] = round(
                 row["rank_bfloat16"]["prompts_per_cpu_second"] / row["rank_before"]["prompts_per_cpu_second"], 2)
+        if args.rescore_margin is not None:
+            row[RESCORED].update(rescored_summary(outputs, rescored, args.rescore_margin, prompts))
         row["speedup_vs_before"] = round(row["rank"]["prompts_per_cpu_second"] / row["rank_before"]["prompts_per_cpu_second"], 2)
+        row["target_2x_vs_rank_before_met"] = target_met(row)
         if lm_scores is not None:
             row["lm_eval"]["agreement_with_rank"] = round(lm_eval_agreement(lm_scores, keys, outputs["rank"]), 4)
             row["speedup_vs_lm_eval"] = round(row["rank"]["prompts_per_cpu_second"] / row["lm_eval"]["prompts_per_cpu_second"], 2)

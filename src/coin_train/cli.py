@@ -17,8 +17,10 @@ import click
 from click.core import ParameterSource
 
 from coin_data.cli import one_line_errors
+from coin_data.config_options import config_option
 from coin_train.config import (PRESETS, CoinConfig, DataArguments, LoraArguments, ModelArguments, check_pairing,
                                preset_settings)
+from coin_train.evaluate import ScoringConfig
 
 ARGUMENT_CLASSES = (ModelArguments, LoraArguments, DataArguments, CoinConfig)
 
@@ -298,8 +300,9 @@ def _interrupted(config: CoinConfig, run_id: str, argv: list[str]) -> str:
 @click.option("--instructions", type=click.Choice(["suite", "promptbench"]), default="suite", show_default=True,
               help="glue: the suite's own instructions, or those of an installed promptbench package.")
 @click.option("--dtype", default="float32", show_default=True, help="Weight dtype (float32, bfloat16, float16, auto).")
+@config_option(ScoringConfig, "rescore_margin", type=float, metavar="NATS")
 def eval_command(model, suite, out_dir, compare, tasks, levels, max_examples, max_instructions, mode, normalize,
-                 batch_size, max_new_tokens, seed, paraphraser, instructions, dtype) -> None:
+                 batch_size, max_new_tokens, seed, paraphraser, instructions, dtype, rescore_margin) -> None:
     """Robustness report: accuracy under clean and perturbed instructions, per task and level.
 
     \b
@@ -310,10 +313,14 @@ def eval_command(model, suite, out_dir, compare, tasks, levels, max_examples, ma
     variant of each (seeded; slots and label words untouched), on a fixed set of examples. Writes
     report.json (schema: docs/evaluation.md), report.md and report.png with, per task and level, the
     mean accuracy, population std over instructions, worst instruction, drop versus clean and flip rate.
+
+    \b
+    Faster rank scoring on CPUs with AMX or AVX512-BF16 (bfloat16 screen, float32 close calls):
+      coin-train eval --model out/coin --out eval/coin --rescore-margin 0.75
     """
     from coin_data.perturb import PerturbationError
     from coin_data.text.wordnet import WordNetMissingError
-    from coin_train.evaluate import ScoringConfig, evaluate_models
+    from coin_train.evaluate import evaluate_models
     from coin_train.report import PLOT_EXTRA, can_plot, write_report
     from coin_train.suites import SuiteConfig, SuiteError, build_suite
 
@@ -325,7 +332,10 @@ def eval_command(model, suite, out_dir, compare, tasks, levels, max_examples, ma
         suite_config = SuiteConfig(suite=suite, tasks=tasks, levels=levels, max_examples=max_examples,
                                    max_instructions=max_instructions, seed=seed, paraphraser=paraphraser,
                                    instructions=instructions)
-        scoring = ScoringConfig(mode=mode, normalize=normalize, batch_size=batch_size, max_new_tokens=max_new_tokens)
+        scoring = ScoringConfig(mode=mode, normalize=normalize, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                                rescore_margin=rescore_margin)  # fmt: skip
+        if rescore_margin is not None and dtype != "float32":
+            raise ValueError(f"--rescore-margin rescores close calls with the float32 model: use --dtype float32, not {dtype}")
         built = build_suite(suite_config)
     except (SuiteError, PerturbationError, WordNetMissingError, ValueError) as err:
         raise click.ClickException(str(err)) from None
@@ -344,7 +354,9 @@ def eval_command(model, suite, out_dir, compare, tasks, levels, max_examples, ma
     for entry in report["models"]:
         means = ", ".join(f"{level} {100 * entry['levels'][level]['mean']:.1f}" for level in built.levels
                           if entry["levels"][level]["mean"] is not None)
-        click.echo(f"{entry['name']}: accuracy % {means}; {entry['examples_per_second']:.1f} prompts/s")
+        rescored = entry["rescored_in_float32"]
+        extra = "" if rescored is None else f"; {rescored} of {entry['predictions_made']} prompts rescored in float32"
+        click.echo(f"{entry['name']}: accuracy % {means}; {entry['examples_per_second']:.1f} prompts/s{extra}")
     click.echo(f"wrote {paths['json']}, " + ", ".join(path.name for key, path in paths.items() if key != "json"))
 
 def check_models(models: list[str]) -> None:

@@ -11,7 +11,9 @@ Two scoring modes, both batched and both using the model's own :class:`~coin_tra
   the option's tokens, plus EOS when the prompt format adds EOS to targets (so ``spam`` cannot win just
   by being a prefix of a longer answer). ``normalize="sum"`` (default) compares total log-probabilities,
   i.e. the probability of the whole answer; ``"mean"`` divides by the number of scored tokens, which
-  removes the bias against long options of untrained models.
+  removes the bias against long options of untrained models. The tensor work lives in
+  :mod:`coin_train.option_scores`. With ``rescore_margin`` a bfloat16 copy of the model scores every
+  prompt and the float32 model rescores the close calls (:func:`screened_scores`).
 * ``generate`` (the paper's mode): greedy decoding of a few tokens; the prediction is the option the
   output starts with (case-, space- and leading-punctuation-insensitive; the longest matching option
   wins, and the option must end at a word boundary), else ``invalid``.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import re
 import time
 from collections.abc import Sequence
@@ -36,6 +39,12 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from coin_data.models import resolve_model  # noqa: F401  (one alias resolver, re-exported here)
+from coin_train.option_scores import (  # noqa: F401  (the rank scoring's tensor work, re-exported here)
+    SharedPrefix,
+    common_prefix_length,
+    encode_shared_prefix,
+    option_log_likelihoods,
+)
 from coin_train.prompt_format import PromptFormat
 from coin_train.report import INVALID, Predictions, build_report
 
@@ -68,6 +77,17 @@ class ScoringConfig:
         default=True,
         metadata={"help": "rank: run the tokens that open every prompt of an instruction once (same scores, faster)."},
     )
+    # --- bfloat16 screen, float32 rescoring ----------------------------------------------------------
+    rescore_margin: float | None = field(
+        default=None,
+        metadata={"help": "rank: score every prompt with a bfloat16 copy of the (float32) model, then rescore "
+                          "with the float32 model each prompt whose best option leads the second by less than "
+                          "this (in the compared score: nats, or nats per token with normalize=mean); those "
+                          "decisions are float32's, the others bfloat16's. Fast where bfloat16 matrix products "
+                          "are (CPUs with AMX or AVX512-BF16, GPUs). Unset: float32 only; 0: bfloat16 only; "
+                          "inf: every prompt rescored. 0.75 is the value measured for SmolLM2-135M "
+                          "(docs/evaluation.md, Throughput)."},
+    )
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -78,228 +98,135 @@ class ScoringConfig:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.rescore_margin is not None:
+            if self.mode != RANK:
+                raise ValueError(f"rescore_margin applies to rank mode only, got mode {self.mode!r}")
+            if not self.rescore_margin >= 0:  # also refuses NaN
+                raise ValueError(f"rescore_margin must be >= 0 (inf: rescore every prompt), got {self.rescore_margin}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The settings as JSON-ready values (an infinite ``rescore_margin`` as the string ``"inf"``)."""
+        settings = asdict(self)
+        if settings["rescore_margin"] == math.inf:
+            settings["rescore_margin"] = "inf"  # strict JSON has no infinity
+        return settings
 
 
 # --- rank classification -------------------------------------------------------------------------
 
 
-def _device(model) -> torch.device:
-    return next(model.parameters()).device
-
-
-def _left_pad(rows: Sequence[Sequence[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    length = max(len(row) for row in rows)
-    ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), length), dtype=torch.long)
-    for i, row in enumerate(rows):
-        if row:
-            ids[i, length - len(row) :] = torch.tensor(row)
-            mask[i, length - len(row) :] = 1
-    return ids.to(device), mask.to(device)
-
-
 @dataclass
-class SharedPrefix:
-    """The key/value cache of the tokens that open the prompts of each group, computed once per group.
-
-    The prompts of one instruction differ only after the instruction's opening words (the example comes
-    later), so those tokens run once; a batch may mix groups, each row reading its own group's prefix.
+class BFloat16Screen:
+    """A bfloat16 copy of a float32 model that scores first, and how many prompts float32 had to rescore.
 
     Attributes:
-        tokens: the prefix token ids of each group (each non-empty).
-        cache: the model's cache after the prefixes, one row per group, left-padded; never changed by
-            its users (they select rows of a copy).
-        mask: ``[G, P0]`` 1 on the prefix tokens, 0 on the padding.
+        model: the bfloat16 copy (the float32 model itself stays with the caller, unchanged).
+        screened: prompts the copy scored (summed over calls).
+        rescored: of those, the prompts rescored in float32 (their margin was below ``rescore_margin``).
     """
 
-    tokens: list[list[int]]
-    cache: object
-    mask: torch.Tensor
+    model: object
+    screened: int = 0
+    rescored: int = 0
 
 
-def common_prefix_length(rows: Sequence[Sequence[int]]) -> int:
-    """How many leading tokens every row shares, leaving each row at least one token of its own.
-
-    The last prompt token must run in the batch pass: its logits predict each option's first token.
+def bfloat16_screen(model) -> BFloat16Screen:
+    """A bfloat16 copy of ``model`` (which must be float32) for :attr:`ScoringConfig.rescore_margin`.
 
     Example:
-        >>> common_prefix_length([[1, 2, 3, 4], [1, 2, 5], [1, 2, 3]])
-        2
-        >>> common_prefix_length([[1, 2], [1, 2, 3]])
-        1
+        >>> screen = bfloat16_screen(model)                                             # doctest: +SKIP
+        >>> rank_classify(model, tok, fmt, texts, options, ScoringConfig(rescore_margin=0.75), screen=screen)  # doctest: +SKIP
+        >>> screen.rescored, screen.screened                                            # doctest: +SKIP
+        (9, 128)
     """
-    if not rows:
-        return 0
-    limit = min(len(row) for row in rows) - 1
-    first = rows[0]
-    n = 0
-    while n < limit and all(row[n] == first[n] for row in rows):
-        n += 1
-    return n
+    dtype = next(model.parameters()).dtype
+    if dtype != torch.float32:
+        raise ValueError(f"rescore_margin rescores with the model as loaded, which must be float32 (it is {dtype}); "
+                         "load it in float32 (--dtype float32)")  # fmt: skip
+    return BFloat16Screen(copy.deepcopy(model).to(torch.bfloat16).eval())
 
 
-@torch.no_grad()
-def encode_shared_prefix(model, prefixes: Sequence[Sequence[int]], pad_id: int = 0) -> SharedPrefix | None:
-    """Run the prefixes once (left-padded, one row each) and keep their cache; ``None`` if there are none.
+def score_margins(scores: torch.Tensor) -> torch.Tensor:
+    """How far each row's best score leads its second best (``inf`` when there is one option).
 
     Example:
-        >>> prefix = encode_shared_prefix(model, [[1, 5, 6]])  # doctest: +SKIP
-        >>> option_log_likelihoods(model, [[1, 5, 6, 7], [1, 5, 6, 8, 9]], [[3], [4]], 0, prefix)  # doctest: +SKIP
+        >>> score_margins(torch.tensor([[-1.0, -3.5, -2.0], [0.0, 0.0, -1.0]])).tolist()
+        [1.0, 0.0]
     """
-    if not prefixes:
-        return None
-    if any(not row for row in prefixes):
-        raise ValueError("a shared prefix must hold at least one token")
-    ids, mask = _left_pad(prefixes, pad_id, _device(model))  # [G, P0]
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
-    return SharedPrefix(tokens=[list(row) for row in prefixes], cache=out.cache, mask=mask)
+    if scores.shape[-1] < 2:
+        return torch.full(scores.shape[:-1], math.inf)
+    top = scores.topk(2, dim=-1).values  # [N, 2]
+    return top[..., 0] - top[..., 1]
 
 
-@torch.no_grad()
-def option_log_likelihoods(model, prompt_ids: Sequence[Sequence[int]], option_ids: Sequence[Sequence[int]],
-                           pad_id: int, prefix: SharedPrefix | None = None,
-                           prefix_rows: Sequence[int | None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-    """Log-likelihood of every option after every prompt, with one prompt pass and one options pass.
+def rank_scores(model, prompts: Sequence[Sequence[int]], option_ids: Sequence[Sequence[int]], pad_id: int,
+                config: ScoringConfig, groups: Sequence[object] | None = None, progress=None) -> torch.Tensor:  # fmt: skip
+    """The score rank classification compares, for every option after every prompt: ``[N, K]`` float32 on CPU.
 
-    Prompts are left-padded and given explicit position ids (positions count real tokens only, as in
-    training), so every prompt's cache ends at the same column and the options continue from it. The
-    options pass feeds all options of a prompt packed into one row, with a block-diagonal causal mask
-    (each option sees the prompt and its own earlier tokens only): no option padding and no copies of
-    the prompt cache. Attention kernels that take no custom mask (flash, flex) get the cache repeated
-    once per option instead.
-
-    With ``prefix`` (see :func:`encode_shared_prefix`) only the rest of each prompt runs: each row reads
-    its group's prefix cache (``prefix_rows``: the group of each prompt, default group 0; ``None``: no
-    prefix), and the padding sits between the prefix and each prompt's own tokens (masked out, positions
-    continuing after the prefix), so the scores are those of full forward passes.
-
-    Args:
-        model: a causal LM (plain or PEFT) that returns a KV cache.
-        prompt_ids: B token-id lists (each non-empty, and longer than ``prefix`` when given).
-        option_ids: K token-id lists (each non-empty), the same for every prompt.
-        pad_id: padding token id.
-        prefix: the cache of the tokens the prompts of each group start with, or ``None``.
-        prefix_rows: for each prompt, its group in ``prefix`` (or ``None``: the prompt runs whole).
-
-    Returns:
-        ``(sums [B, K], counts [K])``: summed log-probabilities of each option's tokens, and the number of
-        tokens scored per option.
+    The score is the option's summed token log-probability (divided by its token count with
+    ``normalize="mean"``). Prompts are scored in length-sorted batches that may mix groups; with
+    ``config.share_prefix`` the tokens that open every prompt of a group run once.
 
     Example:
-        >>> sums, counts = option_log_likelihoods(model, [[5, 6, 7]], [[9], [10, 11]], pad_id=0)  # doctest: +SKIP
-        >>> sums.shape, counts.tolist()                                                       # doctest: +SKIP
-        (torch.Size([1, 2]), [1, 2])
+        >>> rank_scores(model, [[5, 6, 7]], [[9, 2], [10, 11, 2]], 0, ScoringConfig())  # doctest: +SKIP
+        tensor([[-7.1, -12.4]])
     """
-    device = _device(model)
-    out, mask, positions = _prompt_pass(model, prompt_ids, pad_id, prefix, prefix_rows)  # mask [B, P], positions [B, S]
-    first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # [B, V]: predicts each option's token 0
-    sums = first[:, torch.tensor([row[0] for row in option_ids], device=device)]  # [B, K]
-    counts = torch.tensor([len(row) for row in option_ids], device=device)  # [K]
-    if int(counts.max()) > 1:
-        rest = _packed_options(model, out.cache, mask, positions, option_ids)
-        if rest is None:
-            rest = _repeated_options(model, out.cache, mask, positions, option_ids, pad_id)
-        sums = sums + rest
-    return sums, counts
+    scores = torch.empty(len(prompts), len(option_ids))
+    prefix, rows, own = _group_prefixes(model, prompts, groups, config.share_prefix, pad_id)
+    for batch in _length_sorted_batches(own, config.batch_size):  # batches mix groups: full and length-sorted
+        sums, counts = option_log_likelihoods(model, [prompts[i] for i in batch], option_ids, pad_id, prefix,
+                                              [rows[i] for i in batch])  # fmt: skip
+        scores[batch] = (sums / counts if config.normalize == "mean" else sums).cpu()  # [b, K]
+        if progress is not None:
+            progress(len(batch))
+    return scores
 
 
-def _prompt_pass(model, prompt_ids, pad_id, prefix: SharedPrefix | None, prefix_rows=None):
-    """The prompts' forward pass (after their prefixes, if any): ``(output, mask [B, P], positions [B, S])``.
+def screened_scores(model, screen: BFloat16Screen, prompts, option_ids, pad_id: int, config: ScoringConfig,
+                    groups: Sequence[object] | None = None, progress=None) -> torch.Tensor:  # fmt: skip
+    """:func:`rank_scores` from the bfloat16 screen, with float32's scores for the close calls.
 
-    ``mask`` covers every cached column (prefix and own tokens); ``positions`` the columns just run.
+    A prompt is a close call when its best option leads the second by less than
+    ``config.rescore_margin`` under bfloat16; the float32 ``model`` rescores those prompts (together, in
+    their groups) and their rows are replaced. ``screen`` counts the prompts screened and rescored.
+
+    Example:
+        >>> scores = screened_scores(model, bfloat16_screen(model), prompts, option_ids, 0,
+        ...                          ScoringConfig(rescore_margin=0.75))  # doctest: +SKIP
     """
-    device = _device(model)
-    if prefix is None:
-        ids, own = _left_pad(prompt_ids, pad_id, device)  # [B, S]
-        positions = (own.cumsum(-1) - 1).clamp(min=0)
-        out = model(input_ids=ids, attention_mask=own, position_ids=positions, use_cache=True, logits_to_keep=1)
-        return out, own, positions
-    rows = list(prefix_rows) if prefix_rows is not None else [0] * len(prompt_ids)
-    lengths = [0 if row is None else len(prefix.tokens[row]) for row in rows]
-    for prompt, row, n in zip(prompt_ids, rows, lengths):
-        if row is not None and (list(prompt[:n]) != prefix.tokens[row] or len(prompt) <= n):
-            raise ValueError("every prompt must start with its shared prefix and go on after it")
-    ids, own = _left_pad([prompt[n:] for prompt, n in zip(prompt_ids, lengths)], pad_id, device)  # [B, S]
-    positions = torch.tensor(lengths, device=device)[:, None] + (own.cumsum(-1) - 1).clamp(min=0)  # [B, S]
-    select = torch.tensor([0 if row is None else row for row in rows], device=device)
-    cache = copy.deepcopy(prefix.cache)
-    cache.batch_select_indices(select)  # row b: the cache of its group's prefix (rows may repeat)
-    prefix_mask = prefix.mask[select] * torch.tensor([row is not None for row in rows], device=device)[:, None]
-    mask = torch.cat([prefix_mask.to(own.dtype), own], dim=1)  # [B, P0 + S]
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True,
-                logits_to_keep=1)  # fmt: skip
-    return out, mask, positions
-
-
-def _packed_options(model, cache, mask, positions, option_ids) -> torch.Tensor | None:
-    """Scores of option tokens 1.. with all options of a prompt in one row; ``None`` if the kernel needs a plain mask."""
-    kernel = getattr(getattr(model, "config", None), "_attn_implementation", None) or "eager"
-    if kernel not in ("sdpa", "eager"):
-        return None
-    device = mask.device
-    n_prompts, n_options = mask.shape[0], len(option_ids)
-    fed = [row[:-1] for row in option_ids]  # token j of an option predicts token j + 1
-    owner = torch.tensor([k for k, row in enumerate(fed) for _ in row], device=device)  # [L]
-    offset = torch.tensor([j for row in fed for j in range(len(row))], device=device)  # [L]
-    feed = torch.tensor([t for row in fed for t in row], device=device)  # [L]
-    target = torch.tensor([t for row in option_ids for t in row[1:]], device=device)  # [L]
-    length = feed.shape[0]
-    own_prefix = (owner[:, None] == owner[None, :]) & (offset[:, None] >= offset[None, :])  # [L, L]
-    allowed = torch.cat([mask.bool()[:, None, :].expand(-1, length, -1),  # [B, L, P]: the real prompt tokens
-                         own_prefix.expand(n_prompts, -1, -1)], dim=-1)[:, None]  # [B, 1, L, P+L]
-    if kernel == "eager":  # eager attention adds the mask to the scores
-        dtype = next(model.parameters()).dtype
-        allowed = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill(~allowed, torch.finfo(dtype).min)
-    logits = model(input_ids=feed.expand(n_prompts, -1), attention_mask=allowed,
-                   position_ids=positions[:, -1:] + 1 + offset[None, :], cache=cache,
-                   use_cache=False).logits  # [B, L, V]
-    logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, target.expand(n_prompts, -1)[..., None])[..., 0]  # [B, L]
-    return torch.zeros(n_prompts, n_options, device=device).index_add_(1, owner, logp)  # [B, K]
-
-
-def _repeated_options(model, cache, mask, positions, option_ids, pad_id) -> torch.Tensor:
-    """Scores of option tokens 1.. with the prompt cache repeated once per option (any attention kernel)."""
-    device = mask.device
-    n_prompts, n_options = mask.shape[0], len(option_ids)
-    longest = max(len(row) for row in option_ids)
-    feed = torch.full((n_options, longest - 1), pad_id, dtype=torch.long, device=device)  # [K, T-1]
-    target = torch.full((n_options, longest - 1), -1, dtype=torch.long, device=device)  # [K, T-1]
-    for k, row in enumerate(option_ids):
-        feed[k, : len(row) - 1] = torch.tensor(row[:-1], device=device)
-        target[k, : len(row) - 1] = torch.tensor(row[1:], device=device)
-    cache.batch_repeat_interleave(n_options)  # row b * K + k: prompt b, option k
-    full_mask = torch.cat([mask.repeat_interleave(n_options, 0), (target >= 0).long().repeat(n_prompts, 1)], dim=1)
-    feed_positions = positions[:, -1:].repeat_interleave(n_options, 0) + 1 + torch.arange(longest - 1, device=device)
-    logits = model(input_ids=feed.repeat(n_prompts, 1), attention_mask=full_mask, position_ids=feed_positions,
-                   cache=cache, use_cache=False).logits.float()  # [B*K, T-1, V]
-    targets = target.repeat(n_prompts, 1)  # [B*K, T-1]
-    picked = torch.log_softmax(logits, dim=-1).gather(-1, targets.clamp(min=0)[..., None])[..., 0]  # [B*K, T-1]
-    return picked.masked_fill(targets < 0, 0.0).sum(-1).view(n_prompts, n_options)  # [B, K]
+    scores = rank_scores(screen.model, prompts, option_ids, pad_id, config, groups, progress)
+    close = (score_margins(scores) < config.rescore_margin).nonzero()[:, 0].tolist()
+    if close:
+        keys = None if groups is None else [groups[i] for i in close]
+        scores[close] = rank_scores(model, [prompts[i] for i in close], option_ids, pad_id, config, keys)
+    screen.screened += len(prompts)
+    screen.rescored += len(close)
+    return scores
 
 
 def rank_classify(model, tokenizer, prompt_format: PromptFormat, instructions: Sequence[str],
                   options: Sequence[str], config: ScoringConfig, groups: Sequence[object] | None = None,
-                  progress=None) -> list[str]:  # fmt: skip
+                  progress=None, screen: BFloat16Screen | None = None) -> list[str]:  # fmt: skip
     """Predict one option per instruction by option log-likelihood (rank classification).
 
     Prompts are scored group by group (``groups``: e.g. the instruction variant of each prompt, whose
     examples share the instruction's opening tokens). With ``config.share_prefix`` the tokens that open
     every prompt of a group run once (:func:`encode_shared_prefix`); each group is cut into batches of
-    similar length, so little padding is run.
+    similar length, so little padding is run. With ``config.rescore_margin`` a bfloat16 copy scores
+    first and ``model`` (float32) rescores the close calls (:func:`screened_scores`).
 
     Args:
         model, tokenizer: the model under test and its tokenizer.
         prompt_format: the prompt format the model was trained with.
         instructions: rendered instructions (template filled with an example and the options block).
         options: the task's label words.
-        config: batching, length normalisation and prefix sharing.
+        config: batching, length normalisation, prefix sharing and rescoring.
         groups: a group key per instruction (default: all in one group; the shared prefix is then what
             all prompts open with, e.g. a chat template's header).
-        progress: optional callable, called with the number of prompts of each batch once it is scored.
+        progress: optional callable, called with the number of prompts of each batch once it is scored
+            (by the screen, with ``rescore_margin``).
+        screen: with ``config.rescore_margin``, the bfloat16 copy to use (:func:`bfloat16_screen`; made
+            here if not given, pass one to reuse it and to read its counts).
 
     Returns:
         The predicted option for each instruction.
@@ -312,17 +239,14 @@ def rank_classify(model, tokenizer, prompt_format: PromptFormat, instructions: S
     option_ids = prompt_format.encode_targets(tokenizer, list(options))
     if any(not row for row in option_ids):
         raise ValueError(f"an option tokenizes to nothing: {list(options)}")
-    predictions: list[str] = [""] * len(prompts)
-    prefix, rows, own = _group_prefixes(model, prompts, groups, config.share_prefix, tokenizer.pad_token_id)
-    for batch in _length_sorted_batches(own, config.batch_size):  # batches mix groups: full and length-sorted
-        sums, counts = option_log_likelihoods(model, [prompts[i] for i in batch], option_ids, tokenizer.pad_token_id,
-                                              prefix, [rows[i] for i in batch])  # fmt: skip
-        scores = sums / counts if config.normalize == "mean" else sums  # [b, K]
-        for index, best in zip(batch, scores.argmax(-1).tolist()):
-            predictions[index] = options[best]
-        if progress is not None:
-            progress(len(batch))
-    return predictions
+    if config.rescore_margin is None:
+        if screen is not None:
+            raise ValueError("a bfloat16 screen was given but config.rescore_margin is not set")
+        scores = rank_scores(model, prompts, option_ids, tokenizer.pad_token_id, config, groups, progress)
+    else:
+        screen = screen or bfloat16_screen(model)
+        scores = screened_scores(model, screen, prompts, option_ids, tokenizer.pad_token_id, config, groups, progress)
+    return [options[best] for best in scores.argmax(-1).tolist()]
 
 
 def _group_prefixes(model, prompts, groups, share: bool, pad_id: int):
@@ -431,7 +355,7 @@ def generate_classify(model, tokenizer, prompt_format: PromptFormat, instruction
 
 
 def predict_suite(model, tokenizer, prompt_format: PromptFormat, suite, config: ScoringConfig | None = None,
-                  progress=None) -> Predictions:  # fmt: skip
+                  progress=None, screen: BFloat16Screen | None = None) -> Predictions:  # fmt: skip
     """Predictions for every task, level, instruction variant and example of ``suite``.
 
     Rank mode scores the prompts of each instruction variant together (their shared opening runs once;
@@ -444,11 +368,15 @@ def predict_suite(model, tokenizer, prompt_format: PromptFormat, suite, config: 
         config: scoring mode and batching.
         progress: optional callable ``progress(task_name, n_prompts_just_scored)``, called after each
             batch (rank) or each task (generate).
+        screen: with ``config.rescore_margin``, the bfloat16 copy of ``model`` (:func:`bfloat16_screen`;
+            made once here if not given); it counts the prompts rescored in float32.
 
     Returns:
         ``{task: {level: {instruction_id: [prediction per example]}}}``.
     """
     config = config or ScoringConfig()
+    if config.rescore_margin is not None and screen is None:
+        screen = bfloat16_screen(model)  # one copy for every task
     predictions: Predictions = {}
     for task in suite.tasks:
         keys, groups, texts = [], [], []
@@ -460,7 +388,8 @@ def predict_suite(model, tokenizer, prompt_format: PromptFormat, suite, config: 
         if config.mode == RANK:
             report = None if progress is None else (lambda n, _task=task.name: progress(_task, n))
             groups = groups if config.share_prefix else None  # without: batches across the task, as before
-            predicted = rank_classify(model, tokenizer, prompt_format, texts, task.options, config, groups, report)
+            predicted = rank_classify(model, tokenizer, prompt_format, texts, task.options, config, groups, report,
+                                      screen)  # fmt: skip
         else:
             predicted = generate_classify(model, tokenizer, prompt_format, texts, task.options, config)
             if progress is not None:
@@ -533,12 +462,14 @@ def evaluate_models(models: Sequence[str], suite, scoring: ScoringConfig | None 
     results = []
     for name, model_id in zip(model_names(models), models):
         model, tokenizer, prompt_format = load_for_inference(resolve_model(model_id), dtype=dtype)
-        start = time.perf_counter()
+        start = time.perf_counter()  # the bfloat16 copy is part of the scoring time
+        screen = bfloat16_screen(model) if scoring.rescore_margin is not None else None
         with tqdm(total=n_prompts, desc=name, unit="prompt", disable=not progress) as bar:
             predictions = predict_suite(model, tokenizer, prompt_format, suite, scoring,
-                                        progress=lambda task, n, _bar=bar: _advance(_bar, task, n))  # fmt: skip
+                                        progress=lambda task, n, _bar=bar: _advance(_bar, task, n), screen=screen)  # fmt: skip
         seconds = time.perf_counter() - start
         results.append({"name": name, "model": str(model_id), "prompt_format": asdict(prompt_format),
-                        "predictions": predictions, "seconds": seconds})  # fmt: skip
-        del model
+                        "predictions": predictions, "seconds": seconds,
+                        "rescored": None if screen is None else screen.rescored})  # fmt: skip
+        del model, screen
     return build_report(suite, results, scoring.to_dict())

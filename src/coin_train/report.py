@@ -137,7 +137,7 @@ def build_report(suite, results: Sequence[Mapping], settings: Mapping) -> dict:
     Args:
         suite: the :class:`coin_train.suites.Suite` evaluated.
         results: one mapping per model with ``name``, ``model`` (path or id), ``prompt_format`` (dict),
-            ``predictions`` and ``seconds``.
+            ``predictions`` and ``seconds`` (and ``rescored``: prompts rescored in float32, or ``None``).
         settings: scoring settings (``ScoringConfig.to_dict()``).
 
     Returns:
@@ -152,6 +152,7 @@ def build_report(suite, results: Sequence[Mapping], settings: Mapping) -> dict:
             "name": result["name"], "model": result["model"], "prompt_format": result.get("prompt_format"),
             "seconds": result.get("seconds"), "predictions_made": n_predictions,
             "examples_per_second": (n_predictions / result["seconds"]) if result.get("seconds") else None,
+            "rescored_in_float32": result.get("rescored"),
             **metrics, "predictions": result["predictions"],
         })  # fmt: skip
     return {"schema_version": SCHEMA_VERSION, "suite": suite.to_dict(), "settings": dict(settings), "models": models}
@@ -162,6 +163,15 @@ def build_report(suite, results: Sequence[Mapping], settings: Mapping) -> dict:
 
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
+
+
+def _screen_note(report: Mapping) -> str:
+    """How a bfloat16 screen scored (``--rescore-margin``), or nothing when float32 scored every prompt."""
+    margin = report["settings"].get("rescore_margin")
+    if margin is None:
+        return ""
+    counts = ", ".join(f"{m['name']} {m['rescored_in_float32']} of {m['predictions_made']}" for m in report["models"])
+    return f" with a bfloat16 screen, prompts with a margin under {margin} nats rescored in float32 ({counts})"
 
 
 def markdown_report(report: Mapping) -> str:
@@ -175,8 +185,8 @@ def markdown_report(report: Mapping) -> str:
     suite, models = report["suite"], report["models"]
     levels = suite["levels"]
     lines = [f"# Robustness report: suite {suite['name']}", ""]
-    lines.append(f"Scoring: {report['settings'].get('mode')}; accuracy in %, mean ± population std over "
-                 "instructions; drop = clean − level; flip = share of examples whose prediction changes "
+    lines.append(f"Scoring: {report['settings'].get('mode')}{_screen_note(report)}; accuracy in %, mean ± population "
+                 "std over instructions; drop = clean − level; flip = share of examples whose prediction changes "
                  "across the level's instructions.")  # fmt: skip
     lines += ["", "## Summary by level (mean over tasks)", ""]
     header = ["level"] + [f"{m['name']} acc" for m in models] + [f"{m['name']} worst / drop / flip" for m in models]

@@ -56,9 +56,9 @@ def test_option_scores_with_a_shared_prompt_cache_equal_full_forward_passes(tiny
     model, tok = tiny
     fmt = PromptFormat()
     if kernel == "flash_attention_2":  # only the choice of path is faked; the model still runs sdpa
-        from coin_train import evaluate
+        from coin_train import option_scores
 
-        monkeypatch.setattr(evaluate, "_packed_options", lambda *args: None)
+        monkeypatch.setattr(option_scores, "_packed_options", lambda *args: None)
     else:
         monkeypatch.setattr(model.config, "_attn_implementation", kernel)
     prompts = fmt.encode_prompts(tok, INSTRUCTIONS)  # different lengths: left padding is exercised
@@ -83,9 +83,9 @@ def test_option_scores_after_a_shared_instruction_prefix_equal_full_forward_pass
     model, tok = tiny
     fmt = PromptFormat()
     if kernel == "flash_attention_2":
-        from coin_train import evaluate
+        from coin_train import option_scores
 
-        monkeypatch.setattr(evaluate, "_packed_options", lambda *args: None)
+        monkeypatch.setattr(option_scores, "_packed_options", lambda *args: None)
     else:
         monkeypatch.setattr(model.config, "_attn_implementation", kernel)
     prompts = fmt.encode_prompts(tok, [SHARED_OPENING + text for text in EXAMPLES])  # one instruction, 4 examples
