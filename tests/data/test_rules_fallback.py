@@ -29,8 +29,8 @@ def _outputs(rewrite, lines, paraphraser, seeds=12):
 
 
 def test_front_question_moves_a_leading_phrase_after_its_question(rules_paraphraser):
-    assert _outputs(fr.front_question, ["{p}", "From this, can one infer that {h}?"], rules_paraphraser) == {
-        ("{p}", "Can one infer that {h} from this?")}
+    assert _outputs(fr.front_question, ["{p}", "From the text, can it be that {h}?"], rules_paraphraser) == {
+        ("{p}", "Can it be that {h} from the text?")}
     # not for a phrase holding a slot (its slot would move past the question's), a question of two clauses,
     # a question ending in a preposition, or a phrase that no preposition opens
     for line in ['In the poem "{p}", which line is it?', "On a scale of 1-3, where 1 is low, how good is it?",

@@ -1,17 +1,17 @@
 """Whole-line rewrites of the rules paraphraser's fallback pass, for templates that got no candidate at all.
 
-Long templates whose question is led by a phrase ("From this, can one infer that {h}?", "In the list
-above, which item is "{x}"?") or asked with a modal ("How would you do the following? {goal}") keep
+Long templates whose question is led by a phrase ("From the story, could the hero have won?", "In the list
+above, which item is "{x}"?") or asked with a modal ("How would you fix the bug below? {code}") keep
 nearly every word through the earlier passes, so no candidate changes enough. These rewrites turn the
 frame around and keep every slot, in order, and every other word:
 
-=================  ===============================================================================
+=================  ==========================================================================================
 rewrite            example
-=================  ===============================================================================
-``front_question`` "From this, can one infer that {h}?" -> "Can one infer that {h} from this?"
-``wrap_led``       "From this, can one infer that {h}?" -> "Tell me: from this, can one infer ...?"
-``how_modal``      "How would you do the following? {g}" -> "Explain how you would do the following: {g}"
-=================  ===============================================================================
+=================  ==========================================================================================
+``front_question`` "From the story, could the hero have won?" -> "Could the hero have won from the story?"
+``wrap_led``       "From the story, could the hero have won?" -> "Tell me: from the story, could ...?"
+``how_modal``      "How would you fix the bug below? {c}" -> "Explain how you would fix the bug below: {c}"
+=================  ==========================================================================================
 
 The fallback pass (see :data:`~coin_data.paraphrase.rules.generator._PASSES`) runs them only for a
 template that the earlier passes left without any candidate, so every earlier candidate stays
@@ -21,8 +21,8 @@ Example:
     >>> import random
     >>> from coin_data.text.lexicon import Lexicon
     >>> from coin_data.paraphrase.rules.syntactic import _Context
-    >>> front_question(["{p}", "From this, can one infer that {h}?"], _Context(Lexicon(), random.Random(0), None))
-    ['{p}', 'Can one infer that {h} from this?']
+    >>> front_question(["{s}", "From the story, could the hero have won?"], _Context(Lexicon(), random.Random(0), None))
+    ['{s}', 'Could the hero have won from the story?']
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ _HOW_FORMS = ("Explain how you {modal} {rest}", "Tell me how you {modal} {rest}"
 
 
 def _led_questions(lines: list[str], ctx: _Context, movable: bool = False) -> list[tuple[int, re.Match]]:
-    """Lines that are one question after a leading phrase opened by a preposition ("From this, can ...?").
+    """Lines that are one question after a leading phrase opened by a preposition ("From the story, could ...?").
 
     ``movable``: only those whose phrase may follow the question: no slot or quote in the phrase, one
     clause after it (no comma: "On a scale of 1-5, where 1 is low, how ...?"), no preposition at its end.
