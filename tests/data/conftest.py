@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import random
 import sys
 from pathlib import Path
 
 import pytest
 
+from coin_data.paraphrase import ParaphraseRequest
+from coin_data.paraphrase.rules import RulesParaphraser, generator, lexical
 from coin_data.verify.embedding import EmbeddingCache, SentenceTransformerEmbedder
 
 
@@ -43,3 +46,32 @@ def load_benchmark():
 def yield_module():
     """``benchmarks/yield.py``: the paraphrase-yield measurement."""
     return benchmark_module("yield")
+
+
+@pytest.fixture(scope="session")
+def rules_paraphraser(tmp_path_factory: pytest.TempPathFactory) -> RulesParaphraser:
+    """One paraphraser with WordNet loaded, shared by the session (loading WordNet takes seconds).
+
+    If nltk does not already find WordNet, it is built from the Debian files into a temporary root,
+    so the tests never write into the user's home.
+    """
+    patch = pytest.MonkeyPatch()
+    patch.setenv("COIN_NLTK_DATA", str(tmp_path_factory.mktemp("nltk_data")))
+    paraphraser = RulesParaphraser()
+    paraphraser.lexicon  # load now, inside the patched environment
+    patch.undo()
+    return paraphraser
+
+
+@pytest.fixture(scope="session")
+def before_fallback(rules_paraphraser: RulesParaphraser):
+    """The candidates a request gets from the rules passes before the fallback (run as ``candidates`` runs them)."""
+
+    def run(request: ParaphraseRequest) -> list[str]:
+        chosen: list[str] = []
+        for stage, suffix in enumerate(generator._PASSES[: generator._FALLBACK]):
+            rng = random.Random(lexical._request_seed(request.template.text + suffix, request.seed))
+            chosen = rules_paraphraser._search(request, rng, chosen, stage)
+        return chosen
+
+    return run

@@ -53,21 +53,6 @@ ALL_TEMPLATES = HAND_MADE + _corpus_templates()
 
 
 @pytest.fixture(scope="session")
-def rules_paraphraser(tmp_path_factory: pytest.TempPathFactory) -> RulesParaphraser:
-    """One paraphraser with WordNet loaded, shared by the session (loading WordNet takes seconds).
-
-    If nltk does not already find WordNet, it is built from the Debian files into a temporary root,
-    so the tests never write into the user's home.
-    """
-    patch = pytest.MonkeyPatch()
-    patch.setenv("COIN_NLTK_DATA", str(tmp_path_factory.mktemp("nltk_data")))
-    paraphraser = RulesParaphraser()
-    paraphraser.lexicon  # load now, inside the patched environment
-    patch.undo()
-    return paraphraser
-
-
-@pytest.fixture(scope="session")
 def corpus_results(rules_paraphraser: RulesParaphraser):
     """k=3 candidates for every template, computed once."""
     requests = [
@@ -124,14 +109,16 @@ def test_every_candidate_keeps_slots_options_and_label_words(corpus_results):
     assert with_candidates >= 0.8 * len(corpus_results)
 
 
-def test_candidates_are_distinct_and_differ_from_original(corpus_results):
+def test_candidates_are_distinct_and_differ_from_original(corpus_results, before_fallback):
     for result in corpus_results:
         original = result.request.template.text
         assert len(set(result.candidates)) == len(result.candidates)
         for candidate in result.candidates:
             assert candidate != original
-            assert generator._changed_words(original, candidate) >= 1
-            assert generator._distance(original, candidate) >= 0.1
+            if generator._changed_words(original, candidate) < 2 or generator._distance(original, candidate) < 0.1:
+                # only the fallback pass (no earlier candidate) accepts less: what the verifier's gate allows
+                assert not before_fallback(result.request)
+                assert generator.instruction_overlap(result.request.template, candidate) < 0.95
         for i, first in enumerate(result.candidates):
             for second in result.candidates[i + 1 :]:
                 assert generator._distance(first, second) >= 0.1, (first, second)

@@ -32,6 +32,7 @@ from collections import Counter
 from typing import Sequence
 
 from coin_data.paraphrase.base import ParaphraseRequest, ParaphraseResult, ProgressFn, Usage
+from coin_data.paraphrase.rules.fallback_rewrites import FALLBACK_LINE_REWRITES
 from coin_data.paraphrase.rules.lexical import (
     _DETERMINERS,
     _SLOT,
@@ -65,7 +66,7 @@ from coin_data.paraphrase.rules.syntactic import (
     _sentence_parts,
     _swap_blocks,
 )
-from coin_data.templates import Template, slot_lock_violation
+from coin_data.templates import Template, parse_template, slot_lock_violation
 from coin_data.text.lexicon import NEVER_SWAP, Lexicon, shared_lexicon
 
 # ---------------------------------------------------------------------------------------------------
@@ -235,6 +236,22 @@ def _changed_words(original: str, candidate: str) -> int:
     return max(sum((before - after).values()), sum((after - before).values()))
 
 
+def instruction_overlap(template: Template, candidate: str) -> float:
+    """Word overlap (0..1) of the instruction words (text outside slots) of ``template`` and ``candidate``.
+
+    Measured as the verifier's ``too_similar`` gate measures it (its words, ``difflib`` ratio), so a fallback
+    candidate below its default ``near_duplicate`` (0.95) is never rejected as too similar.
+
+    Example:
+        >>> from coin_data.templates import parse_template
+        >>> round(instruction_overlap(parse_template("Is {a} true?"), "Is {a} correct?"), 2)
+        0.5
+    """
+    before = re.findall(r"[a-z0-9']+", template.literal_text.lower())
+    after = re.findall(r"[a-z0-9']+", parse_template(candidate).literal_text.lower())
+    return difflib.SequenceMatcher(a=before, b=after, autojunk=False).ratio()
+
+
 def _protected_counts(text: str, protected_words: Sequence[str]) -> dict[str, int]:
     """Occurrences of each protected word or phrase in the literal text (slots removed), case-insensitive."""
     literal = _SLOT.sub(" ", text)
@@ -286,8 +303,11 @@ def candidate_problem(template: Template, candidate: str, protected_words: Seque
 # before a pass was added keeps them byte-identical: 0 the first release's rewrites, 1 "extended" (lists of
 # alternatives, conditions, label pairs), 2 "third" (issue 15 item 3: label lead-ins, lead-ins before a
 # later sentence, alternatives that keep the protected words), 3 "fourth" (question frames and polite
-# commands of short FLAN templates, :mod:`.question_rewrites`).
-_PASSES = ("", "\x00extended", "\x00third", "\x00fourth")
+# commands of short FLAN templates, :mod:`.question_rewrites`), 4 "fallback" (only for a template with no
+# candidate at all after the others: :mod:`.fallback_rewrites`, and a smaller change is enough, see
+# :meth:`RulesParaphraser._acceptable`).
+_PASSES = ("", "\x00extended", "\x00third", "\x00fourth", "\x00fallback")
+_FALLBACK = _PASSES.index("\x00fallback")
 
 
 class RulesParaphraser:
@@ -298,6 +318,9 @@ class RulesParaphraser:
         min_change: smallest word-level distance (0..1) between a candidate and the original.
         min_spread: smallest word-level distance between two candidates of the same template.
         attempts_per_candidate: generation attempts per wanted candidate before giving up.
+        fallback_overlap: for a template that no other pass gave a candidate, the largest instruction word
+            overlap (exclusive; :func:`instruction_overlap`) a candidate of the fallback pass may keep: the
+            verifier's default ``near_duplicate``.
         use_wordnet: load WordNet for synonyms and part-of-speech cues; ``False`` keeps only the fixed
             rewrites (faster, and usable without WordNet).
 
@@ -316,11 +339,14 @@ class RulesParaphraser:
         min_spread: float = 0.1,
         attempts_per_candidate: int = 15,
         use_wordnet: bool = True,
+        fallback_overlap: float = 0.95,
     ) -> None:
         if max_synonym_swaps < 0:
             raise ValueError(f"max_synonym_swaps must be >= 0, got {max_synonym_swaps}")
         if not (0.0 <= min_change < 1.0 and 0.0 <= min_spread < 1.0):
             raise ValueError(f"min_change and min_spread must lie in [0, 1), got {min_change}, {min_spread}")
+        if not 0.0 < fallback_overlap <= 1.0:
+            raise ValueError(f"fallback_overlap must lie in (0, 1], got {fallback_overlap}")
         if attempts_per_candidate < 1:
             raise ValueError(f"attempts_per_candidate must be >= 1, got {attempts_per_candidate}")
         self.max_synonym_swaps = max_synonym_swaps
@@ -328,6 +354,7 @@ class RulesParaphraser:
         self.min_spread = min_spread
         self.attempts_per_candidate = attempts_per_candidate
         self.use_wordnet = use_wordnet
+        self.fallback_overlap = fallback_overlap
         self._lexicon: Lexicon | None = None
 
     @property
@@ -372,7 +399,7 @@ class RulesParaphraser:
             return []
         chosen: list[str] = []
         for stage, suffix in enumerate(_PASSES):
-            if len(chosen) >= request.k:
+            if len(chosen) >= request.k or (stage == _FALLBACK and chosen):
                 break
             rng = random.Random(_request_seed(template.text + suffix, request.seed))
             chosen = self._search(request, rng, chosen, stage)
@@ -382,7 +409,7 @@ class RulesParaphraser:
                 stage: int) -> list[str]:  # fmt: skip
         """Compose candidates from shuffled plans until ``request.k`` are acceptable or the attempts run out.
 
-        ``stage``: which pass (0 first, 1 extended, 2 third, 3 fourth; see :data:`_PASSES`)."""
+        ``stage``: which pass (0 first, 1 extended, 2 third, 3 fourth, 4 fallback; see :data:`_PASSES`)."""
         template = request.template
         protected = frozenset(word.lower() for entry in request.protected_words for word in entry.split())
         plans = self._plans(template.text, rng)
@@ -390,7 +417,7 @@ class RulesParaphraser:
             if len(chosen) == request.k:
                 break
             text = self._compose(template.text, plans[attempt % len(plans)], rng, protected, stage)
-            if self._acceptable(template, text, chosen, request.protected_words):
+            if self._acceptable(template, text, chosen, request.protected_words, stage == _FALLBACK):
                 chosen = [*chosen, text]
         return chosen
 
@@ -456,7 +483,8 @@ class RulesParaphraser:
         rewrites = [*LINE_REWRITES, ("phrase_swap", _swap_phrase_in_line),
                     *(EXTENDED_LINE_REWRITES if stage >= 1 else ()),
                     *(THIRD_LINE_REWRITES if stage >= 2 else ()),
-                    *(FOURTH_LINE_REWRITES if stage >= 3 else ())]  # fmt: skip
+                    *(FOURTH_LINE_REWRITES if stage >= 3 else ()),
+                    *(FALLBACK_LINE_REWRITES if stage >= _FALLBACK else ())]  # fmt: skip
         rng.shuffle(rewrites)
         for _, rewrite in rewrites:
             if self._changed_enough(original, "\n".join(lines)):
@@ -519,9 +547,15 @@ class RulesParaphraser:
             sentence = _lead_in(sentence, ctx) or sentence
         return sentence
 
-    def _acceptable(self, template: Template, text: str, chosen: Sequence[str], protected: Sequence[str]) -> bool:
+    def _acceptable(self, template: Template, text: str, chosen: Sequence[str], protected: Sequence[str],
+                    fallback: bool = False) -> bool:  # fmt: skip
+        """Whether ``text`` may join ``chosen``; in the fallback pass a change the verifier's
+        ``too_similar`` gate lets through is enough (:func:`instruction_overlap` below ``fallback_overlap``)."""
         if candidate_problem(template, text, protected) is not None or text in chosen:
             return False
-        if not self._changed_enough(template.text, text):
+        if fallback:
+            if instruction_overlap(template, text) >= self.fallback_overlap:
+                return False
+        elif not self._changed_enough(template.text, text):
             return False
         return all(_distance(text, other) >= self.min_spread for other in chosen)
