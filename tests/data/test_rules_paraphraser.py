@@ -557,3 +557,13 @@ def test_generate_and_remove_get_no_phrasal_synonym(rules_paraphraser):
     # (not_equivalent)
     assert "bring forth" not in rules_paraphraser.lexicon.synonyms("generate", "v")
     assert "take away" not in rules_paraphraser.lexicon.synonyms("remove", "v")
+
+
+def test_according_and_missing_keep_their_instruction_sense(rules_paraphraser):
+    # "according to the passage" is never "agreeing to"; "the missing words" are absent, not lost (the default
+    # build had "losing words" in two grammar paraphrases before this)
+    assert not {"agree", "fit in"} & set(rules_paraphraser.lexicon.synonyms("accord", "v"))
+    assert "lose" not in rules_paraphraser.lexicon.synonyms("miss", "v")
+    template = parse_template("Find the missing word in {sentence}, according to the rules above.\n{options_}", "t", "t0")
+    candidates = rules_paraphraser.candidates(ParaphraseRequest(template, 4))
+    assert candidates and not any("losing" in c or "agreeing" in c.lower() for c in candidates)

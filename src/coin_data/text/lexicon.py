@@ -69,6 +69,8 @@ _BAD_SYNONYMS: dict[str, frozenset[str]] = {
         "produce": "bring forth",
         "generate": "bring forth",
         "remove": "take away",
+        "accord": "fit in,agree",  # "according to" in an instruction means "as said by", never "agreeing to"
+        "miss": "lose",  # "the missing word" is the absent one, not the lost one
         "story": "tale",
         "item": "point",
         "category": "family",
