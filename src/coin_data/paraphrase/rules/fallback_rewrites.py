@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 
 from coin_data.paraphrase.rules.lexical import _AUXILIARIES, _SLOT, _WH_WORDS, _bare, _lcfirst, _ucfirst
-from coin_data.paraphrase.rules.line_rewrites import _QUESTION_WRAPPERS, LineRewrite, _editable, _pick
+from coin_data.paraphrase.rules.line_rewrites import LineRewrite, _editable, _pick, _wrapped
 from coin_data.paraphrase.rules.syntactic import _Context, _choose_text
 
 # Words that open a leading phrase which can follow its question instead ("From this,", "In the text,").
@@ -96,15 +96,7 @@ def wrap_led(lines: list[str], ctx: _Context) -> list[str] | None:
         ['I would like to know: in the text, what is {x}?']
     """
     index = _pick(ctx, [i for i, _ in _led_questions(lines, ctx)])
-    if index is None:
-        return None
-    question = lines[index].strip()
-    wrapped = _choose_text(ctx, [form.format(_lcfirst(question)) for form in _QUESTION_WRAPPERS], question)
-    if wrapped is None:
-        return None
-    out = list(lines)
-    out[index] = lines[index][: len(lines[index]) - len(lines[index].lstrip())] + wrapped
-    return out
+    return None if index is None else _wrapped(lines, index, ctx)
 
 
 def how_modal(lines: list[str], ctx: _Context) -> list[str] | None:

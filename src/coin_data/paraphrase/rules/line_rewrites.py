@@ -60,6 +60,18 @@ from coin_data.paraphrase.rules.syntactic import (
 )
 
 _QUESTION_WRAPPERS = ("Tell me: {}", "Here is my question: {}", "Please answer this: {}", "I would like to know: {}")
+
+
+def _wrapped(lines: list[str], index: int, ctx: _Context, end: str = "") -> list[str] | None:
+    """``lines`` with line ``index`` put behind a question lead-in (its indent kept, ``end`` appended), or
+    None when no lead-in keeps the template's protected words."""
+    question = lines[index].strip()
+    wrapped = _choose_text(ctx, [form.format(_lcfirst(question)) + end for form in _QUESTION_WRAPPERS], question)
+    if wrapped is None:
+        return None
+    out = list(lines)
+    out[index] = lines[index][: len(lines[index]) - len(lines[index].lstrip())] + wrapped
+    return out
 # Verbs that are stop words elsewhere (too common to swap) but open a command at the start of a line.
 _STOP_WORD_COMMANDS = frozenset({"Make", "Give", "Take", "Let", "Get"})
 # Framing only (no word of its own that a verifier would count as content: "You need to" adds "need").

@@ -36,7 +36,7 @@ from __future__ import annotations
 import re
 
 from coin_data.paraphrase.rules.lexical import _AUXILIARIES, _DETERMINERS, _lcfirst
-from coin_data.paraphrase.rules.line_rewrites import _QUESTION_WRAPPERS, LineRewrite, _editable, _pick
+from coin_data.paraphrase.rules.line_rewrites import LineRewrite, _editable, _pick, _wrapped
 from coin_data.paraphrase.rules.syntactic import _STRUCTURAL, _Context, _choose_text, _is_imperative, _lead_in
 
 # An optional leading slot, a wh-frame, its object (no "?", ":" or sentence end inside), and the mark that
@@ -92,15 +92,7 @@ def mark_question(lines: list[str], ctx: _Context) -> list[str] | None:
     found = [i for i, line in enumerate(lines) if _editable(line, ctx) and "{" in line
              and line.strip().split(" ", 1)[0].lower() in _AUXILIARIES and not re.search(r"[?.!:]", line)]
     index = _pick(ctx, found)
-    if index is None:
-        return None
-    question = lines[index].strip()
-    wrapped = _choose_text(ctx, [form.format(_lcfirst(question)) + "?" for form in _QUESTION_WRAPPERS], question)
-    if wrapped is None:
-        return None
-    out = list(lines)
-    out[index] = lines[index][: len(lines[index]) - len(lines[index].lstrip())] + wrapped
-    return out
+    return None if index is None else _wrapped(lines, index, ctx, end="?")
 
 
 def please_to_task(lines: list[str], ctx: _Context) -> list[str] | None:
