@@ -567,3 +567,13 @@ def test_according_and_missing_keep_their_instruction_sense(rules_paraphraser):
     template = parse_template("Find the missing word in {sentence}, according to the rules above.\n{options_}", "t", "t0")
     candidates = rules_paraphraser.candidates(ParaphraseRequest(template, 4))
     assert candidates and not any("losing" in c or "agreeing" in c.lower() for c in candidates)
+
+
+def test_a_verb_before_its_particle_keeps_its_word(rules_paraphraser):
+    # "backed up" once became "plumped for up": the sense belongs to the pair, so the verb alone is not swapped
+    from coin_data.paraphrase.rules.generator import _synonym_options
+
+    lex = rules_paraphraser.lexicon
+    for text, index in (("Point out the claims in the text.", 0), ("Which claims are backed up by facts?", 3)):
+        assert _synonym_options(text.split(" "), index, lex, frozenset()) == []
+    assert _synonym_options("Point to the claims in the text.".split(" "), 0, lex, frozenset())  # no particle

@@ -120,6 +120,10 @@ def _guess_pos(tokens: Sequence[str], index: int, lex: Lexicon) -> str | None:
     return lex.dominant_pos(word)
 
 
+# Particles that make a phrasal verb with the verb before them ("back up", "point out", "write down").
+_PARTICLES = frozenset({"up", "out", "off", "down", "away"})
+
+
 def _synonym_options(tokens: Sequence[str], index: int, lex: Lexicon, protected: frozenset[str]) -> list[str]:
     """Replacement tokens for ``tokens[index]``, best first, with punctuation, case and inflection kept."""
     match = _WORD.match(tokens[index])
@@ -136,6 +140,9 @@ def _synonym_options(tokens: Sequence[str], index: int, lex: Lexicon, protected:
     ):
         return []  # "keeps"/"captures": plural noun or verb? A wrong guess gives "livelihoods", so skip.
     pos = _guess_pos(tokens, index, lex)
+    following = _bare(tokens[index + 1]) if index + 1 < len(tokens) else ""
+    if pos == "v" and following in _PARTICLES:
+        return []  # "backed up", "point out": the verb's sense is the pair's; a synonym of the verb alone strands it
     analysed = lex.form_of(lower, pos) if pos else None
     if analysed is None:
         return []
