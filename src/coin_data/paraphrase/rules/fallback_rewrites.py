@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 
 from coin_data.paraphrase.rules.lexical import _AUXILIARIES, _SLOT, _WH_WORDS, _bare, _lcfirst, _ucfirst
-from coin_data.paraphrase.rules.line_rewrites import LineRewrite, _editable, _pick, _wrapped
+from coin_data.paraphrase.rules.line_rewrites import LineRewrite, _editable, _pick, _reindent, _wrapped
 from coin_data.paraphrase.rules.syntactic import _Context, _choose_text
 
 # Words that open a leading phrase which can follow its question instead ("From this,", "In the text,").
@@ -79,11 +79,8 @@ def front_question(lines: list[str], ctx: _Context) -> list[str] | None:
     if not found:
         return None
     index, match = ctx.rng.choice(found)
-    indent = lines[index][: len(lines[index]) - len(lines[index].lstrip())]
     text = f"{_ucfirst(match.group(2))} {_lcfirst(match.group(1))}?"
-    out = list(lines)
-    out[index] = indent + (_choose_text(ctx, [text], match.group(0)) or match.group(0))
-    return out
+    return _reindent(lines, index, _choose_text(ctx, [text], match.group(0)) or match.group(0))
 
 
 def wrap_led(lines: list[str], ctx: _Context) -> list[str] | None:
@@ -119,12 +116,7 @@ def how_modal(lines: list[str], ctx: _Context) -> list[str] | None:
     after = match.group(3)
     mark = ":" if _SLOT.match(after.strip()) else "."
     forms = [form.format(modal=match.group(1), rest=match.group(2)) + mark + after for form in _HOW_FORMS]
-    chosen = _choose_text(ctx, forms, match.group(0))
-    if chosen is None:
-        return None
-    out = list(lines)
-    out[index] = lines[index][: len(lines[index]) - len(lines[index].lstrip())] + chosen
-    return out
+    return _reindent(lines, index, _choose_text(ctx, forms, match.group(0)))
 
 
 FALLBACK_LINE_REWRITES: tuple[tuple[str, LineRewrite], ...] = (

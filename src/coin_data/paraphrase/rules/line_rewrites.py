@@ -66,12 +66,8 @@ def _wrapped(lines: list[str], index: int, ctx: _Context, end: str = "") -> list
     """``lines`` with line ``index`` put behind a question lead-in (its indent kept, ``end`` appended), or
     None when no lead-in keeps the template's protected words."""
     question = lines[index].strip()
-    wrapped = _choose_text(ctx, [form.format(_lcfirst(question)) + end for form in _QUESTION_WRAPPERS], question)
-    if wrapped is None:
-        return None
-    out = list(lines)
-    out[index] = lines[index][: len(lines[index]) - len(lines[index].lstrip())] + wrapped
-    return out
+    return _reindent(lines, index, _choose_text(ctx, [form.format(_lcfirst(question)) + end for form in _QUESTION_WRAPPERS],
+                                                question))  # fmt: skip
 # Verbs that are stop words elsewhere (too common to swap) but open a command at the start of a line.
 _STOP_WORD_COMMANDS = frozenset({"Make", "Give", "Take", "Let", "Get"})
 # Framing only (no word of its own that a verifier would count as content: "You need to" adds "need").
@@ -123,6 +119,12 @@ def _replace_line(lines: list[str], index: int, text: str | None) -> list[str] |
     return [text if i == index else line for i, line in enumerate(lines)]
 
 
+def _reindent(lines: list[str], index: int, text: str | None) -> list[str] | None:
+    """``lines`` with line ``index`` replaced by ``text`` at that line's indent, or ``None`` when there is no ``text``."""
+    line = lines[index]
+    return _replace_line(lines, index, None if text is None else line[: len(line) - len(line.lstrip())] + text)
+
+
 def _pick(ctx: _Context, indices: Sequence[int]) -> int | None:
     return ctx.rng.choice(list(indices)) if indices else None
 
@@ -145,16 +147,7 @@ def wrap_question(lines: list[str], ctx: _Context) -> list[str] | None:
                 and first in _AUXILIARIES | _WH_WORDS and not re.search(r"[.!:]\s", stripped)):
             found.append(index)
     index = _pick(ctx, found)
-    if index is None:
-        return None
-    indent = lines[index][: len(lines[index]) - len(lines[index].lstrip())]
-    out = list(lines)
-    question = lines[index].strip()
-    wrapped = _choose_text(ctx, [form.format(_lcfirst(question)) for form in _QUESTION_WRAPPERS], question)
-    if wrapped is None:
-        return None
-    out[index] = indent + wrapped
-    return out
+    return None if index is None else _wrapped(lines, index, ctx)
 
 
 def move_condition(lines: list[str], ctx: _Context) -> list[str] | None:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import re
 
 from coin_data.paraphrase.rules.lexical import _AUXILIARIES, _DETERMINERS, _lcfirst
-from coin_data.paraphrase.rules.line_rewrites import LineRewrite, _editable, _pick, _wrapped
+from coin_data.paraphrase.rules.line_rewrites import LineRewrite, _editable, _pick, _reindent, _wrapped
 from coin_data.paraphrase.rules.syntactic import _STRUCTURAL, _Context, _choose_text, _is_imperative, _lead_in
 
 # An optional leading slot, a wh-frame, its object (no "?", ":" or sentence end inside), and the mark that
@@ -64,12 +64,7 @@ def wh_to_request(lines: list[str], ctx: _Context) -> list[str] | None:
     forms = _HOW_REQUESTS if frame.startswith("How") else _REQUESTS
     ending = "." if mark == "?" else mark
     request = _choose_text(ctx, [form.format(body) + ending for form in forms], match.group(0))
-    if request is None:
-        return None
-    out = list(lines)
-    indent = lines[index][: len(lines[index]) - len(lines[index].lstrip())]
-    out[index] = indent + (lead or "") + request + rest
-    return out
+    return None if request is None else _reindent(lines, index, (lead or "") + request + rest)
 
 
 def _fits_frame(match: re.Match, ctx: _Context) -> bool:
@@ -104,12 +99,7 @@ def please_to_task(lines: list[str], ctx: _Context) -> list[str] | None:
         return None
     line = lines[index]
     command = line.strip()[len("Please "):]
-    led = _choose_text(ctx, [lead.format(command) for lead in _TASK_LEADS], line.strip())
-    if led is None:
-        return None
-    out = list(lines)
-    out[index] = line[: len(line) - len(line.lstrip())] + led
-    return out
+    return _reindent(lines, index, _choose_text(ctx, [lead.format(command) for lead in _TASK_LEADS], line.strip()))
 
 
 def verb_label(lines: list[str], ctx: _Context) -> list[str] | None:
