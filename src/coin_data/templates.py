@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import re
 import string
 from dataclasses import dataclass, field
@@ -231,6 +232,20 @@ def parse_template(
             if missing:
                 raise TemplateError(f"{where}: field {missing[0]!r} has no slot")
     return Template(text=text, task=task, template_id=template_id, segments=segments)
+
+
+def instruction_overlap(original: Template, candidate_text: str) -> float:
+    """Word overlap (0..1, ``difflib`` ratio) of the instruction words (the text outside slots) of
+    ``original`` and ``candidate_text``: what the verifier's ``too_similar`` gate compares with its
+    ``near_duplicate`` bound, and what the rules paraphraser's fallback pass stays below.
+
+    Example:
+        >>> round(instruction_overlap(parse_template("Is {a} true?"), "Is {a} correct?"), 2)
+        0.5
+    """
+    before = re.findall(r"[a-z0-9']+", original.literal_text.lower())
+    after = re.findall(r"[a-z0-9']+", parse_template(candidate_text).literal_text.lower())
+    return difflib.SequenceMatcher(a=before, b=after, autojunk=False).ratio()
 
 
 def slot_lock_violation(original: Template, candidate_text: str) -> str | None:

@@ -45,14 +45,13 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable, Sequence
 
-from coin_data.templates import Template, parse_template, slot_lock_violation
+from coin_data.templates import Template, instruction_overlap, parse_template, slot_lock_violation
 from coin_data.verify.combine import Combiner
 from coin_data.verify.embedding import EmbeddingCache
 from coin_data.verify.lexdiff import LexDiff, LexicalDiff
@@ -267,8 +266,7 @@ def usefulness_verdict(original: Template, candidate: str, config: VerifyConfig)
         >>> usefulness_verdict(t, "Text: {text}\\nWhat is the topic ?", VerifyConfig()).verdict
         'too_similar'
     """
-    before, after = _words(original.literal_text), _words(parse_template(candidate).literal_text)
-    ratio = difflib.SequenceMatcher(a=before, b=after, autojunk=False).ratio()
+    ratio = instruction_overlap(original, candidate)
     if ratio >= config.near_duplicate:
         return Verdict("too_similar", f"word overlap {ratio:.2f} >= {config.near_duplicate}", deciding="too_similar")
     return None

@@ -66,7 +66,7 @@ from coin_data.paraphrase.rules.syntactic import (
     _sentence_parts,
     _swap_blocks,
 )
-from coin_data.templates import Template, parse_template, slot_lock_violation
+from coin_data.templates import Template, instruction_overlap, slot_lock_violation
 from coin_data.text.lexicon import NEVER_SWAP, Lexicon, shared_lexicon
 
 # ---------------------------------------------------------------------------------------------------
@@ -241,22 +241,6 @@ def _changed_words(original: str, candidate: str) -> int:
     """How many words were replaced, added or removed (multiset difference, larger side)."""
     before, after = Counter(_words(original)), Counter(_words(candidate))
     return max(sum((before - after).values()), sum((after - before).values()))
-
-
-def instruction_overlap(template: Template, candidate: str) -> float:
-    """Word overlap (0..1) of the instruction words (text outside slots) of ``template`` and ``candidate``.
-
-    Measured as the verifier's ``too_similar`` gate measures it (its words, ``difflib`` ratio), so a fallback
-    candidate below its default ``near_duplicate`` (0.95) is never rejected as too similar.
-
-    Example:
-        >>> from coin_data.templates import parse_template
-        >>> round(instruction_overlap(parse_template("Is {a} true?"), "Is {a} correct?"), 2)
-        0.5
-    """
-    before = re.findall(r"[a-z0-9']+", template.literal_text.lower())
-    after = re.findall(r"[a-z0-9']+", parse_template(candidate).literal_text.lower())
-    return difflib.SequenceMatcher(a=before, b=after, autojunk=False).ratio()
 
 
 def _protected_counts(text: str, protected_words: Sequence[str]) -> dict[str, int]:
